@@ -1,0 +1,1 @@
+"""The registry: agencies, their codes and succession, recipient groups."""

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy import or_, select
+
+from docex.agencies import service
+from docex.agencies.models import Agency, Group
+from docex.agencies.schemas import (
+    AgencyCreate,
+    AgencyOut,
+    AgencyPage,
+    AgencyPatch,
+    GroupList,
+    GroupOut,
+)
+from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession, WriteSession
+from docex.api.errors import error_responses
+from docex.auth.policy import Action, authorize
+from docex.kit.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(tags=["agencies"])
+
+
+def _out(agency: Agency) -> AgencyOut:
+    return AgencyOut(
+        id=agency.id,
+        name=agency.name,
+        kind=agency.kind,
+        parent_id=agency.parent_id,
+        node_id=agency.node_id,
+        status=agency.status,
+        successor_id=agency.successor_id,
+    )
+
+
+@router.get("/agencies", response_model=AgencyPage, responses=error_responses(400, 401))
+def list_agencies(
+    actor: ActorDep,
+    session: ReadSession,
+    limit: LimitDep,
+    cursor: CursorDep,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    parent: Annotated[str | None, Query(max_length=32)] = None,
+) -> AgencyPage:
+    """The directory of agencies, searchable by code or name, filterable by parent."""
+    authorize(actor, Action.READ_REGISTRY)
+    query = select(Agency)
+    if q:
+        pattern = f"%{q}%"
+        query = query.where(or_(Agency.id.ilike(pattern), Agency.name.ilike(pattern)))
+    if parent:
+        query = query.where(Agency.parent_id == parent)
+    if cursor:
+        (after,) = decode_cursor(cursor, str)
+        query = query.where(Agency.id > after)
+    rows = list(session.scalars(query.order_by(Agency.id).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return AgencyPage(items=[_out(a) for a in rows[:limit]], next_cursor=next_cursor)
+
+
+@router.get("/agencies/{agency_id}", response_model=AgencyOut, responses=error_responses(401, 404))
+def get_agency(agency_id: str, actor: ActorDep, session: ReadSession) -> AgencyOut:
+    """One agency of the directory."""
+    authorize(actor, Action.READ_REGISTRY)
+    return _out(service.get_agency(session, agency_id))
+
+
+@router.post(
+    "/agencies",
+    response_model=AgencyOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def create_agency(
+    body: AgencyCreate, actor: ActorDep, node: NodeDep, session: WriteSession
+) -> AgencyOut:
+    """Add an agency to the directory (admin)."""
+    authorize(actor, Action.ADMIN_REGISTRY)
+    agency = service.create_agency(
+        session,
+        code=body.id,
+        name=body.name,
+        kind=body.kind,
+        parent_id=body.parent_id,
+        node_id=body.node_id or node.settings.node_id,
+        now=node.clock.now(),
+        actor_id=actor.id,
+    )
+    return _out(agency)
+
+
+@router.patch(
+    "/agencies/{agency_id}",
+    response_model=AgencyOut,
+    responses=error_responses(401, 403, 404, 422),
+)
+def patch_agency(
+    agency_id: str, body: AgencyPatch, actor: ActorDep, node: NodeDep, session: WriteSession
+) -> AgencyOut:
+    """Rename, move, retire (with a successor) or re-home an agency (admin)."""
+    authorize(actor, Action.ADMIN_REGISTRY)
+    agency = service.update_agency(
+        session,
+        agency_id,
+        now=node.clock.now(),
+        actor_id=actor.id,
+        **body.model_dump(exclude_unset=True),
+    )
+    return _out(agency)
+
+
+@router.get("/groups", response_model=GroupList, responses=error_responses(401))
+def list_groups(actor: ActorDep, session: ReadSession) -> GroupList:
+    """Named recipient groups; write `group:<name>` as a recipient to reach all members."""
+    authorize(actor, Action.READ_REGISTRY)
+    groups = session.scalars(select(Group).order_by(Group.name)).all()
+    return GroupList(
+        items=[
+            GroupOut(
+                name=g.name,
+                description=g.description,
+                members=service.group_members(session, g.name),
+            )
+            for g in groups
+        ]
+    )

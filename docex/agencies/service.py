@@ -1,0 +1,184 @@
+"""The registry's decisions: creating and changing agencies, groups, and turning what a sender
+wrote as recipients into the agencies that will receive (groups expanded, successions followed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from docex.agencies.codes import GROUP_PREFIX, check_code, check_group_name
+from docex.agencies.models import Agency, Group, GroupMember
+from docex.audit import events
+from docex.errors import Conflict, NotFound, Unprocessable
+
+KINDS = ("party", "state", "front", "social", "other")
+MAX_SUCCESSION_DEPTH = 16
+
+
+def get_agency(session: Session, agency_id: str) -> Agency:
+    agency = session.get(Agency, agency_id)
+    if agency is None:
+        raise NotFound(f"no agency {agency_id!r}", code="agency_not_found")
+    return agency
+
+
+def create_agency(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    node_id: str,
+    now: datetime,
+    parent_id: str | None = None,
+    actor_id: str | None = None,
+) -> Agency:
+    check_code(code)
+    if kind not in KINDS:
+        raise Unprocessable(f"kind must be one of {', '.join(KINDS)}", code="invalid_agency_kind")
+    if session.get(Agency, code) is not None:
+        raise Conflict(f"agency {code} exists", code="agency_exists")
+    if parent_id is not None:
+        get_agency(session, parent_id)
+    agency = Agency(
+        id=code,
+        name=name,
+        kind=kind,
+        parent_id=parent_id,
+        node_id=node_id,
+        status="active",
+        successor_id=None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(agency)
+    session.flush()
+    events.record(
+        session, events.AGENCY_CREATED, at=now, actor_id=actor_id, agency_id=code, name=name
+    )
+    return agency
+
+
+def update_agency(
+    session: Session,
+    agency_id: str,
+    *,
+    now: datetime,
+    actor_id: str | None,
+    name: str | None = None,
+    parent_id: str | None = None,
+    node_id: str | None = None,
+    status: str | None = None,
+    successor_id: str | None = None,
+) -> Agency:
+    agency = get_agency(session, agency_id)
+    changes: dict[str, str | None] = {}
+    if name is not None:
+        agency.name = changes["name"] = name
+    if parent_id is not None:
+        get_agency(session, parent_id)
+        agency.parent_id = changes["parent_id"] = parent_id
+    if node_id is not None:
+        agency.node_id = changes["node_id"] = node_id
+    if successor_id is not None:
+        if successor_id == agency_id:
+            raise Unprocessable("an agency cannot succeed itself", code="invalid_successor")
+        get_agency(session, successor_id)
+        agency.successor_id = changes["successor_id"] = successor_id
+    if status is not None:
+        if status not in ("active", "retired"):
+            raise Unprocessable("status is active or retired", code="invalid_agency_status")
+        agency.status = changes["status"] = status
+    if agency.status == "retired" and agency.successor_id is not None:
+        _final_successor(session, agency)  # refuses a succession cycle
+    agency.updated_at = now
+    events.record(
+        session, events.AGENCY_UPDATED, at=now, actor_id=actor_id, agency_id=agency_id, **changes
+    )
+    return agency
+
+
+def create_group(
+    session: Session, name: str, members: list[str], *, description: str, now: datetime
+) -> Group:
+    check_group_name(name)
+    if session.get(Group, name) is not None:
+        raise Conflict(f"group {name} exists", code="group_exists")
+    group = Group(name=name, description=description)
+    session.add(group)
+    for member in dict.fromkeys(members):
+        get_agency(session, member)
+        session.add(GroupMember(group_name=name, agency_id=member))
+    events.record(session, events.GROUP_CREATED, at=now, group=name, members=members)
+    return group
+
+
+def group_members(session: Session, name: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(GroupMember.agency_id)
+            .where(GroupMember.group_name == name)
+            .order_by(GroupMember.agency_id)
+        )
+    )
+
+
+def _final_successor(session: Session, agency: Agency) -> tuple[Agency, list[str]]:
+    """Follow retired → successor links to an active agency; returns it and the codes passed."""
+    chain: list[str] = []
+    current = agency
+    while current.status == "retired":
+        chain.append(current.id)
+        if current.successor_id is None:
+            raise Unprocessable(
+                f"agency {current.id} is retired and has no successor", code="recipient_retired"
+            )
+        if len(chain) > MAX_SUCCESSION_DEPTH or current.successor_id in chain:
+            raise Unprocessable(
+                f"succession of {agency.id} loops", code="invalid_successor"
+            )
+        current = get_agency(session, current.successor_id)
+    return current, chain
+
+
+@dataclass(frozen=True)
+class Recipient:
+    agency_id: str
+    addressed_as: str  # what the sender wrote: a code, or group:<name>
+    via: tuple[str, ...] = ()  # retired codes passed on the way to the successor
+
+
+def resolve_recipients(session: Session, entries: list[str], sender_id: str) -> list[Recipient]:
+    """Expand groups and follow successions. Unknown or retired-without-successor → 422.
+
+    The sender is never its own recipient: naming it is an error, a group containing it skips it.
+    Duplicates collapse onto the first way the agency was addressed.
+    """
+    if not entries:
+        raise Unprocessable("at least one recipient is required", code="empty_recipients")
+    resolved: dict[str, Recipient] = {}
+    for entry in entries:
+        if entry.startswith(GROUP_PREFIX):
+            name = check_group_name(entry[len(GROUP_PREFIX) :])
+            if session.get(Group, name) is None:
+                raise Unprocessable(f"no recipient group {name!r}", code="unknown_group")
+            targets = [m for m in group_members(session, name) if m != sender_id]
+        else:
+            check_code(entry)
+            if entry == sender_id:
+                raise Unprocessable("an agency cannot send to itself", code="recipient_is_sender")
+            targets = [entry]
+        for code in targets:
+            agency = session.get(Agency, code)
+            if agency is None:
+                raise Unprocessable(f"no agency {code!r} in the directory", code="unknown_recipient")
+            final, chain = _final_successor(session, agency)
+            if final.id == sender_id:
+                continue
+            resolved.setdefault(final.id, Recipient(final.id, entry, tuple(chain)))
+    if not resolved:
+        raise Unprocessable("the recipients resolve to no agency", code="empty_recipients")
+    return list(resolved.values())

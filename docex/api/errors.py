@@ -1,0 +1,129 @@
+"""The one place where failures become HTTP answers: ``{"error": code, "detail": text}``.
+
+Every refusal (4xx) is also written to the audit log, in a transaction of its own (the change
+it refused was rolled back), and counted in ``docex_refusals``. Unexpected exceptions become a
+500 with no detail; database outages become 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from docex.audit import events
+from docex.errors import DocexError, ServiceUnavailable
+from docex.node import Node
+from docex.storage.base import BlobStoreUnavailable
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "<unmatched>")
+
+
+def _refuse(request: Request, status: int, code: str, detail: str,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    node: Node = request.app.state.node
+    actor = getattr(request.state, "actor", None)
+    route = _route(request)
+    node.metrics.refusals.labels(code, route).inc()
+    try:
+        with node.db.write() as session:
+            events.record(
+                session,
+                events.REQUEST_REFUSED,
+                at=node.clock.now(),
+                actor_id=actor.id if actor else None,
+                agency_id=actor.agency_id if actor else None,
+                method=request.method,
+                path=request.url.path[:300],
+                status=status,
+                error=code,
+                client=request.client.host if request.client else None,
+            )
+    except Exception:
+        log.exception("could not audit a refusal (%s %s)", status, code)
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DocexError)
+    async def _docex(request: Request, exc: DocexError) -> JSONResponse:
+        if exc.status >= 500:
+            return JSONResponse({"error": exc.code, "detail": exc.detail},
+                                status_code=exc.status, headers=exc.headers)
+        return _refuse(request, exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return _refuse(request, 422, "invalid_request", problems[:1000] or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        detail = exc.detail if isinstance(exc.detail, str) else code
+        headers: dict[str, Any] | None = getattr(exc, "headers", None)
+        return _refuse(request, exc.status_code, code, detail, headers)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", type(exc).__name__)
+        err = ServiceUnavailable("the database is unavailable", code="database_unavailable")
+        return JSONResponse({"error": err.code, "detail": err.detail}, 503, headers=err.headers)
+
+    @app.exception_handler(BlobStoreUnavailable)
+    async def _store_down(request: Request, exc: BlobStoreUnavailable) -> JSONResponse:
+        err = ServiceUnavailable("the blob store is unavailable", code="storage_unavailable")
+        return JSONResponse({"error": err.code, "detail": err.detail}, 503, headers=err.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, _route(request))
+        return JSONResponse(
+            {"error": "internal_error", "detail": "an unexpected error occurred"}, 500
+        )
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the error statuses an endpoint can return."""
+    texts = {
+        400: "Malformed request",
+        401: "Missing or invalid credentials",
+        403: "Not allowed for this role",
+        404: "Not found, or not visible to the caller",
+        409: "Conflict: duplicate id with other content, or illegal state transition",
+        413: "Too large: body, envelope or number of files",
+        415: "Unsupported media type",
+        422: "Well-formed but invalid",
+        503: "A dependency is unavailable (Retry-After)",
+    }
+    return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}
+

@@ -1,0 +1,86 @@
+"""``create_app(settings)``: builds the node once (database, blob store, signer, dispatcher) and
+the FastAPI application around it. Two calls with two settings give two independent nodes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from docex import __version__
+from docex.agencies.endpoints import router as agencies_router
+from docex.api import errors
+from docex.api.middleware import MetricsMiddleware
+from docex.api.ops import router as ops_router
+from docex.auth.endpoints import router as auth_router
+from docex.config import Settings
+from docex.db import Database
+from docex.documents.endpoints import router as documents_router
+from docex.kit.clock import Clock, SystemClock
+from docex.metrics import Metrics
+from docex.node import Node
+from docex.routing.dispatcher import Dispatcher
+from docex.routing.endpoints import router as receipts_router
+from docex.signing.jws import NodeSigner
+from docex.signing.keys import load_node_key
+from docex.storage.base import BlobStore
+from docex.storage.filesystem import FilesystemBlobStore
+
+
+def build_store(settings: Settings) -> BlobStore:
+    if settings.storage.backend == "filesystem":
+        return FilesystemBlobStore(settings.blob_dir)
+    raise ValueError(f"unknown storage backend {settings.storage.backend!r}")
+
+
+def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
+    clock = clock or SystemClock()
+    settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = Database(settings.resolved_database_url)
+    passphrase = settings.signing.key_passphrase
+    key = load_node_key(settings.keys_dir, passphrase.get_secret_value() if passphrase else None)
+    signer = NodeSigner(key, settings.node_id)
+    metrics = Metrics()
+    metrics.watch_queue(db, clock)
+    dispatcher = Dispatcher(db, signer, settings.dispatcher, node_id=settings.node_id, clock=clock)
+    return Node(
+        settings=settings,
+        db=db,
+        store=build_store(settings),
+        signer=signer,
+        clock=clock,
+        metrics=metrics,
+        dispatcher=dispatcher,
+    )
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    node = build_node(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.dispatcher.enabled:
+            node.dispatcher.start()
+        try:
+            yield
+        finally:
+            node.dispatcher.stop()
+            node.db.dispose()
+
+    app = FastAPI(
+        title="docex",
+        version=__version__,
+        summary="Interconnected electronic-document exchange node",
+        description="Send signed official documents between agencies; receive signed receipts.",
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    errors.install(app)
+    api = APIRouter(prefix="/api/v1")
+    for router in (auth_router, agencies_router, documents_router, receipts_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(ops_router)
+    app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
+    return app

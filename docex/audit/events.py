@@ -1,0 +1,59 @@
+"""The audit-event vocabulary, ``source:subject:action``, and how events are written.
+
+Guarantee: every change docex makes is recorded by ``record()`` in the *same* transaction as the
+change, so a change without its event (or an event without its change) cannot be committed.
+Refusals change nothing, so ``record_refusal()`` commits them in a transaction of their own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from docex.audit.models import AuditEvent
+
+# Requests refused (every 4xx), by the one error handler.
+REQUEST_REFUSED: Final = "api:request:refused"
+# Credentials.
+TOKEN_ISSUED: Final = "auth:token:issued"
+TOKEN_CREATED: Final = "auth:token:created"
+PRINCIPAL_CREATED: Final = "auth:principal:created"
+# Registry.
+AGENCY_CREATED: Final = "registry:agency:created"
+AGENCY_UPDATED: Final = "registry:agency:updated"
+GROUP_CREATED: Final = "registry:group:created"
+# Documents.
+DOCUMENT_ACCEPTED: Final = "intake:document:accepted"
+DOCUMENT_REPLAYED: Final = "intake:document:replayed"
+RECIPIENT_RESOLVED: Final = "intake:recipient:resolved"
+# Routing.
+DELIVERY_QUEUED: Final = "routing:delivery:queued"
+DELIVERY_DELIVERED: Final = "routing:delivery:delivered"
+DELIVERY_RETRY: Final = "routing:delivery:retry"
+DELIVERY_FAILED: Final = "routing:delivery:failed"
+STATUS_RECORDED: Final = "routing:status:recorded"
+FILE_DOWNLOADED: Final = "storage:file:read"
+
+
+def record(
+    session: Session,
+    event: str,
+    *,
+    at: datetime,
+    actor_id: str | None = None,
+    agency_id: str | None = None,
+    document_id: str | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    row = AuditEvent(
+        event=event,
+        at=at,
+        actor_id=actor_id,
+        agency_id=agency_id,
+        document_id=document_id,
+        detail=detail,
+    )
+    session.add(row)
+    return row

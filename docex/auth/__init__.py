@@ -1,0 +1,1 @@
+"""Principals, credentials and the one access-policy function."""

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+
+from docex.api.deps import ActorDep, NodeDep, WriteSession
+from docex.api.errors import error_responses
+from docex.auth.schemas import MeOut, TokenOut
+from docex.auth.service import login
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/auth/token", response_model=TokenOut, responses=error_responses(401, 422))
+def issue_token(
+    node: NodeDep,
+    session: WriteSession,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+) -> TokenOut:
+    """Exchange a person's username and password for a bearer token."""
+    ttl = node.settings.auth.access_token_ttl_seconds
+    issued = login(session, username, password, now=node.clock.now(), ttl_seconds=ttl)
+    return TokenOut(access_token=issued.secret, expires_in=ttl)
+
+
+@router.get("/me", response_model=MeOut, responses=error_responses(401))
+def me(actor: ActorDep) -> MeOut:
+    """Who the bearer token belongs to, and for which agency it acts."""
+    return MeOut(
+        id=actor.id,
+        kind=actor.kind.value,
+        agency_id=actor.agency_id,
+        clearance=actor.clearance.value,
+        username=actor.username,
+    )

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from docex.db import Base, UTCDateTime
+
+
+class Principal(Base):
+    __tablename__ = "principals"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # clerk | leader | system | auditor | admin
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    agency_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    clearance: Mapped[str] = mapped_column(String(16), default="normal")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Token(Base):
+    """A bearer credential. Only the SHA-256 of the secret is kept: tokens are 256-bit random,
+    so a fast hash is enough and lets every request be authenticated with one indexed lookup."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # access (from a password) | api (long-lived)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

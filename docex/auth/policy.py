@@ -1,0 +1,138 @@
+"""Who may do what: the one access-policy function, ``authorize``, that every path calls.
+
+Deny by default. A principal acts for exactly one agency (auditors and admins for the node).
+For anything tied to a document, a principal that is not a party to it gets ``NotFound`` — the
+same answer as for a document that does not exist — so existence never leaks across agencies.
+Classified files additionally need clearance at or above the document's classification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from docex.config import Classification
+from docex.errors import DocumentNotFound, Forbidden
+
+
+class Kind(StrEnum):
+    CLERK = "clerk"
+    LEADER = "leader"
+    SYSTEM = "system"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+AGENCY_KINDS = frozenset({Kind.CLERK, Kind.LEADER, Kind.SYSTEM})
+PEOPLE_KINDS = frozenset({Kind.CLERK, Kind.LEADER, Kind.AUDITOR, Kind.ADMIN})
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    kind: Kind
+    agency_id: str | None
+    clearance: Classification
+    username: str | None
+
+
+class Action(StrEnum):
+    SEND = "document:send"
+    READ_DOCUMENT = "document:read"
+    READ_FILE = "document:read_file"
+    RECIPIENT_STATUS = "document:recipient_status"
+    SENDER_STATUS = "document:sender_status"
+    READ_MAILBOX = "mailbox:read"
+    READ_REGISTRY = "registry:read"
+    ADMIN_REGISTRY = "registry:admin"
+    READ_AUDIT = "audit:read"
+
+
+@dataclass(frozen=True)
+class Parties:
+    """What the policy needs to know about a document."""
+
+    sender_id: str
+    recipient_ids: frozenset[str]
+    classification: Classification
+
+
+# Which business status each kind of recipient principal may report (DOMAIN.md "Statuses").
+RECIPIENT_CODES: dict[Kind, frozenset[str]] = {
+    Kind.CLERK: frozenset({"02", "03", "05", "06", "15", "16"}),
+    Kind.LEADER: frozenset({"04", "05", "06", "15", "16"}),
+    Kind.SYSTEM: frozenset({"02", "03", "04", "05", "06", "15", "16"}),
+}
+SENDER_CODES: frozenset[str] = frozenset({"13"})
+
+
+def _is_party(actor: Actor, parties: Parties) -> bool:
+    return actor.agency_id is not None and (
+        actor.agency_id == parties.sender_id or actor.agency_id in parties.recipient_ids
+    )
+
+
+def allowed(
+    actor: Actor,
+    action: Action,
+    parties: Parties | None = None,
+    *,
+    status_code: str | None = None,
+) -> bool:
+    agency_member = actor.kind in AGENCY_KINDS and actor.agency_id is not None
+    match action:
+        case Action.SEND | Action.READ_MAILBOX:
+            return agency_member
+        case Action.READ_REGISTRY:
+            return True
+        case Action.ADMIN_REGISTRY:
+            return actor.kind is Kind.ADMIN
+        case Action.READ_AUDIT:
+            return actor.kind is Kind.AUDITOR
+        case Action.READ_DOCUMENT:
+            assert parties is not None
+            return actor.kind is Kind.AUDITOR or (agency_member and _is_party(actor, parties))
+        case Action.READ_FILE:
+            assert parties is not None
+            return (
+                agency_member
+                and _is_party(actor, parties)
+                and actor.clearance.rank >= parties.classification.rank
+            )
+        case Action.RECIPIENT_STATUS:
+            assert parties is not None
+            return (
+                agency_member
+                and actor.agency_id in parties.recipient_ids
+                and status_code in RECIPIENT_CODES.get(actor.kind, frozenset())
+            )
+        case Action.SENDER_STATUS:
+            assert parties is not None
+            return (
+                agency_member
+                and actor.agency_id == parties.sender_id
+                and status_code in SENDER_CODES
+            )
+    return False
+
+
+def authorize(
+    actor: Actor,
+    action: Action,
+    parties: Parties | None = None,
+    *,
+    status_code: str | None = None,
+) -> None:
+    """Raise unless ``actor`` may do ``action``: NotFound when the document must stay invisible,
+    Forbidden when the caller may see it but its role may not act."""
+    if allowed(actor, action, parties, status_code=status_code):
+        return
+    if parties is not None:
+        sees_it = actor.kind is Kind.AUDITOR or _is_party(actor, parties)
+        if action is Action.READ_FILE or not sees_it:
+            raise DocumentNotFound()
+        raise Forbidden(
+            f"a {actor.kind.value} may not report status {status_code} on this document",
+            code="status_not_allowed",
+        )
+    raise Forbidden(f"a {actor.kind.value} may not do {action.value}")

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int | None
+
+
+class MeOut(BaseModel):
+    id: str
+    kind: str
+    agency_id: str | None
+    clearance: str
+    username: str | None

@@ -1,0 +1,301 @@
+"""``docex``: commands that act on this node's own configuration (init, serve, worker, token,
+user, agency) and, from ``cli/remote.py``, commands that talk to a running node over HTTP."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from docex.config import Classification, Settings
+
+app = typer.Typer(
+    name="docex",
+    help="docex — electronic-document exchange node (Văn bản điện tử liên thông).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+agency_app = typer.Typer(help="Agencies of the directory (this node's database).", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens for system clients.", no_args_is_help=True)
+user_app = typer.Typer(help="People: clerks, leaders, auditors, admins.", no_args_is_help=True)
+app.add_typer(agency_app, name="agency")
+app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="DOCEX_DATA_DIR", help="Data directory (default ./docex-data)."),
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    settings = Settings()
+    updates: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        updates["data_dir"] = data_dir
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def init(
+    data_dir: DataDir = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed the demo network.")] = False,
+    as_json: JsonOut = False,
+) -> None:
+    """Create the data directory, migrate the database, create the node key (idempotent)."""
+    from docex.bootstrap import init_node
+
+    result = init_node(_settings(data_dir), demo=demo)
+    data = {
+        "data_dir": str(result.data_dir.resolve()),
+        "database": result.database_url,
+        "key_created": result.key_created,
+        "demo_seeded": result.demo_seeded,
+        "credentials": str(result.credentials_path) if result.credentials_path else None,
+    }
+    if as_json:
+        _print_json(data)
+        return
+    console.print(f"data directory  {data['data_dir']}")
+    console.print(f"database        {data['database']} (migrated)")
+    console.print(f"node key        {'created' if result.key_created else 'present'}")
+    if result.credentials_path:
+        console.print(f"demo logins     {result.credentials_path}")
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(envvar="DOCEX_HOST")] = None,
+    port: Annotated[int | None, typer.Option(envvar="DOCEX_PORT")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Initialise with the demo network first.")] = False,
+    dispatcher: Annotated[bool, typer.Option("--dispatcher/--no-dispatcher",
+                                             help="Run the dispatcher in this process.")] = True,
+) -> None:
+    """Serve the API (and the dispatcher) on HOST:PORT, 127.0.0.1:8000 by default."""
+    import uvicorn
+
+    from docex.app import create_app
+    from docex.bootstrap import CREDENTIALS_FILE, init_node
+
+    settings = _settings(data_dir, host=host, port=port)
+    if not dispatcher:
+        settings = settings.model_copy(
+            update={"dispatcher": settings.dispatcher.model_copy(update={"enabled": False})}
+        )
+    init_node(settings, demo=demo)
+    app_ = create_app(settings)
+    console.print(f"docex node [bold]{settings.node_id}[/bold] on [bold]http://{settings.host}:{settings.port}[/bold]"
+                  f"  (API docs: /docs)")
+    credentials = settings.data_dir / CREDENTIALS_FILE
+    if credentials.exists():
+        console.print(f"demo credentials: {credentials.resolve()}")
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=False, timeout_graceful_shutdown=10)
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run a dispatcher alone (as many as you like, beside API-only `serve --no-dispatcher`)."""
+    from docex.app import build_node
+
+    node = build_node(_settings(data_dir))
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        node.dispatcher.stop(timeout=0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    console.print(f"dispatcher {node.dispatcher.owner} running")
+    node.dispatcher.run_forever()
+
+
+@token_app.command("create")
+def token_create(
+    agency: Annotated[str, typer.Option(help="Agency code the system client acts for.")],
+    name: Annotated[str, typer.Option(help="What the token is for (shown in the audit log).")],
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Create a system principal for AGENCY and print its bearer token (shown once)."""
+    from docex.auth.policy import Kind
+    from docex.auth.service import create_api_token, create_principal
+    from docex.db import Database
+    from docex.errors import DocexError
+    from docex.kit.clock import SystemClock
+
+    settings = _settings(data_dir)
+    db = Database(settings.resolved_database_url)
+    now = SystemClock().now()
+    try:
+        with db.write() as session:
+            principal = create_principal(session, kind=Kind.SYSTEM, agency_id=agency, now=now,
+                                          full_name=name)
+            issued = create_api_token(session, principal, name=name, now=now)
+    except DocexError as exc:
+        raise _fail(f"{exc.code}: {exc.detail}") from exc
+    finally:
+        db.dispose()
+    if as_json:
+        _print_json({"agency_id": agency, "principal_id": principal.id, "token": issued.secret})
+    else:
+        console.print(f"token for {agency} ({name}) — store it now, it is not shown again:")
+        sys.stdout.write(issued.secret + "\n")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    kind: Annotated[str, typer.Option(help="clerk | leader | auditor | admin")],
+    agency: Annotated[str | None, typer.Option(help="Agency code (clerks and leaders).")] = None,
+    clearance: Annotated[Classification, typer.Option()] = Classification.NORMAL,
+    full_name: Annotated[str, typer.Option()] = "",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True, envvar="DOCEX_NEW_PASSWORD")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Add a person who logs in with a password."""
+    from docex.auth.policy import PEOPLE_KINDS, Kind
+    from docex.auth.service import create_principal
+    from docex.db import Database
+    from docex.errors import DocexError
+    from docex.kit.clock import SystemClock
+
+    if kind not in {k.value for k in PEOPLE_KINDS}:
+        raise _fail("kind is clerk, leader, auditor or admin")
+    if len(password) < 10:
+        raise _fail("passwords have at least 10 characters")
+    db = Database(_settings(data_dir).resolved_database_url)
+    try:
+        with db.write() as session:
+            create_principal(session, kind=Kind(kind), agency_id=agency, username=username,
+                             password=password, full_name=full_name, clearance=clearance,
+                             now=SystemClock().now())
+    except DocexError as exc:
+        raise _fail(f"{exc.code}: {exc.detail}") from exc
+    finally:
+        db.dispose()
+    console.print(f"added {kind} {username}")
+
+
+@agency_app.command("add")
+def agency_add(
+    code: str,
+    name: Annotated[str, typer.Option()],
+    kind: Annotated[str, typer.Option(help="party | state | front | social | other")] = "state",
+    parent: Annotated[str | None, typer.Option()] = None,
+    node: Annotated[str | None, typer.Option(help="Home node id (default: this node).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Add an agency to this node's directory."""
+    from docex.agencies.service import create_agency
+    from docex.db import Database
+    from docex.errors import DocexError
+    from docex.kit.clock import SystemClock
+
+    settings = _settings(data_dir)
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.write() as session:
+            create_agency(session, code=code, name=name, kind=kind, parent_id=parent,
+                          node_id=node or settings.node_id, now=SystemClock().now())
+    except DocexError as exc:
+        raise _fail(f"{exc.code}: {exc.detail}") from exc
+    finally:
+        db.dispose()
+    console.print(f"added {code} {name}")
+
+
+@agency_app.command("retire")
+def agency_retire(
+    code: str,
+    successor: Annotated[str | None, typer.Option(help="Code that receives its mail from now on.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Retire an agency code; mail addressed to it goes to its successor."""
+    from docex.agencies.service import update_agency
+    from docex.db import Database
+    from docex.errors import DocexError
+    from docex.kit.clock import SystemClock
+
+    db = Database(_settings(data_dir).resolved_database_url)
+    try:
+        with db.write() as session:
+            update_agency(session, code, status="retired", successor_id=successor,
+                          now=SystemClock().now(), actor_id=None)
+    except DocexError as exc:
+        raise _fail(f"{exc.code}: {exc.detail}") from exc
+    finally:
+        db.dispose()
+    console.print(f"retired {code}" + (f" → {successor}" if successor else ""))
+
+
+@agency_app.command("list")
+def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
+    """List the agencies of this node's directory."""
+    from sqlalchemy import select
+
+    from docex.agencies.models import Agency
+    from docex.db import Database
+
+    db = Database(_settings(data_dir).resolved_database_url)
+    try:
+        with db.read() as session:
+            rows = session.scalars(select(Agency).order_by(Agency.id)).all()
+    finally:
+        db.dispose()
+    data = [
+        {"id": a.id, "name": a.name, "kind": a.kind, "parent_id": a.parent_id,
+         "node_id": a.node_id, "status": a.status, "successor_id": a.successor_id}
+        for a in rows
+    ]
+    if as_json:
+        _print_json(data)
+        return
+    table = Table("code", "name", "kind", "parent", "node", "status")
+    for a in data:
+        status = a["status"] + (f" → {a['successor_id']}" if a["successor_id"] else "")
+        table.add_row(a["id"], a["name"], a["kind"], a["parent_id"] or "", a["node_id"], status)
+    console.print(table)
+
+
+@app.command("sample-pdf")
+def sample_pdf_cmd(
+    output: Path,
+    title: Annotated[str, typer.Option()] = "Công văn mẫu / sample letter",
+    size: Annotated[int, typer.Option(help="Approximate size in bytes.")] = 0,
+) -> None:
+    """Write a small valid PDF to OUTPUT, to try docex with."""
+    from docex.kit.samplepdf import sample_pdf
+
+    output.write_bytes(sample_pdf(title, size=size))
+    console.print(f"wrote {output} ({output.stat().st_size} bytes)")
+
+
+def _register_remote() -> None:
+    from docex.cli import remote
+
+    remote.register(app)
+
+
+_register_remote()

@@ -1,0 +1,101 @@
+"""Node settings, read from the environment (prefix ``DOCEX_``, nested sections joined by ``__``).
+
+Everything a node needs to know about itself lives here; ``create_app(settings)`` builds the rest.
+Secrets (the key passphrase, S3 credentials) are ``SecretStr`` so they never reach a log or a repr.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Classification(StrEnum):
+    """Security marking of a document, ordered from least to most sensitive."""
+
+    NORMAL = "normal"
+    CONFIDENTIAL = "confidential"
+    SECRET = "secret"
+    TOP_SECRET = "top_secret"
+
+    @property
+    def rank(self) -> int:
+        return _CLASSIFICATION_ORDER.index(self)
+
+
+_CLASSIFICATION_ORDER = list(Classification)
+
+
+class LimitSettings(BaseModel):
+    max_body_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    max_files: int = Field(default=20, ge=1, description="main file plus attachments")
+    max_envelope_bytes: int = Field(default=64 * 1024, ge=256)
+    max_file_name_chars: int = 200
+
+
+class StorageSettings(BaseModel):
+    backend: str = "filesystem"
+    blob_dir: Path | None = None
+
+
+class SigningSettings(BaseModel):
+    key_passphrase: SecretStr | None = None
+
+
+class DispatcherSettings(BaseModel):
+    enabled: bool = True
+    poll_interval_seconds: float = Field(default=0.5, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    batch_size: int = Field(default=100, ge=1)
+    max_attempts: int = Field(default=10, ge=1)
+
+
+class AuthSettings(BaseModel):
+    access_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DOCEX_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("docex-data")
+    database_url: str | None = None
+    node_id: str = "docex-local"
+    public_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    max_classification: Classification = Classification.TOP_SECRET
+
+    limits: LimitSettings = LimitSettings()
+    storage: StorageSettings = StorageSettings()
+    signing: SigningSettings = SigningSettings()
+    dispatcher: DispatcherSettings = DispatcherSettings()
+    auth: AuthSettings = AuthSettings()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'docex.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.storage.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where request bodies are spooled while being checked; never holds accepted data."""
+        return self.data_dir / "spool"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,1 @@
+"""Intake of documents, their files, and the inbox/outbox views of them."""

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession, WriteSession
+from docex.api.errors import error_responses
+from docex.documents import service
+from docex.documents.schemas import DocumentOut, InboxPage, OutboxPage, TracePage
+from docex.documents.upload import receive_upload
+
+router = APIRouter(tags=["documents"])
+
+_ENVELOPE_DOC = (
+    "JSON envelope (API.md): recipients, subject, code, urgency, classification, ... "
+    "Unknown fields are refused; the sender is the caller's agency."
+)
+_MULTIPART = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["envelope", "main"],
+                    "properties": {
+                        "envelope": {"type": "string", "description": _ENVELOPE_DOC},
+                        "main": {"type": "string", "format": "binary", "description": "the PDF"},
+                        "attachment": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "appendices (0..n)",
+                        },
+                    },
+                },
+                "encoding": {"envelope": {"contentType": "application/json"}},
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/documents",
+    status_code=201,
+    response_model=DocumentOut,
+    responses={
+        200: {"model": DocumentOut, "description": "Replay of an already accepted message_id"},
+        **error_responses(400, 401, 403, 409, 413, 415, 422, 503),
+    },
+    openapi_extra=_MULTIPART,
+)
+async def submit_document(request: Request, actor: ActorDep, node: NodeDep) -> JSONResponse:
+    """Send a document: envelope + main PDF + attachments, streamed and checked on the way in."""
+    settings = node.settings
+    upload = await receive_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        limits=settings.limits,
+        spool_dir=settings.spool_dir,
+    )
+    try:
+        result = await run_in_threadpool(
+            service.submit, node.db, node.store, settings, actor, upload, now=node.clock.now()
+        )
+    finally:
+        upload.discard()
+    if result.created:
+        node.dispatcher.wake()
+    view = service.document_view(actor, result.document, result.deliveries)
+    return JSONResponse(
+        view.model_dump(mode="json"),
+        status_code=201 if result.created else 200,
+        headers={"Location": f"/api/v1/documents/{view.id}"},
+    )
+
+
+@router.get(
+    "/documents/{document_id}", response_model=DocumentOut, responses=error_responses(401, 404)
+)
+def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> DocumentOut:
+    """A document, as the caller may see it (a recipient sees only its own delivery)."""
+    document, deliveries = service.load_visible(session, actor, document_id)
+    return service.document_view(actor, document, deliveries)
+
+
+@router.get(
+    "/documents/{document_id}/files/{file_id}",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/pdf": {}, "application/octet-stream": {}},
+              "description": "The file's bytes; ETag is their SHA-256"},
+        **error_responses(401, 404, 503),
+    },
+)
+def download_file(
+    document_id: str, file_id: str, actor: ActorDep, node: NodeDep, session: WriteSession
+) -> StreamingResponse:
+    """Download one file of a document, streamed, byte-identical to what was sent."""
+    file, chunks = service.open_file(
+        session, node.store, actor, document_id, file_id, now=node.clock.now()
+    )
+    from urllib.parse import quote
+
+    ascii_name = file.name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file.name)}"
+    return StreamingResponse(
+        chunks,
+        media_type=file.content_type,
+        headers={
+            "ETag": f'"{file.sha256}"',
+            "Content-Length": str(file.size),
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get("/documents/{document_id}/trace", response_model=TracePage,
+            responses=error_responses(401, 404))
+def get_trace(document_id: str, actor: ActorDep, node: NodeDep, session: ReadSession) -> TracePage:
+    """What happened to the document, in order, from the audit log."""
+    items = service.trace(session, actor, document_id, node_id=node.settings.node_id)
+    return TracePage(items=items)
+
+
+@router.get("/inbox", response_model=InboxPage, responses=error_responses(400, 401, 403))
+def get_inbox(
+    actor: ActorDep,
+    session: ReadSession,
+    limit: LimitDep,
+    cursor: CursorDep,
+    status: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+    urgency: Literal["normal", "urgent", "very_urgent", "flash"] | None = None,
+) -> InboxPage:
+    """Documents delivered to the caller's agency, newest first."""
+    return service.inbox(session, actor, status=status, urgency=urgency, limit=limit, cursor=cursor)
+
+
+@router.get("/outbox", response_model=OutboxPage, responses=error_responses(400, 401, 403))
+def get_outbox(actor: ActorDep, session: ReadSession, limit: LimitDep, cursor: CursorDep) -> OutboxPage:
+    """Documents the caller's agency sent, with per-recipient transport and status counts."""
+    return service.outbox(session, actor, limit=limit, cursor=cursor)

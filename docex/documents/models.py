@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from docex.db import Base, UTCDateTime
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("sender_id", "message_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200))
+    business_id: Mapped[str] = mapped_column(String(300))
+    sender_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    sender_principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"))
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(1000))
+    urgency: Mapped[str] = mapped_column(String(16))
+    classification: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    files: Mapped[list[DocumentFile]] = relationship(
+        order_by="DocumentFile.position", lazy="selectin"
+    )
+
+
+class DocumentFile(Base):
+    __tablename__ = "document_files"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # main | attachment
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))  # sanitized, metadata only
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    blob_key: Mapped[str] = mapped_column(String(100), unique=True)

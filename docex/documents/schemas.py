@@ -1,0 +1,92 @@
+"""Response shapes of the document API (API.md "Documents")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class FileOut(BaseModel):
+    id: str
+    role: str
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class SignatureOut(BaseModel):
+    role: str
+    subject: str
+    valid: bool
+    trusted: bool
+    signed_at: str | None
+    indication: str
+
+
+class RecipientOut(BaseModel):
+    agency_id: str
+    addressed_as: str
+    transport: str
+    status: str | None
+    incoming_number: str | None
+    updated_at: str
+
+
+class DocumentOut(BaseModel):
+    id: str
+    message_id: str
+    business_id: str
+    sender_id: str
+    envelope: dict[str, Any]
+    files: list[FileOut]
+    signatures: list[SignatureOut]
+    recipients: list[RecipientOut]
+    created_at: str
+
+
+class InboxItem(BaseModel):
+    document_id: str
+    business_id: str
+    sender_id: str
+    subject: str
+    urgency: str
+    classification: str
+    status: str | None
+    delivered_at: str | None
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItem]
+    next_cursor: str | None
+
+
+class OutboxItem(BaseModel):
+    document_id: str
+    business_id: str
+    subject: str
+    urgency: str
+    classification: str
+    created_at: str
+    recipients: int
+    transport: dict[str, int]
+    status: dict[str, int]
+
+
+class OutboxPage(BaseModel):
+    items: list[OutboxItem]
+    next_cursor: str | None
+
+
+class TraceItem(BaseModel):
+    at: str
+    event: str
+    agency_id: str | None
+    node_id: str
+    detail: dict[str, Any]
+    audit_index: int
+
+
+class TracePage(BaseModel):
+    items: list[TraceItem]

@@ -1,0 +1,460 @@
+"""Documents: intake (blob first, then one transaction), and what each party may see of them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from docex.agencies.service import Recipient, resolve_recipients
+from docex.audit import events
+from docex.audit.models import AuditEvent
+from docex.auth.policy import Action, Actor, Kind, authorize
+from docex.config import Settings
+from docex.db import Database
+from docex.documents.access import parties_of
+from docex.documents.envelope import URGENCY_PRIORITY, Envelope, parse_envelope
+from docex.documents.models import Document, DocumentFile
+from docex.documents.pdf import check_pdf
+from docex.documents.schemas import (
+    DocumentOut,
+    FileOut,
+    InboxItem,
+    InboxPage,
+    OutboxItem,
+    OutboxPage,
+    RecipientOut,
+    TraceItem,
+)
+from docex.documents.upload import Upload
+from docex.errors import (
+    DocumentNotFound,
+    MessageIdConflict,
+    NotFound,
+    Unprocessable,
+)
+from docex.kit.clock import VIETNAM_TZ, as_utc, rfc3339
+from docex.kit.ids import uuid7
+from docex.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
+from docex.routing.deliveries import DELIVERED, queue_deliveries
+from docex.routing.models import Delivery
+from docex.signing.jws import canonical_json
+from docex.storage.base import BlobStore
+
+
+@dataclass(frozen=True)
+class Submitted:
+    document: Document
+    deliveries: list[Delivery]
+    created: bool
+
+
+def _fingerprint(envelope: Envelope, upload: Upload) -> str:
+    import hashlib
+
+    body = {
+        "envelope": envelope.model_dump(mode="json", exclude={"message_id"}),
+        "files": [[f.role, f.name, f.sha256, f.size] for f in upload.files],
+    }
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _business_id(sender_id: str, envelope: Envelope, document_id: str, now: datetime) -> str:
+    day = envelope.promulgation.date if envelope.promulgation else now.astimezone(VIETNAM_TZ).date()
+    ref = (
+        f"{envelope.code.number}/{envelope.code.notation}".rstrip("/")
+        if envelope.code
+        else document_id
+    )
+    return f"{sender_id},{day:%Y/%m/%d},{ref}"
+
+
+def _check_references(session: Session, actor: Actor, envelope: Envelope) -> None:
+    business = envelope.business
+    if business and business.type != "new":
+        if not business.refers_to:
+            raise Unprocessable(
+                f"a {business.type} document must name the document it refers to",
+                code="reference_required",
+            )
+        original = session.get(Document, business.refers_to)
+        if original is None or original.sender_id != actor.agency_id:
+            raise Unprocessable(
+                "refers_to must be a document your agency sent", code="unknown_reference"
+            )
+    if envelope.in_reply_to:
+        visible = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.document_id == envelope.in_reply_to,
+                Delivery.recipient_id == actor.agency_id,
+            )
+        )
+        if not visible:
+            raise Unprocessable(
+                "in_reply_to must be a document your agency received", code="unknown_reference"
+            )
+
+
+def _existing(session: Session, sender_id: str, message_id: str) -> Document | None:
+    return session.scalar(
+        select(Document).where(Document.sender_id == sender_id, Document.message_id == message_id)
+    )
+
+
+def _replay(session: Session, document: Document, fingerprint: str) -> Submitted:
+    if document.fingerprint != fingerprint:
+        raise MessageIdConflict(
+            f"message_id {document.message_id!r} was already used for other content"
+        )
+    deliveries = _deliveries(session, document.id)
+    return Submitted(document, deliveries, created=False)
+
+
+def _deliveries(session: Session, document_id: str) -> list[Delivery]:
+    return list(
+        session.scalars(
+            select(Delivery).where(Delivery.document_id == document_id).order_by(Delivery.id)
+        )
+    )
+
+
+def submit(
+    db: Database,
+    store: BlobStore,
+    settings: Settings,
+    actor: Actor,
+    upload: Upload,
+    *,
+    now: datetime,
+) -> Submitted:
+    """Validate everything, then store the blobs, then commit every row in one transaction.
+
+    Bad input is refused before any blob is written; a crash between the blob writes and the
+    commit leaves orphan blobs (swept later), never a row without its bytes.
+    """
+    authorize(actor, Action.SEND)
+    assert actor.agency_id is not None
+    if upload.envelope is None:
+        raise Unprocessable("the envelope part is missing", code="missing_envelope")
+    envelope = parse_envelope(upload.envelope, sender_id=actor.agency_id)
+    main = upload.main
+    if main is None:
+        raise Unprocessable("the main part (the PDF) is missing", code="missing_main")
+    if envelope.classification.rank > settings.max_classification.rank:
+        raise Unprocessable(
+            f"this node is accredited up to {settings.max_classification.value}",
+            code="classification_not_accredited",
+        )
+    check_pdf(main.path)
+    fingerprint = _fingerprint(envelope, upload)
+    message_id = envelope.message_id or uuid7()
+
+    with db.read() as session:
+        if envelope.message_id and (found := _existing(session, actor.agency_id, message_id)):
+            return _replay(session, found, fingerprint)
+        recipients = resolve_recipients(session, envelope.recipients, actor.agency_id)
+        _check_references(session, actor, envelope)
+
+    document_id = uuid7()
+    stored: list[str] = []
+    files: list[DocumentFile] = []
+    try:
+        for position, spooled in enumerate(upload.files):
+            file_id = uuid7()
+            key = f"f{file_id.replace('-', '')}"
+            store.put_file(key, spooled.path, sha256=spooled.sha256, size=spooled.size)
+            stored.append(key)
+            files.append(
+                DocumentFile(
+                    id=file_id,
+                    document_id=document_id,
+                    role=spooled.role,
+                    position=position,
+                    name=spooled.name,
+                    content_type="application/pdf" if spooled.role == "main" else spooled.content_type,
+                    size=spooled.size,
+                    sha256=spooled.sha256,
+                    blob_key=key,
+                )
+            )
+        with db.write() as session:
+            document = _insert(session, actor, envelope, recipients, files, document_id,
+                               message_id, fingerprint, now)
+            deliveries = _deliveries(session, document_id)
+        return Submitted(document, deliveries, created=True)
+    except IntegrityError:
+        _delete(store, stored)
+        # Lost a race with the same message_id: answer as the winner's replay would.
+        with db.read() as session:
+            found = _existing(session, actor.agency_id, message_id)
+            if found is None:
+                raise
+            return _replay(session, found, fingerprint)
+    except BaseException:
+        _delete(store, stored)
+        raise
+
+
+def _delete(store: BlobStore, keys: Sequence[str]) -> None:
+    for key in keys:
+        with contextlib.suppress(Exception):  # the orphan sweeper gets what this misses
+            store.delete(key)
+
+
+def _insert(
+    session: Session,
+    actor: Actor,
+    envelope: Envelope,
+    recipients: Sequence[Recipient],
+    files: list[DocumentFile],
+    document_id: str,
+    message_id: str,
+    fingerprint: str,
+    now: datetime,
+) -> Document:
+    assert actor.agency_id is not None
+    stored_envelope = envelope.model_dump(mode="json", exclude_none=True)
+    stored_envelope["message_id"] = message_id
+    document = Document(
+        id=document_id,
+        message_id=message_id,
+        business_id=_business_id(actor.agency_id, envelope, document_id, now),
+        sender_id=actor.agency_id,
+        sender_principal_id=actor.id,
+        envelope=stored_envelope,
+        fingerprint=fingerprint,
+        subject=envelope.subject,
+        urgency=envelope.urgency,
+        classification=envelope.classification.value,
+        created_at=now,
+    )
+    session.add(document)
+    session.flush()
+    session.add_all(files)
+    events.record(
+        session,
+        events.DOCUMENT_ACCEPTED,
+        at=now,
+        actor_id=actor.id,
+        agency_id=actor.agency_id,
+        document_id=document_id,
+        message_id=message_id,
+        files=[{"id": f.id, "role": f.role, "sha256": f.sha256, "size": f.size} for f in files],
+        recipients=envelope.recipients,
+        classification=envelope.classification.value,
+        urgency=envelope.urgency,
+    )
+    queue_deliveries(
+        session,
+        document,
+        recipients,
+        priority=URGENCY_PRIORITY[envelope.urgency],
+        now=now,
+        actor_id=actor.id,
+    )
+    session.flush()
+    session.refresh(document, ["files"])
+    return document
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def load_visible(session: Session, actor: Actor, document_id: str) -> tuple[Document, list[Delivery]]:
+    """The document and its deliveries, or DocumentNotFound if the actor may not see it."""
+    document = session.get(Document, document_id)
+    if document is None:
+        raise DocumentNotFound()
+    deliveries = _deliveries(session, document_id)
+    authorize(actor, Action.READ_DOCUMENT, parties_of(document, deliveries))
+    return document, deliveries
+
+
+def _sees_all_recipients(actor: Actor, document: Document) -> bool:
+    return actor.kind is Kind.AUDITOR or actor.agency_id == document.sender_id
+
+
+def document_view(actor: Actor, document: Document, deliveries: Sequence[Delivery]) -> DocumentOut:
+    """Sender and auditors see every recipient; a recipient sees its own row only."""
+    shown = deliveries if _sees_all_recipients(actor, document) else [
+        d for d in deliveries if d.recipient_id == actor.agency_id
+    ]
+    return DocumentOut(
+        id=document.id,
+        message_id=document.message_id,
+        business_id=document.business_id,
+        sender_id=document.sender_id,
+        envelope=document.envelope,
+        files=[
+            FileOut(id=f.id, role=f.role, name=f.name, content_type=f.content_type,
+                    size=f.size, sha256=f.sha256)
+            for f in document.files
+        ],
+        signatures=[],
+        recipients=[
+            RecipientOut(
+                agency_id=d.recipient_id,
+                addressed_as=d.addressed_as,
+                transport=d.transport,
+                status=d.status,
+                incoming_number=d.incoming_number,
+                updated_at=rfc3339(d.updated_at),
+            )
+            for d in shown
+        ],
+        created_at=rfc3339(document.created_at),
+    )
+
+
+def open_file(
+    session: Session, store: BlobStore, actor: Actor, document_id: str, file_id: str, *, now: datetime
+) -> tuple[DocumentFile, Iterator[bytes]]:
+    document = session.get(Document, document_id)
+    if document is None:
+        raise DocumentNotFound()
+    deliveries = _deliveries(session, document_id)
+    authorize(actor, Action.READ_FILE, parties_of(document, deliveries))
+    if actor.agency_id != document.sender_id and not any(
+        d.recipient_id == actor.agency_id and d.transport == DELIVERED for d in deliveries
+    ):
+        raise DocumentNotFound()  # not in this recipient's inbox yet
+    file = next((f for f in document.files if f.id == file_id), None)
+    if file is None:
+        raise NotFound("no such file in this document", code="file_not_found")
+    events.record(
+        session,
+        events.FILE_DOWNLOADED,
+        at=now,
+        actor_id=actor.id,
+        agency_id=actor.agency_id,
+        document_id=document_id,
+        file_id=file_id,
+    )
+    return file, store.open(file.blob_key)
+
+
+def inbox(
+    session: Session,
+    actor: Actor,
+    *,
+    status: str | None,
+    urgency: str | None,
+    limit: int,
+    cursor: str | None,
+) -> InboxPage:
+    authorize(actor, Action.READ_MAILBOX)
+    query = (
+        select(Delivery, Document)
+        .join(Document, Document.id == Delivery.document_id)
+        .where(Delivery.recipient_id == actor.agency_id, Delivery.transport == DELIVERED)
+    )
+    if status:
+        query = query.where(Delivery.status == status)
+    if urgency:
+        query = query.where(Document.urgency == urgency)
+    if cursor:
+        at_raw, delivery_id = decode_cursor(cursor, str, str)
+        try:
+            at = as_utc(datetime.fromisoformat(at_raw))
+        except ValueError as exc:
+            raise InvalidCursor() from exc
+        query = query.where(
+            or_(
+                Delivery.delivered_at < at,
+                and_(Delivery.delivered_at == at, Delivery.id < delivery_id),
+            )
+        )
+    rows = session.execute(
+        query.order_by(Delivery.delivered_at.desc(), Delivery.id.desc()).limit(limit + 1)
+    ).all()
+    items = [
+        InboxItem(
+            document_id=doc.id,
+            business_id=doc.business_id,
+            sender_id=doc.sender_id,
+            subject=doc.subject,
+            urgency=doc.urgency,
+            classification=doc.classification,
+            status=delivery.status,
+            delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
+        )
+        for delivery, doc in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        assert last.delivered_at is not None
+        next_cursor = encode_cursor(last.delivered_at.isoformat(), last.id)
+    return InboxPage(items=items, next_cursor=next_cursor)
+
+
+def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) -> OutboxPage:
+    authorize(actor, Action.READ_MAILBOX)
+    query = select(Document).where(Document.sender_id == actor.agency_id)
+    if cursor:
+        (after,) = decode_cursor(cursor, str)
+        query = query.where(Document.id < after)
+    docs = list(session.scalars(query.order_by(Document.id.desc()).limit(limit + 1)))
+    page = docs[:limit]
+    counts: dict[str, tuple[Counter[str], Counter[str]]] = {
+        d.id: (Counter(), Counter()) for d in page
+    }
+    if page:
+        for document_id, transport, status, n in session.execute(
+            select(Delivery.document_id, Delivery.transport, Delivery.status, func.count())
+            .where(Delivery.document_id.in_(list(counts)))
+            .group_by(Delivery.document_id, Delivery.transport, Delivery.status)
+        ).all():
+            counts[document_id][0][transport] += n
+            counts[document_id][1][status or "none"] += n
+    items = [
+        OutboxItem(
+            document_id=d.id,
+            business_id=d.business_id,
+            subject=d.subject,
+            urgency=d.urgency,
+            classification=d.classification,
+            created_at=rfc3339(d.created_at),
+            recipients=sum(counts[d.id][0].values()),
+            transport=dict(counts[d.id][0]),
+            status=dict(counts[d.id][1]),
+        )
+        for d in page
+    ]
+    next_cursor = encode_cursor(page[-1].id) if len(docs) > limit else None
+    return OutboxPage(items=items, next_cursor=next_cursor)
+
+
+def trace(
+    session: Session, actor: Actor, document_id: str, *, node_id: str
+) -> list[TraceItem]:
+    """What happened to the document, in log order. A recipient sees the document-level events
+    and those about its own delivery; the sender and auditors see everything."""
+    document, _ = load_visible(session, actor, document_id)
+    rows = session.scalars(
+        select(AuditEvent).where(AuditEvent.document_id == document_id).order_by(AuditEvent.index)
+    )
+    everything = _sees_all_recipients(actor, document)
+    return [
+        TraceItem(
+            at=rfc3339(e.at),
+            event=e.event,
+            agency_id=e.agency_id,
+            node_id=node_id,
+            detail=e.detail,
+            audit_index=e.index,
+        )
+        for e in rows
+        if everything
+        or e.event == events.DOCUMENT_ACCEPTED
+        or e.agency_id == actor.agency_id
+        or e.detail.get("to") == actor.agency_id
+    ]

@@ -1,0 +1,109 @@
+"""The one exception tree of docex. Services raise these; one handler turns them into HTTP.
+
+    DocexError                      (never raised itself)
+    ├── BadRequest           400    malformed syntax: bad JSON, bad cursor, broken multipart
+    ├── Unauthenticated      401    no token, unknown/expired token, wrong password
+    ├── Forbidden            403    authenticated, but the role may not do this
+    ├── NotFound             404    absent *or not visible to the caller* (never leak existence)
+    ├── Conflict             409    duplicate id with other content, illegal state transition
+    ├── PayloadTooLarge      413    body, envelope or file count over the node's limits
+    ├── UnsupportedMedia     415    not multipart, main file not a PDF
+    ├── Unprocessable        422    well-formed but invalid: envelope, recipients, PDF content
+    └── ServiceUnavailable   503    a dependency (database, blob store) is down; has Retry-After
+
+Each carries a machine-readable ``code`` (the ``error`` field of the response) and a ``detail``
+written for the person reading it. A detail never contains secrets or another agency's data.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DocexError(Exception):
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "internal_error"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.default_code
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class BadRequest(DocexError):
+    status = 400
+    default_code = "bad_request"
+
+
+class Unauthenticated(DocexError):
+    status = 401
+    default_code = "unauthenticated"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(DocexError):
+    status = 403
+    default_code = "forbidden"
+
+
+class NotFound(DocexError):
+    status = 404
+    default_code = "not_found"
+
+
+class Conflict(DocexError):
+    status = 409
+    default_code = "conflict"
+
+
+class PayloadTooLarge(DocexError):
+    status = 413
+    default_code = "payload_too_large"
+
+
+class UnsupportedMedia(DocexError):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
+class Unprocessable(DocexError):
+    status = 422
+    default_code = "unprocessable"
+
+
+class ServiceUnavailable(DocexError):
+    status = 503
+    default_code = "service_unavailable"
+
+    def __init__(self, detail: str, *, code: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+# Named errors services raise where the outcome has a name of its own.
+
+
+class DocumentNotFound(NotFound):
+    default_code = "document_not_found"
+
+    def __init__(self, detail: str = "no such document") -> None:
+        super().__init__(detail)
+
+
+class IllegalTransition(Conflict):
+    default_code = "illegal_transition"
+
+
+class MessageIdConflict(Conflict):
+    default_code = "message_id_conflict"

@@ -1,0 +1,89 @@
+"""Prometheus metrics of one node, in a registry of its own (two nodes can share a process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from docex.db import Database
+    from docex.kit.clock import Clock
+
+
+disable_created_metrics()  # the *_created series only add noise to every scrape
+
+
+class _QueueCollector(Collector):
+    """Read at scrape time from the database, so every process reports the same truth."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        from docex.routing.deliveries import TRANSPORT_STATES
+        from docex.routing.models import Delivery
+
+        by_state = GaugeMetricFamily(
+            "docex_deliveries", "Deliveries by transport state", labels=["transport"]
+        )
+        oldest = GaugeMetricFamily(
+            "docex_oldest_queued_delivery_age_seconds",
+            "Age of the oldest delivery still queued (0 when none)",
+        )
+        try:
+            with self.db.read() as session:
+                counts = dict(
+                    session.execute(
+                        select(Delivery.transport, func.count()).group_by(Delivery.transport)
+                    ).all()
+                )
+                first = session.scalar(
+                    select(func.min(Delivery.created_at)).where(Delivery.transport == "queued")
+                )
+        except Exception:  # a scrape must not fail because the database is down
+            return
+        for state in TRANSPORT_STATES:
+            by_state.add_metric([state], counts.get(state, 0))
+        if first is not None:
+            from docex.kit.clock import as_utc
+
+            oldest.add_metric([], max(0.0, (self.clock.now() - as_utc(first)).total_seconds()))
+        else:
+            oldest.add_metric([], 0.0)
+        yield by_state
+        yield oldest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Histogram(
+            "docex_http_request_duration_seconds",
+            "HTTP requests by route template, method and status, with latency",
+            ["route", "method", "status"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.refusals = Counter(
+            "docex_refusals",
+            "Requests refused with a 4xx, by error code and route",
+            ["error", "route"],
+            registry=self.registry,
+        )
+
+    def watch_queue(self, db: Database, clock: Clock) -> None:
+        self.registry.register(_QueueCollector(db, clock))
+
+    def observer(self) -> Callable[[str, str, int, float], None]:
+        def observe(route: str, method: str, status: int, seconds: float) -> None:
+            self.requests.labels(route, method, str(status)).observe(seconds)
+
+        return observe

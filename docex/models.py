@@ -1,0 +1,11 @@
+"""Import every domain's models so ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from __future__ import annotations
+
+
+def import_all() -> None:
+    import docex.agencies.models
+    import docex.audit.models
+    import docex.auth.models
+    import docex.documents.models
+    import docex.routing.models  # noqa: F401

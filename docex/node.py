@@ -1,0 +1,25 @@
+"""The running node: everything ``create_app`` builds once and hands to every request and task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from docex.config import Settings
+from docex.db import Database
+from docex.kit.clock import Clock
+from docex.metrics import Metrics
+from docex.routing.dispatcher import Dispatcher
+from docex.signing.jws import NodeSigner
+from docex.storage.base import BlobStore
+
+
+@dataclass
+class Node:
+    settings: Settings
+    db: Database
+    store: BlobStore
+    signer: NodeSigner
+    clock: Clock
+    metrics: Metrics
+    dispatcher: Dispatcher
+    background: list[str] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Deliveries (transport state machine), the dispatcher, business statuses and their receipts."""

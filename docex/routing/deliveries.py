@@ -1,0 +1,131 @@
+"""Deliveries: one row per (document, recipient agency), with the transport state machine
+
+    queued ──deliver──► delivered
+       │ └─retry (backoff)─┘
+       └──too many attempts──► failed
+
+A delivery is created ``queued`` in the intake transaction; the dispatcher moves it on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from docex.agencies.service import Recipient
+from docex.audit import events
+from docex.documents.models import Document
+from docex.kit.ids import uuid7
+from docex.routing import statuses
+from docex.routing.models import Delivery
+from docex.routing.receipts import issue_receipt
+from docex.signing.jws import NodeSigner
+
+QUEUED = "queued"
+DELIVERED = "delivered"
+FAILED = "failed"
+TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
+
+
+def queue_deliveries(
+    session: Session,
+    document: Document,
+    recipients: Sequence[Recipient],
+    *,
+    priority: int,
+    now: datetime,
+    actor_id: str,
+) -> list[Delivery]:
+    rows = []
+    for recipient in recipients:
+        delivery = Delivery(
+            id=uuid7(),
+            document_id=document.id,
+            recipient_id=recipient.agency_id,
+            addressed_as=recipient.addressed_as,
+            transport=QUEUED,
+            status=None,
+            priority=priority,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        rows.append(delivery)
+        detail: dict[str, object] = {"delivery_id": delivery.id, "addressed_as": recipient.addressed_as}
+        if recipient.via:
+            detail["succession"] = [*recipient.via, recipient.agency_id]
+        events.record(
+            session,
+            events.DELIVERY_QUEUED,
+            at=now,
+            actor_id=actor_id,
+            agency_id=recipient.agency_id,
+            document_id=document.id,
+            **detail,
+        )
+    session.add_all(rows)
+    return rows
+
+
+def deliver_locally(
+    session: Session, signer: NodeSigner, document: Document, delivery: Delivery, *, now: datetime
+) -> None:
+    """The recipient is hosted here: it is in its inbox now, and status 01 says so, signed."""
+    delivery.transport = DELIVERED
+    delivery.delivered_at = now
+    delivery.updated_at = now
+    delivery.status = statuses.ARRIVED
+    delivery.lease_owner = None
+    delivery.lease_until = None
+    events.record(
+        session,
+        events.DELIVERY_DELIVERED,
+        at=now,
+        agency_id=delivery.recipient_id,
+        document_id=document.id,
+        delivery_id=delivery.id,
+        node_id=signer.node_id,
+        attempt=delivery.attempts,
+    )
+    issue_receipt(
+        session,
+        signer,
+        document=document,
+        delivery=delivery,
+        code=statuses.ARRIVED,
+        from_agency_id=delivery.recipient_id,
+        to_agency_id=document.sender_id,
+        now=now,
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
+
+
+def defer_or_fail(
+    session: Session, delivery: Delivery, reason: str, *, now: datetime, max_attempts: int
+) -> None:
+    delivery.lease_owner = None
+    delivery.lease_until = None
+    delivery.last_error = reason[:500]
+    delivery.updated_at = now
+    if delivery.attempts >= max_attempts:
+        delivery.transport = FAILED
+        event = events.DELIVERY_FAILED
+    else:
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+        event = events.DELIVERY_RETRY
+    events.record(
+        session,
+        event,
+        at=now,
+        agency_id=delivery.recipient_id,
+        document_id=delivery.document_id,
+        delivery_id=delivery.id,
+        attempt=delivery.attempts,
+        reason=reason[:500],
+    )

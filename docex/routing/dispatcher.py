@@ -1,0 +1,167 @@
+"""The dispatcher: moves queued deliveries on, in urgency order, safely from many processes.
+
+Two steps, each its own transaction:
+
+1. **claim** — take up to ``batch_size`` due deliveries (highest priority first, then oldest) and
+   stamp them with this dispatcher's lease (``lease_owner``, ``lease_until``). On PostgreSQL the
+   rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent dispatchers take disjoint
+   batches; on SQLite the ``BEGIN IMMEDIATE`` write lock serialises claims.
+2. **complete** — deliver each claimed row, but only while it is still ``queued`` and still ours;
+   a row whose lease expired and was re-claimed elsewhere is left alone. So a delivery is
+   completed at most once (one 01 receipt), and a dispatcher that crashes after claiming loses
+   nothing: its leases expire and another dispatcher (or itself, restarted) claims them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from docex.agencies.models import Agency
+from docex.config import DispatcherSettings
+from docex.db import Database
+from docex.documents.models import Document
+from docex.kit.clock import Clock
+from docex.kit.ids import uuid7
+from docex.routing.deliveries import QUEUED, defer_or_fail, deliver_locally
+from docex.routing.models import Delivery
+from docex.signing.jws import NodeSigner
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        signer: NodeSigner,
+        settings: DispatcherSettings,
+        *,
+        node_id: str,
+        clock: Clock,
+        owner: str | None = None,
+    ) -> None:
+        self.db = db
+        self.signer = signer
+        self.settings = settings
+        self.node_id = node_id
+        self.clock = clock
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid7()[-8:]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def claim(self, now: datetime | None = None) -> list[str]:
+        now = now or self.clock.now()
+        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
+        with self.db.write() as session:
+            query = (
+                select(Delivery.id)
+                .where(
+                    Delivery.transport == QUEUED,
+                    Delivery.next_attempt_at <= now,
+                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+                )
+                .order_by(Delivery.priority.desc(), Delivery.next_attempt_at, Delivery.id)
+                .limit(self.settings.batch_size)
+            )
+            if self.db.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.scalars(query))
+            if ids:
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(ids))
+                    .values(
+                        lease_owner=self.owner,
+                        lease_until=lease_until,
+                        attempts=Delivery.attempts + 1,
+                    )
+                )
+        return ids
+
+    def complete(self, ids: list[str], now: datetime | None = None) -> int:
+        """Deliver claimed rows still ours; returns how many were delivered."""
+        if not ids:
+            return 0
+        now = now or self.clock.now()
+        delivered = 0
+        with self.db.write() as session:
+            rows = session.scalars(
+                select(Delivery).where(
+                    Delivery.id.in_(ids),
+                    and_(Delivery.lease_owner == self.owner, Delivery.transport == QUEUED),
+                )
+            ).all()
+            documents = {
+                d.id: d
+                for d in session.scalars(
+                    select(Document).where(Document.id.in_(list({r.document_id for r in rows})))
+                )
+            }
+            homes = dict(
+                session.execute(
+                    select(Agency.id, Agency.node_id).where(
+                        Agency.id.in_(list({r.recipient_id for r in rows}))
+                    )
+                ).all()
+            )
+            for delivery in rows:
+                if homes.get(delivery.recipient_id) == self.node_id:
+                    deliver_locally(
+                        session, self.signer, documents[delivery.document_id], delivery, now=now
+                    )
+                    delivered += 1
+                else:
+                    defer_or_fail(
+                        session,
+                        delivery,
+                        f"no route to node {homes.get(delivery.recipient_id)!r}",
+                        now=now,
+                        max_attempts=self.settings.max_attempts,
+                    )
+        return delivered
+
+    def run_once(self) -> int:
+        total = 0
+        while ids := self.claim():
+            total += self.complete(ids)
+            if len(ids) < self.settings.batch_size:
+                break
+        return total
+
+    # -- background loop (``docex serve`` and ``docex worker``) ---------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="docex-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_forever(self) -> None:
+        self._stop.clear()
+        self._loop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.run_once()
+            except Exception:
+                # A database hiccup must not kill the loop; leases make the retry safe.
+                log.exception("dispatcher pass failed; retrying")
+            self._wake.wait(self.settings.poll_interval_seconds)

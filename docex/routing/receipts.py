@@ -1,0 +1,191 @@
+"""Where receipts come from: every business status — 01 on arrival, and each status a recipient
+(or, for a recall, the sender) reports — becomes a ``Receipt`` signed by this node.
+
+A receipt is a JWS (see ``signing.jws``) binding the message id, the document id and business
+id, the SHA-256 of the main file, the status code, the agency it is from and the one it is to,
+and the time; a third party verifies it with the node's published key, without docex.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from docex.audit import events
+from docex.auth.policy import Action, Actor, authorize
+from docex.documents.access import parties_of
+from docex.documents.models import Document
+from docex.errors import Conflict, IllegalTransition, Unprocessable
+from docex.kit.clock import rfc3339
+from docex.kit.ids import uuid7
+from docex.routing import statuses
+from docex.routing.models import Delivery, Receipt, RegistryCounter
+from docex.signing.jws import NodeSigner
+
+
+def main_sha256(document: Document) -> str:
+    return next(f.sha256 for f in document.files if f.role == "main")
+
+
+def issue_receipt(
+    session: Session,
+    signer: NodeSigner,
+    *,
+    document: Document,
+    delivery: Delivery,
+    code: str,
+    from_agency_id: str,
+    to_agency_id: str,
+    now: datetime,
+    principal_id: str | None = None,
+    note: str | None = None,
+    incoming_number: str | None = None,
+) -> Receipt:
+    receipt_id = uuid7()
+    claims: dict[str, object] = {
+        "iss": signer.node_id,
+        "jti": receipt_id,
+        "iat": int(now.timestamp()),
+        "at": rfc3339(now),
+        "status": code,
+        "message_id": document.message_id,
+        "document_id": document.id,
+        "business_id": document.business_id,
+        "main_sha256": main_sha256(document),
+        "from": from_agency_id,
+        "to": to_agency_id,
+    }
+    if note:
+        claims["note"] = note
+    if incoming_number:
+        claims["incoming_number"] = incoming_number
+    receipt = Receipt(
+        id=receipt_id,
+        document_id=document.id,
+        delivery_id=delivery.id,
+        code=code,
+        from_agency_id=from_agency_id,
+        to_agency_id=to_agency_id,
+        principal_id=principal_id,
+        note=note,
+        incoming_number=incoming_number,
+        created_at=now,
+        signed=signer.sign(claims),
+    )
+    session.add(receipt)
+    events.record(
+        session,
+        events.STATUS_RECORDED,
+        at=now,
+        actor_id=principal_id,
+        agency_id=from_agency_id,
+        document_id=document.id,
+        receipt_id=receipt_id,
+        code=code,
+        to=to_agency_id,
+    )
+    return receipt
+
+
+def status_history(session: Session, delivery_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Receipt.code).where(Receipt.delivery_id == delivery_id).order_by(Receipt.id)
+        )
+    )
+
+
+def next_incoming_number(session: Session, agency_id: str, year: int) -> str:
+    """Decree 30: incoming numbers run from 1 each year, per agency. Called inside the write
+    transaction, so on PostgreSQL the row lock and on SQLite the write lock serialise it."""
+    counter = session.get(RegistryCounter, (agency_id, "incoming", year), with_for_update=True)
+    if counter is None:
+        counter = RegistryCounter(agency_id=agency_id, book="incoming", year=year, last=0)
+        session.add(counter)
+    counter.last += 1
+    return str(counter.last)
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    code: str
+    note: str | None = None
+    incoming_number: str | None = None
+    recipients: Sequence[str] | None = None  # for a recall: which recipients (default all)
+
+
+def record_status(
+    session: Session,
+    signer: NodeSigner,
+    actor: Actor,
+    document: Document,
+    deliveries: Sequence[Delivery],
+    request: StatusRequest,
+    *,
+    now: datetime,
+    local_year: int,
+) -> list[Receipt]:
+    code = request.code
+    if code not in statuses.CLIENT_CODES:
+        raise Unprocessable(f"status {code!r} cannot be reported", code="invalid_status_code")
+    parties = parties_of(document, deliveries)
+    if code == statuses.RECALL_REQUESTED:
+        authorize(actor, Action.SENDER_STATUS, parties, status_code=code)
+        wanted = set(request.recipients or [d.recipient_id for d in deliveries])
+        targets = [d for d in deliveries if d.recipient_id in wanted]
+        if len(targets) != len(wanted):
+            raise Unprocessable("recall names an agency that is not a recipient",
+                                code="unknown_recipient")
+    else:
+        authorize(actor, Action.RECIPIENT_STATUS, parties, status_code=code)
+        if request.recipients:
+            raise Unprocessable("only a recall (13) names recipients", code="invalid_status")
+        targets = [d for d in deliveries if d.recipient_id == actor.agency_id]
+    if code in statuses.NEEDS_REASON and not (request.note and request.note.strip()):
+        raise Unprocessable(f"status {code} needs a reason in 'note'", code="reason_required")
+    business_type = (document.envelope.get("business") or {}).get("type", "new")
+    receipts: list[Receipt] = []
+    for delivery in targets:
+        if delivery.transport != "delivered":
+            raise Conflict(
+                f"the document has not yet arrived at {delivery.recipient_id}",
+                code="not_delivered",
+            )
+        history = status_history(session, delivery.id)
+        if code not in statuses.allowed_next(history, business_type=business_type):
+            raise IllegalTransition(
+                f"status {code} cannot follow {history[-1] if history else 'none'}"
+                f" for {delivery.recipient_id}"
+            )
+        incoming = None
+        if code == statuses.ACCEPTED:
+            incoming = request.incoming_number or next_incoming_number(
+                session, delivery.recipient_id, local_year
+            )
+            delivery.incoming_number = incoming
+        if code == statuses.RECALL_REQUESTED:
+            origin, dest = document.sender_id, delivery.recipient_id
+        else:
+            origin, dest = delivery.recipient_id, document.sender_id
+        receipts.append(
+            issue_receipt(
+                session,
+                signer,
+                document=document,
+                delivery=delivery,
+                code=code,
+                from_agency_id=origin,
+                to_agency_id=dest,
+                now=now,
+                principal_id=actor.id,
+                note=request.note,
+                incoming_number=incoming,
+            )
+        )
+        delivery.status = code
+        delivery.updated_at = now
+    return receipts

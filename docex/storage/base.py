@@ -1,0 +1,59 @@
+"""The ``BlobStore`` protocol every backend implements, and the contract it promises.
+
+- ``put_file`` / ``put_stream`` return only once the bytes are durable (fsynced, or acknowledged
+  by the object store). A crash before that leaves no blob under the key, never a partial one.
+- Keys are chosen by the server (never a client's file name), ``[A-Za-z0-9._-]`` only.
+- ``open`` streams in chunks; no backend reads a whole blob into memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+CHUNK_SIZE = 256 * 1024
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
+
+
+class BlobNotFound(KeyError):
+    pass
+
+
+class BlobStoreUnavailable(RuntimeError):
+    """The backend cannot be reached; callers answer 503, never 500."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    sha256: str
+
+
+def check_key(key: str) -> str:
+    if not _KEY.fullmatch(key) or ".." in key:
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+class BlobStore(Protocol):
+    def put_file(self, key: str, path: Path, *, sha256: str, size: int) -> BlobInfo:
+        """Store a local file already hashed by the caller; the file is consumed (moved/removed)."""
+        ...
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> BlobInfo: ...
+
+    def open(self, key: str) -> Iterator[bytes]: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def keys(self) -> Iterator[str]: ...
+
+    def check(self) -> None:
+        """Raise ``BlobStoreUnavailable`` if the store cannot serve requests."""
+        ...

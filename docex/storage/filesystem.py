@@ -1,0 +1,115 @@
+"""Filesystem blob store: one file per blob under ``<blob dir>/<k[:2]>/<key>``.
+
+Writes go to a temporary file in the same directory tree, are fsynced, renamed into place with
+``os.replace`` (atomic on POSIX) and the parent directory is fsynced, so after ``put_*`` returns
+the blob survives a crash, and before that no file exists under its key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from docex.storage.base import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStoreUnavailable, check_key
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / ".tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, key: str) -> Path:
+        check_key(key)
+        return self.root / key[:2] / key
+
+    def _install(self, tmp_path: Path, key: str) -> None:
+        target = self._path(key)
+        target.parent.mkdir(exist_ok=True, mode=0o700)
+        os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
+
+    def put_file(self, key: str, path: Path, *, sha256: str, size: int) -> BlobInfo:
+        self._path(key)
+        try:
+            # Same filesystem (the spool sits beside the blobs by default): a rename, no copy.
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+            tmp = self._tmp / f"{key}.put"
+            os.replace(path, tmp)
+        except OSError:
+            tmp = self._tmp / f"{key}.put"
+            with path.open("rb") as src, tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK_SIZE)
+                dst.flush()
+                os.fsync(dst.fileno())
+            path.unlink(missing_ok=True)
+        if tmp.stat().st_size != size:
+            tmp.unlink(missing_ok=True)
+            raise ValueError(f"blob {key}: size changed while stored")
+        self._install(tmp, key)
+        return BlobInfo(key=key, size=size, sha256=sha256)
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> BlobInfo:
+        self._path(key)
+        digest = hashlib.sha256()
+        size = 0
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix=f"{key}.")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._install(tmp, key)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return BlobInfo(key=key, size=size, sha256=digest.hexdigest())
+
+    def open(self, key: str) -> Iterator[bytes]:
+        try:
+            fh = self._path(key).open("rb")
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+        return _read_chunks(fh)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def keys(self) -> Iterator[str]:
+        for shard in sorted(self.root.iterdir()):
+            if shard.is_dir() and shard.name != ".tmp":
+                for entry in sorted(shard.iterdir()):
+                    yield entry.name
+
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise BlobStoreUnavailable(f"blob directory {self.root} is not writable")
+
+
+def _read_chunks(fh: BinaryIO) -> Iterator[bytes]:
+    with fh:
+        while chunk := fh.read(CHUNK_SIZE):
+            yield chunk
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
