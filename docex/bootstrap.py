@@ -100,18 +100,34 @@ def _password() -> str:
 
 def _seed_demo(session: Any, settings: Settings) -> dict[str, Any]:
     now = SystemClock().now()
-    out: dict[str, Any] = {"base_url": settings.base_url, "node_id": settings.node_id,
-                           "agencies": {}}
+    out: dict[str, Any] = {
+        "base_url": settings.base_url,
+        "node_id": settings.node_id,
+        "agencies": {},
+    }
     for code, name, kind, parent, stem in DEMO_AGENCIES:
-        create_agency(session, code=code, name=name, kind=kind, parent_id=parent,
-                      node_id=settings.node_id, now=now)
+        create_agency(
+            session,
+            code=code,
+            name=name,
+            kind=kind,
+            parent_id=parent,
+            node_id=settings.node_id,
+            now=now,
+        )
         entry: dict[str, Any] = {"name": name}
         for role, (prefix, title, clearance) in DEMO_ROLES.items():
             username = f"{prefix}.{stem}" if prefix else None
             password = _password() if prefix else None
             principal = create_principal(
-                session, kind=role, agency_id=code, now=now, username=username,
-                password=password, full_name=f"{title} {name}", clearance=clearance,
+                session,
+                kind=role,
+                agency_id=code,
+                now=now,
+                username=username,
+                password=password,
+                full_name=f"{title} {name}",
+                clearance=clearance,
             )
             token = create_api_token(session, principal, name="demo", now=now).secret
             entry[role.value] = {"username": username, "password": password, "token": token}
@@ -123,8 +139,14 @@ def _seed_demo(session: Any, settings: Settings) -> dict[str, Any]:
     for role, username in ((Kind.AUDITOR, "kiemtra"), (Kind.ADMIN, "quantri")):
         password = _password()
         principal = create_principal(
-            session, kind=role, agency_id=None, now=now, username=username, password=password,
-            full_name=username, clearance=Classification.NORMAL,
+            session,
+            kind=role,
+            agency_id=None,
+            now=now,
+            username=username,
+            password=password,
+            full_name=username,
+            clearance=Classification.NORMAL,
         )
         token = create_api_token(session, principal, name="demo", now=now).secret
         out[role.value] = {"username": username, "password": password, "token": token}
@@ -137,5 +159,3 @@ def _write_private_json(path: Path, data: dict[str, Any]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False, indent=2)
     os.replace(tmp, path)
-
-

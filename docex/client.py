@@ -536,7 +536,7 @@ class DocexClient:
             cursor = page.get("next_cursor")
             if not cursor:
                 return
-            if False:  # a server bug must not turn into an endless loop
+            if cursor in seen:  # a server bug must not turn into an endless loop
                 raise DocexError(0, "pagination_loop", f"{path} returned cursor {cursor!r} twice")
             seen.add(cursor)
 
@@ -574,6 +574,9 @@ class DocexClient:
 
         ``created`` is False when the node answered 200: the same ``message_id`` with the same
         content was already accepted and this is the original document.
+
+        Files are paths or binary file objects, sent from their current position; a file object
+        must be a regular file or seekable, because the body's length is announced up front.
         """
         with contextlib.ExitStack() as stack:
 

@@ -343,6 +343,25 @@ def test_a_file_that_shrinks_during_upload_aborts_instead_of_lying_about_its_len
     assert (caught.value.status, caught.value.error) == (0, "source_changed")
 
 
+def test_a_file_that_grows_during_upload_aborts_too(
+    tmp_path: Path, pdf_bytes: bytes, envelope: dict[str, Any]
+) -> None:
+    main = tmp_path / "m.pdf"
+    main.write_bytes(pdf_bytes)
+
+    def append_after_first_chunk(index: int, _chunk: bytes) -> None:
+        if index == 0:
+            with main.open("ab") as f:
+                f.write(b"more")
+
+    with (
+        DocexClient(BASE, "t", transport=StreamingTransport(append_after_first_chunk)) as api,
+        pytest.raises(DocexError) as caught,
+    ):
+        api.send(envelope, main)
+    assert (caught.value.status, caught.value.error) == (0, "source_changed")
+
+
 def test_send_closes_the_files_it_opened(
     tmp_path: Path, envelope: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -536,11 +555,16 @@ def file_response(content: bytes, etag: str | None) -> httpx.Response:
     return httpx.Response(200, content=content, headers=headers)
 
 
-def test_download_streams_to_a_path_and_checks_the_quoted_etag(
-    tmp_path: Path, pdf_bytes: bytes
+@pytest.mark.parametrize(
+    "etag_form",
+    ['"{}"', "{}", 'W/"{}"'],
+    ids=["quoted", "bare", "weak"],
+)
+def test_download_streams_to_a_path_and_checks_the_etag(
+    tmp_path: Path, pdf_bytes: bytes, etag_form: str
 ) -> None:
     digest = hashlib.sha256(pdf_bytes).hexdigest()
-    recorder = Recorder([file_response(pdf_bytes, f'"{digest}"')])
+    recorder = Recorder([file_response(pdf_bytes, etag_form.format(digest))])
     calls: list[tuple[int, int]] = []
     dest = tmp_path / "out.pdf"
     with make_client(recorder) as api:
@@ -598,6 +622,8 @@ def test_download_of_an_invisible_file_is_not_found_and_creates_nothing(tmp_path
 def paged(pages: dict[str | None, dict[str, Any]], seen: list[httpx.Request]) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
+        if len(seen) > 10:  # fail, rather than hang, if the client never stops
+            pytest.fail("the client kept asking for pages")
         return httpx.Response(200, json=pages[request.url.params.get("cursor")])
 
     return handler

@@ -137,9 +137,7 @@ def _final_successor(session: Session, agency: Agency) -> tuple[Agency, list[str
                 f"agency {current.id} is retired and has no successor", code="recipient_retired"
             )
         if len(chain) > MAX_SUCCESSION_DEPTH or current.successor_id in chain:
-            raise Unprocessable(
-                f"succession of {agency.id} loops", code="invalid_successor"
-            )
+            raise Unprocessable(f"succession of {agency.id} loops", code="invalid_successor")
         current = get_agency(session, current.successor_id)
     return current, chain
 
@@ -174,7 +172,9 @@ def resolve_recipients(session: Session, entries: list[str], sender_id: str) -> 
         for code in targets:
             agency = session.get(Agency, code)
             if agency is None:
-                raise Unprocessable(f"no agency {code!r} in the directory", code="unknown_recipient")
+                raise Unprocessable(
+                    f"no agency {code!r} in the directory", code="unknown_recipient"
+                )
             final, chain = _final_successor(session, agency)
             if final.id == sender_id:
                 continue

@@ -46,8 +46,9 @@ def _route(request: Request) -> str:
     return getattr(route, "path", "<unmatched>")
 
 
-def _refuse(request: Request, status: int, code: str, detail: str,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def _refuse(
+    request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     node: Node = request.app.state.node
     actor = getattr(request.state, "actor", None)
     route = _route(request)
@@ -75,8 +76,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DocexError)
     async def _docex(request: Request, exc: DocexError) -> JSONResponse:
         if exc.status >= 500:
-            return JSONResponse({"error": exc.code, "detail": exc.detail},
-                                status_code=exc.status, headers=exc.headers)
+            return JSONResponse(
+                {"error": exc.code, "detail": exc.detail},
+                status_code=exc.status,
+                headers=exc.headers,
+            )
         return _refuse(request, exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -126,4 +130,3 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         503: "A dependency is unavailable (Retry-After)",
     }
     return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}
-

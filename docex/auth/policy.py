@@ -81,7 +81,12 @@ def allowed(
 ) -> bool:
     agency_member = actor.kind in AGENCY_KINDS and actor.agency_id is not None
     match action:
-        case Action.SEND | Action.READ_MAILBOX:
+        case Action.SEND:
+            # Whoever sends a classified document handles its content: clearance must cover it.
+            return agency_member and (
+                parties is None or actor.clearance.rank >= parties.classification.rank
+            )
+        case Action.READ_MAILBOX:
             return agency_member
         case Action.READ_REGISTRY:
             return True
@@ -127,6 +132,12 @@ def authorize(
     Forbidden when the caller may see it but its role may not act."""
     if allowed(actor, action, parties, status_code=status_code):
         return
+    if action is Action.SEND and parties is not None:
+        raise Forbidden(
+            f"your clearance ({actor.clearance.value}) does not cover a "
+            f"{parties.classification.value} document",
+            code="insufficient_clearance",
+        )
     if parties is not None:
         sees_it = actor.kind is Kind.AUDITOR or _is_party(actor, parties)
         if action is Action.READ_FILE or not sees_it:

@@ -22,7 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-agency_app = typer.Typer(help="Agencies of the directory (this node's database).", no_args_is_help=True)
+agency_app = typer.Typer(
+    help="Agencies of the directory (this node's database).", no_args_is_help=True
+)
 token_app = typer.Typer(help="Bearer tokens for system clients.", no_args_is_help=True)
 user_app = typer.Typer(help="People: clerks, leaders, auditors, admins.", no_args_is_help=True)
 app.add_typer(agency_app, name="agency")
@@ -34,7 +36,9 @@ err = Console(stderr=True)
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", envvar="DOCEX_DATA_DIR", help="Data directory (default ./docex-data)."),
+    typer.Option(
+        "--data-dir", envvar="DOCEX_DATA_DIR", help="Data directory (default ./docex-data)."
+    ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -88,9 +92,13 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(envvar="DOCEX_HOST")] = None,
     port: Annotated[int | None, typer.Option(envvar="DOCEX_PORT")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Initialise with the demo network first.")] = False,
-    dispatcher: Annotated[bool, typer.Option("--dispatcher/--no-dispatcher",
-                                             help="Run the dispatcher in this process.")] = True,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Initialise with the demo network first.")
+    ] = False,
+    dispatcher: Annotated[
+        bool,
+        typer.Option("--dispatcher/--no-dispatcher", help="Run the dispatcher in this process."),
+    ] = True,
 ) -> None:
     """Serve the API (and the dispatcher) on HOST:PORT, 127.0.0.1:8000 by default."""
     import uvicorn
@@ -105,13 +113,21 @@ def serve(
         )
     init_node(settings, demo=demo)
     app_ = create_app(settings)
-    console.print(f"docex node [bold]{settings.node_id}[/bold] on [bold]http://{settings.host}:{settings.port}[/bold]"
-                  f"  (API docs: /docs)")
+    console.print(
+        f"docex node [bold]{settings.node_id}[/bold] on [bold]http://{settings.host}:{settings.port}[/bold]"
+        f"  (API docs: /docs)"
+    )
     credentials = settings.data_dir / CREDENTIALS_FILE
     if credentials.exists():
         console.print(f"demo credentials: {credentials.resolve()}")
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app_,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 @app.command()
@@ -149,8 +165,9 @@ def token_create(
     now = SystemClock().now()
     try:
         with db.write() as session:
-            principal = create_principal(session, kind=Kind.SYSTEM, agency_id=agency, now=now,
-                                          full_name=name)
+            principal = create_principal(
+                session, kind=Kind.SYSTEM, agency_id=agency, now=now, full_name=name
+            )
             issued = create_api_token(session, principal, name=name, now=now)
     except DocexError as exc:
         raise _fail(f"{exc.code}: {exc.detail}") from exc
@@ -170,8 +187,12 @@ def user_add(
     agency: Annotated[str | None, typer.Option(help="Agency code (clerks and leaders).")] = None,
     clearance: Annotated[Classification, typer.Option()] = Classification.NORMAL,
     full_name: Annotated[str, typer.Option()] = "",
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True, envvar="DOCEX_NEW_PASSWORD")] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="DOCEX_NEW_PASSWORD"
+        ),
+    ] = "",
     data_dir: DataDir = None,
 ) -> None:
     """Add a person who logs in with a password."""
@@ -188,9 +209,16 @@ def user_add(
     db = Database(_settings(data_dir).resolved_database_url)
     try:
         with db.write() as session:
-            create_principal(session, kind=Kind(kind), agency_id=agency, username=username,
-                             password=password, full_name=full_name, clearance=clearance,
-                             now=SystemClock().now())
+            create_principal(
+                session,
+                kind=Kind(kind),
+                agency_id=agency,
+                username=username,
+                password=password,
+                full_name=full_name,
+                clearance=clearance,
+                now=SystemClock().now(),
+            )
     except DocexError as exc:
         raise _fail(f"{exc.code}: {exc.detail}") from exc
     finally:
@@ -217,8 +245,15 @@ def agency_add(
     db = Database(settings.resolved_database_url)
     try:
         with db.write() as session:
-            create_agency(session, code=code, name=name, kind=kind, parent_id=parent,
-                          node_id=node or settings.node_id, now=SystemClock().now())
+            create_agency(
+                session,
+                code=code,
+                name=name,
+                kind=kind,
+                parent_id=parent,
+                node_id=node or settings.node_id,
+                now=SystemClock().now(),
+            )
     except DocexError as exc:
         raise _fail(f"{exc.code}: {exc.detail}") from exc
     finally:
@@ -229,7 +264,9 @@ def agency_add(
 @agency_app.command("retire")
 def agency_retire(
     code: str,
-    successor: Annotated[str | None, typer.Option(help="Code that receives its mail from now on.")] = None,
+    successor: Annotated[
+        str | None, typer.Option(help="Code that receives its mail from now on.")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Retire an agency code; mail addressed to it goes to its successor."""
@@ -241,8 +278,14 @@ def agency_retire(
     db = Database(_settings(data_dir).resolved_database_url)
     try:
         with db.write() as session:
-            update_agency(session, code, status="retired", successor_id=successor,
-                          now=SystemClock().now(), actor_id=None)
+            update_agency(
+                session,
+                code,
+                status="retired",
+                successor_id=successor,
+                now=SystemClock().now(),
+                actor_id=None,
+            )
     except DocexError as exc:
         raise _fail(f"{exc.code}: {exc.detail}") from exc
     finally:
@@ -265,8 +308,15 @@ def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     finally:
         db.dispose()
     data = [
-        {"id": a.id, "name": a.name, "kind": a.kind, "parent_id": a.parent_id,
-         "node_id": a.node_id, "status": a.status, "successor_id": a.successor_id}
+        {
+            "id": a.id,
+            "name": a.name,
+            "kind": a.kind,
+            "parent_id": a.parent_id,
+            "node_id": a.node_id,
+            "status": a.status,
+            "successor_id": a.successor_id,
+        }
         for a in rows
     ]
     if as_json:

@@ -209,6 +209,9 @@ def _remote(
     except DocexError as exc:
         _err.print(f"error: {exc.error}: {exc.detail}", markup=False)
         raise typer.Exit(1) from exc
+    except OSError as exc:  # a local file to read or write, not the server
+        _err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,14 +275,20 @@ def _size(value: Any) -> str:
 
 def _detail(value: Any) -> Text:
     if isinstance(value, dict):
-        return Text(", ".join(f"{k}={v}" for k, v in value.items()))
+        return Text(
+            ", ".join(
+                f"{k}={v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+                for k, v in value.items()
+            )
+        )
     return _text(value)
 
 
 def _table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
-        table.add_column(column)
+        # Fold, never ellipsize: ids and hashes get copied into the next command.
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(cell if isinstance(cell, Text) else _text(cell) for cell in row))
     return table
@@ -524,16 +533,14 @@ def inbox(
 
 def _more_hint(page: Mapping[str, Any]) -> None:
     if page.get("next_cursor"):
-        _err.print(f"more: --cursor {page['next_cursor']} (or --all)", markup=False)
+        _err.print(f"more: --cursor {page['next_cursor']} (or --all)", markup=False, soft_wrap=True)
 
 
-def _counts(item: Mapping[str, Any]) -> str:
-    # The contract only says "per-recipient status counts"; show whichever *counts map it has.
-    parts = []
-    for key, value in item.items():
-        if key.endswith("counts") and isinstance(value, dict):
-            parts.append(" ".join(f"{k}:{v}" for k, v in value.items()))
-    return "  ".join(parts)
+def _tally(counts: Any, label: Callable[[str], str] = str) -> str:
+    """``{"01": 2, "03": 1}`` as one ``label: n`` line per key."""
+    if not isinstance(counts, dict):
+        return ""
+    return "\n".join(f"{label(str(key))}: {n}" for key, n in sorted(counts.items()))
 
 
 def outbox(
@@ -559,14 +566,16 @@ def outbox(
     _out.print(
         _table(
             "Outbox",
-            ["sent (UTC+7)", "document", "subject", "urgency", "recipients"],
+            ["sent (UTC+7)", "document", "subject", "urgency", "to", "transport", "statuses"],
             (
                 [
                     _vietnam_time(item.get("created_at")),
-                    item.get("document_id") or item.get("id"),
-                    item.get("subject") or (item.get("envelope") or {}).get("subject"),
-                    _urgency(item.get("urgency") or (item.get("envelope") or {}).get("urgency")),
-                    _counts(item),
+                    item.get("document_id"),
+                    item.get("subject"),
+                    _urgency(item.get("urgency")),
+                    item.get("recipients"),
+                    _tally(item.get("transport")),
+                    _tally(item.get("status"), status_label),
                 ]
                 for item in page.get("items") or []
             ),

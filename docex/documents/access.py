@@ -11,8 +11,10 @@ from docex.routing.models import Delivery
 
 
 def parties_of(document: Document, deliveries: Iterable[Delivery]) -> Parties:
+    """A recipient becomes a party when the document reaches its inbox, not before: until then
+    it does not exist for that agency (as it would not on a remote recipient's node)."""
     return Parties(
         sender_id=document.sender_id,
-        recipient_ids=frozenset(d.recipient_id for d in deliveries),
+        recipient_ids=frozenset(d.recipient_id for d in deliveries if d.transport == "delivered"),
         classification=Classification(document.classification),
     )

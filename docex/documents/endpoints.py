@@ -92,8 +92,10 @@ def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> Doc
     "/documents/{document_id}/files/{file_id}",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/pdf": {}, "application/octet-stream": {}},
-              "description": "The file's bytes; ETag is their SHA-256"},
+        200: {
+            "content": {"application/pdf": {}, "application/octet-stream": {}},
+            "description": "The file's bytes; ETag is their SHA-256",
+        },
         **error_responses(401, 404, 503),
     },
 )
@@ -121,8 +123,9 @@ def download_file(
     )
 
 
-@router.get("/documents/{document_id}/trace", response_model=TracePage,
-            responses=error_responses(401, 404))
+@router.get(
+    "/documents/{document_id}/trace", response_model=TracePage, responses=error_responses(401, 404)
+)
 def get_trace(document_id: str, actor: ActorDep, node: NodeDep, session: ReadSession) -> TracePage:
     """What happened to the document, in order, from the audit log."""
     items = service.trace(session, actor, document_id, node_id=node.settings.node_id)
@@ -143,6 +146,8 @@ def get_inbox(
 
 
 @router.get("/outbox", response_model=OutboxPage, responses=error_responses(400, 401, 403))
-def get_outbox(actor: ActorDep, session: ReadSession, limit: LimitDep, cursor: CursorDep) -> OutboxPage:
+def get_outbox(
+    actor: ActorDep, session: ReadSession, limit: LimitDep, cursor: CursorDep
+) -> OutboxPage:
     """Documents the caller's agency sent, with per-recipient transport and status counts."""
     return service.outbox(session, actor, limit=limit, cursor=cursor)

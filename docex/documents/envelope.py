@@ -93,7 +93,9 @@ def parse_envelope(raw: bytes, *, sender_id: str) -> Envelope:
     try:
         return Envelope.model_validate(data)
     except ValidationError as exc:
-        unknown = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "extra_forbidden"]
+        unknown = [
+            ".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "extra_forbidden"
+        ]
         if unknown:
             raise Unprocessable(
                 f"unknown envelope field(s): {', '.join(unknown)}", code="unknown_envelope_field"

@@ -41,9 +41,20 @@ def check_pdf(path: Path) -> int:
         pages = len(reader.pages)
     except Unprocessable:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError, NotImplementedError, OSError) as exc:
-        raise Unprocessable(f"the PDF cannot be parsed: {type(exc).__name__}", code="invalid_pdf") from exc
+    except (
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+        NotImplementedError,
+        OSError,
+    ) as exc:
+        raise Unprocessable(
+            f"the PDF cannot be parsed: {type(exc).__name__}", code="invalid_pdf"
+        ) from exc
     if pages < 1:
         raise Unprocessable("the PDF has no pages", code="invalid_pdf")
     return pages

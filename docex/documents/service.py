@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from docex.agencies.service import Recipient, resolve_recipients
 from docex.audit import events
 from docex.audit.models import AuditEvent
-from docex.auth.policy import Action, Actor, Kind, authorize
+from docex.auth.policy import Action, Actor, Kind, Parties, authorize
 from docex.config import Settings
 from docex.db import Database
 from docex.documents.access import parties_of
@@ -95,6 +95,7 @@ def _check_references(session: Session, actor: Actor, envelope: Envelope) -> Non
             .where(
                 Delivery.document_id == envelope.in_reply_to,
                 Delivery.recipient_id == actor.agency_id,
+                Delivery.transport == DELIVERED,
             )
         )
         if not visible:
@@ -153,6 +154,11 @@ def submit(
             f"this node is accredited up to {settings.max_classification.value}",
             code="classification_not_accredited",
         )
+    authorize(
+        actor,
+        Action.SEND,
+        Parties(actor.agency_id, frozenset(), envelope.classification),
+    )
     check_pdf(main.path)
     fingerprint = _fingerprint(envelope, upload)
     message_id = envelope.message_id or uuid7()
@@ -179,15 +185,26 @@ def submit(
                     role=spooled.role,
                     position=position,
                     name=spooled.name,
-                    content_type="application/pdf" if spooled.role == "main" else spooled.content_type,
+                    content_type="application/pdf"
+                    if spooled.role == "main"
+                    else spooled.content_type,
                     size=spooled.size,
                     sha256=spooled.sha256,
                     blob_key=key,
                 )
             )
         with db.write() as session:
-            document = _insert(session, actor, envelope, recipients, files, document_id,
-                               message_id, fingerprint, now)
+            document = _insert(
+                session,
+                actor,
+                envelope,
+                recipients,
+                files,
+                document_id,
+                message_id,
+                fingerprint,
+                now,
+            )
             deliveries = _deliveries(session, document_id)
         return Submitted(document, deliveries, created=True)
     except IntegrityError:
@@ -268,7 +285,9 @@ def _insert(
 # -- reading -----------------------------------------------------------------------------------
 
 
-def load_visible(session: Session, actor: Actor, document_id: str) -> tuple[Document, list[Delivery]]:
+def load_visible(
+    session: Session, actor: Actor, document_id: str
+) -> tuple[Document, list[Delivery]]:
     """The document and its deliveries, or DocumentNotFound if the actor may not see it."""
     document = session.get(Document, document_id)
     if document is None:
@@ -284,9 +303,11 @@ def _sees_all_recipients(actor: Actor, document: Document) -> bool:
 
 def document_view(actor: Actor, document: Document, deliveries: Sequence[Delivery]) -> DocumentOut:
     """Sender and auditors see every recipient; a recipient sees its own row only."""
-    shown = deliveries if _sees_all_recipients(actor, document) else [
-        d for d in deliveries if d.recipient_id == actor.agency_id
-    ]
+    shown = (
+        deliveries
+        if _sees_all_recipients(actor, document)
+        else [d for d in deliveries if d.recipient_id == actor.agency_id]
+    )
     return DocumentOut(
         id=document.id,
         message_id=document.message_id,
@@ -294,8 +315,14 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
         sender_id=document.sender_id,
         envelope=document.envelope,
         files=[
-            FileOut(id=f.id, role=f.role, name=f.name, content_type=f.content_type,
-                    size=f.size, sha256=f.sha256)
+            FileOut(
+                id=f.id,
+                role=f.role,
+                name=f.name,
+                content_type=f.content_type,
+                size=f.size,
+                sha256=f.sha256,
+            )
             for f in document.files
         ],
         signatures=[],
@@ -315,17 +342,19 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
 
 
 def open_file(
-    session: Session, store: BlobStore, actor: Actor, document_id: str, file_id: str, *, now: datetime
+    session: Session,
+    store: BlobStore,
+    actor: Actor,
+    document_id: str,
+    file_id: str,
+    *,
+    now: datetime,
 ) -> tuple[DocumentFile, Iterator[bytes]]:
     document = session.get(Document, document_id)
     if document is None:
         raise DocumentNotFound()
     deliveries = _deliveries(session, document_id)
     authorize(actor, Action.READ_FILE, parties_of(document, deliveries))
-    if actor.agency_id != document.sender_id and not any(
-        d.recipient_id == actor.agency_id and d.transport == DELIVERED for d in deliveries
-    ):
-        raise DocumentNotFound()  # not in this recipient's inbox yet
     file = next((f for f in document.files if f.id == file_id), None)
     if file is None:
         raise NotFound("no such file in this document", code="file_not_found")
@@ -433,9 +462,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
     return OutboxPage(items=items, next_cursor=next_cursor)
 
 
-def trace(
-    session: Session, actor: Actor, document_id: str, *, node_id: str
-) -> list[TraceItem]:
+def trace(session: Session, actor: Actor, document_id: str, *, node_id: str) -> list[TraceItem]:
     """What happened to the document, in log order. A recipient sees the document-level events
     and those about its own delivery; the sender and auditors see everything."""
     document, _ = load_visible(session, actor, document_id)

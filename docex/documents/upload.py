@@ -68,8 +68,9 @@ def sanitize_filename(raw: str, *, max_chars: int) -> str:
 def _disposition(value: str) -> tuple[str, str | None]:
     kind, params = parse_options_header(value)
     if kind != b"form-data" or b"name" not in params:
-        raise BadRequest("each part needs Content-Disposition: form-data; name=...",
-                         code="malformed_multipart")
+        raise BadRequest(
+            "each part needs Content-Disposition: form-data; name=...", code="malformed_multipart"
+        )
     name = params[b"name"].decode("utf-8", "replace")
     filename = params.get(b"filename")
     return name, filename.decode("utf-8", "replace") if filename is not None else None
@@ -114,7 +115,8 @@ class _Receiver:
         self._value += data[start:end]
 
     def header_end(self) -> None:
-        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("utf-8", "replace")
+        # Latin-1 round-trips every byte; the filename is decoded as UTF-8 in _disposition.
+        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("latin-1")
         self._field = self._value = b""
 
     def headers_finished(self) -> None:
@@ -138,7 +140,8 @@ class _Receiver:
             self._current = SpooledFile(
                 role=name,
                 name=sanitize_filename(filename or name, max_chars=self.limits.max_file_name_chars),
-                content_type=content_type.split(";")[0].strip().lower()[:100] or "application/octet-stream",
+                content_type=content_type.split(";")[0].strip().lower()[:100]
+                or "application/octet-stream",
                 path=Path(tmp),
             )
             self.upload.files.append(self._current)
@@ -154,7 +157,8 @@ class _Receiver:
             self._envelope += chunk
             if len(self._envelope) > self.limits.max_envelope_bytes:
                 raise PayloadTooLarge(
-                    f"envelope over {self.limits.max_envelope_bytes} bytes", code="envelope_too_large"
+                    f"envelope over {self.limits.max_envelope_bytes} bytes",
+                    code="envelope_too_large",
                 )
         elif self._file is not None and self._hash is not None and self._current is not None:
             self._file.write(chunk)

@@ -21,7 +21,9 @@ def sample_pdf(title: str = "docex sample document", *, size: int = 0, seed: byt
     ``seed`` (or random bytes) makes each file distinct, so two samples never share a hash.
     """
     unique = (seed or os.urandom(8)).hex()
-    content = f"BT /F1 18 Tf 72 720 Td ({_escape(title)}) Tj ET\nBT /F1 8 Tf 72 700 Td ({unique}) Tj ET\n"
+    content = (
+        f"BT /F1 18 Tf 72 720 Td ({_escape(title)}) Tj ET\nBT /F1 8 Tf 72 700 Td ({unique}) Tj ET\n"
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

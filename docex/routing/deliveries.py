@@ -54,7 +54,10 @@ def queue_deliveries(
             updated_at=now,
         )
         rows.append(delivery)
-        detail: dict[str, object] = {"delivery_id": delivery.id, "addressed_as": recipient.addressed_as}
+        detail: dict[str, object] = {
+            "delivery_id": delivery.id,
+            "addressed_as": recipient.addressed_as,
+        }
         if recipient.via:
             detail["succession"] = [*recipient.via, recipient.agency_id]
         events.record(

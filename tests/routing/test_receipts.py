@@ -1,0 +1,84 @@
+"""Receipts are JWS that a third party verifies with an independent JOSE library (jwcrypto),
+using only the key the node publishes — not docex's own code."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from jwcrypto import jwk, jws
+
+from tests.helpers import G22, H41, auth, deliver, envelope, pdf, send
+
+
+def _verify_independently(token: str, jwks: dict) -> dict:
+    keys = jwk.JWKSet.from_json(json.dumps(jwks))
+    obj = jws.JWS()
+    obj.deserialize(token)
+    kid = obj.jose_header["kid"]
+    key = keys.get_key(kid)
+    assert key is not None, "receipt names a key the node does not publish"
+    obj.verify(key, alg="ES256")
+    return json.loads(obj.payload)
+
+
+def test_every_receipt_verifies_with_an_independent_jose_library(
+    client: TestClient, credentials: dict
+) -> None:
+    main = pdf("Quyết định")
+    document = send(client, auth(credentials, G22), envelope(message_id="qd-1"), main).json()
+    deliver(client)
+    accepted = client.post(
+        f"/api/v1/documents/{document['id']}/statuses",
+        json={"code": "03", "incoming_number": "125"},
+        headers=auth(credentials, H41),
+    )
+    assert accepted.status_code == 201, accepted.text
+    jwks = client.get("/.well-known/jwks.json").json()
+    receipts = client.get(
+        f"/api/v1/documents/{document['id']}/receipts", headers=auth(credentials, G22)
+    ).json()["items"]
+    assert [r["code"] for r in receipts] == ["01", "03"]
+    for receipt in receipts:
+        claims = _verify_independently(receipt["signed"], jwks)
+        assert claims["status"] == receipt["code"]
+        assert claims["message_id"] == "qd-1"
+        assert claims["document_id"] == document["id"]
+        assert claims["main_sha256"] == hashlib.sha256(main).hexdigest()
+        assert claims["from"] == H41
+        assert claims["to"] == G22
+        assert claims["iss"] == "test-node"
+        assert claims["at"].endswith("Z")
+    assert _verify_independently(receipts[1]["signed"], jwks)["incoming_number"] == "125"
+
+
+def test_a_tampered_receipt_does_not_verify(client: TestClient, credentials: dict) -> None:
+    document = send(client, auth(credentials, G22), envelope(), pdf()).json()
+    deliver(client)
+    [receipt] = client.get(
+        f"/api/v1/documents/{document['id']}/receipts", headers=auth(credentials, G22)
+    ).json()["items"]
+    header, payload, signature = receipt["signed"].split(".")
+    forged_claims = json.loads(jws.base64url_decode(payload))
+    forged_claims["status"] = "03"
+    forged = ".".join(
+        [header, jws.base64url_encode(json.dumps(forged_claims).encode()), signature]
+    )
+    with pytest.raises(jws.InvalidJWSSignature):
+        _verify_independently(forged, client.get("/.well-known/jwks.json").json())
+
+
+def test_incoming_numbers_run_from_one_per_agency(client: TestClient, credentials: dict) -> None:
+    numbers = []
+    for _ in range(3):
+        document = send(client, auth(credentials, G22), envelope(), pdf()).json()
+        deliver(client)
+        response = client.post(
+            f"/api/v1/documents/{document['id']}/statuses",
+            json={"code": "03"},
+            headers=auth(credentials, H41),
+        )
+        numbers.append(response.json()["incoming_number"])
+    assert numbers == ["1", "2", "3"]
