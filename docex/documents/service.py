@@ -40,6 +40,7 @@ from docex.errors import (
     Unprocessable,
 )
 from docex.kit.clock import VIETNAM_TZ, as_utc, rfc3339
+from docex.kit.faults import INTAKE_AFTER_BLOBS, crash_point
 from docex.kit.ids import uuid7
 from docex.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
 from docex.routing.deliveries import DELIVERED, queue_deliveries
@@ -193,6 +194,7 @@ def submit(
                     blob_key=key,
                 )
             )
+        crash_point(INTAKE_AFTER_BLOBS)
         with db.write() as session:
             document = _insert(
                 session,

@@ -27,6 +27,7 @@ from docex.config import DispatcherSettings
 from docex.db import Database
 from docex.documents.models import Document
 from docex.kit.clock import Clock
+from docex.kit.faults import DISPATCHER_AFTER_CLAIM, crash_point
 from docex.kit.ids import uuid7
 from docex.routing.deliveries import QUEUED, defer_or_fail, deliver_locally
 from docex.routing.models import Delivery
@@ -130,6 +131,7 @@ class Dispatcher:
     def run_once(self) -> int:
         total = 0
         while ids := self.claim():
+            crash_point(DISPATCHER_AFTER_CLAIM)
             total += self.complete(ids)
             if len(ids) < self.settings.batch_size:
                 break

@@ -1,0 +1,94 @@
+"""Real ``docex`` processes on 127.0.0.1: started, killed with SIGKILL, restarted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+DOCEX = str(Path(sys.executable).with_name("docex"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class NodeProcess:
+    def __init__(self, data_dir: Path, *, database_url: str | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir.parent / f"{data_dir.name}.log"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCEX_")}
+        env.update(DOCEX_DATA_DIR=str(self.data_dir), DOCEX_PORT=str(self.port),
+                   DOCEX_HOST="127.0.0.1", DOCEX_NODE_ID="functional-node")
+        if self.database_url:
+            env["DOCEX_DATABASE_URL"] = self.database_url
+        env.update(extra)
+        return env
+
+    def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [DOCEX, *args], env=self.env(**env), capture_output=True, text=True, timeout=120,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"docex {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def start(self, *args: str, **env: str) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [DOCEX, "serve", *args], env=self.env(**env), stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"docex serve exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"docex serve not ready:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def credentials(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.data_dir / "demo-credentials.json").read_text())
+        return data
+
+
+@pytest.fixture
+def node_process(tmp_path: Path) -> Iterator[NodeProcess]:
+    node = NodeProcess(tmp_path / "node")
+    yield node
+    node.stop()

@@ -1,0 +1,54 @@
+"""README's five-minute tour, with real processes and nothing but the ``docex`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.functional.conftest import NodeProcess
+from tests.helpers import G22, H41
+
+pytestmark = pytest.mark.functional
+
+
+def test_readme_tour_send_receive_accept_and_see_the_receipts(
+    node_process: NodeProcess, tmp_path: Path
+) -> None:
+    node = node_process
+    node.start("--demo")
+    credentials = node.credentials()
+    assert set(credentials["agencies"]) >= {G22, H41, "000.00.00.I01"}
+
+    pdf_path = tmp_path / "cong-van.pdf"
+    node.cli("sample-pdf", str(pdf_path))
+    creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
+
+    sent = json.loads(node.cli(
+        "send", str(pdf_path), "--to", H41, "--subject", "Về việc thử nghiệm docex",
+        "--number", "12", "--notation", "VPCP-TTĐT", "--as", f"{G22}/clerk", "--json", *creds,
+    ).stdout)
+    document_id = sent["id"]
+
+    inbox = json.loads(node.cli("inbox", "--as", f"{H41}/clerk", "--json", *creds).stdout)
+    items = inbox["items"] if isinstance(inbox, dict) else inbox
+    assert [i["document_id"] for i in items] == [document_id]  # delivered by the dispatcher
+
+    out = tmp_path / "received.pdf"
+    node.cli("download", document_id, "-o", str(out), "--as", f"{H41}/clerk", *creds)
+    assert out.read_bytes() == pdf_path.read_bytes()
+
+    node.cli("status", document_id, "03", "--as", f"{H41}/clerk", *creds)
+    receipts = json.loads(node.cli("receipts", document_id, "--as", f"{G22}/clerk", "--json",
+                                   *creds).stdout)
+    receipts = receipts["items"] if isinstance(receipts, dict) else receipts
+    assert [r["code"] for r in receipts] == ["01", "03"]
+
+    trace = json.loads(node.cli("trace", document_id, "--as", f"{G22}/clerk", "--json",
+                                *creds).stdout)
+    events = [i["event"] for i in (trace["items"] if isinstance(trace, dict) else trace)]
+    assert events[0] == "intake:document:accepted"
+    assert events.count("routing:status:recorded") == 2
+    table = node.cli("trace", document_id, "--as", f"{G22}/clerk", *creds, COLUMNS="200").stdout
+    assert "routing:delivery:delivered" in table
