@@ -9,6 +9,8 @@ PostgreSQL needs none of this. Services never commit: the request or task bounda
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -94,6 +96,12 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False
         )
+        # SQLite has one writer at a time. Threads of this process queue on a lock that wakes
+        # the next one the moment a commit ends, instead of SQLite's busy handler, which polls
+        # with sleeps of up to 100 ms and turns contention into multi-second tail latency.
+        self._writer_lock: threading.Lock | None = (
+            threading.Lock() if self.dialect == "sqlite" else None
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -103,7 +111,11 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._write() as session, session.begin():
+        with contextlib.ExitStack() as stack:
+            if self._writer_lock is not None:
+                stack.enter_context(self._writer_lock)
+            session = stack.enter_context(self._write())
+            stack.enter_context(session.begin())
             yield session
 
     def dispose(self) -> None:
