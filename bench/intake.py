@@ -261,8 +261,13 @@ def running_node(tmp: Path, database_url: str | None) -> Iterator[Node]:
     with log_path.open("wb") as log_file:
         # A session of its own: a Ctrl-C at the terminal reaches only us; we stop the node.
         process = subprocess.Popen(
-            argv, env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=log_file,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            env=env,
+            cwd=tmp,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     rss = RssSampler(process.pid)
     rss.start()
@@ -370,8 +375,14 @@ class Outcome:
     error_samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, payload: Payload, response: httpx.Response | None, problem: str,
-               latency: float, service: float) -> None:
+    def record(
+        self,
+        payload: Payload,
+        response: httpx.Response | None,
+        problem: str,
+        latency: float,
+        service: float,
+    ) -> None:
         with self.lock:
             if response is not None and response.status_code == 201:
                 self.latencies.append(latency)
@@ -482,8 +493,10 @@ def closed_loop(node: Node, payloads: list[Payload], senders: int) -> dict[str, 
         "latency_ms": latency_summary(outcome.latencies),
         "errors": outcome.errors,
     }
-    log(f"{label}: {result['docs_per_s']} docs/s delivered, {result['submit_docs_per_s']} "
-        f"submitted, p99 {result['latency_ms']['p99']} ms")
+    log(
+        f"{label}: {result['docs_per_s']} docs/s delivered, {result['submit_docs_per_s']} "
+        f"submitted, p99 {result['latency_ms']['p99']} ms"
+    )
     return result
 
 
@@ -550,8 +563,10 @@ def paced(node: Node, payloads: list[Payload], rate: float) -> dict[str, Any]:
         "service_ms": latency_summary(outcome.service),
         "errors": outcome.errors,
     }
-    log(f"paced at {result['rate']}/s: p50 {result['latency_ms']['p50']} ms, "
-        f"p99 {result['latency_ms']['p99']} ms")
+    log(
+        f"paced at {result['rate']}/s: p50 {result['latency_ms']['p50']} ms, "
+        f"p99 {result['latency_ms']['p99']} ms"
+    )
     return result
 
 
@@ -652,14 +667,19 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--documents", type=int, default=1000,
-                        help="documents per closed-loop run (default 1000)")
+    parser.add_argument(
+        "--documents", type=int, default=1000, help="documents per closed-loop run (default 1000)"
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--size", type=int, default=102400,
-                        help="PDF size in bytes (default 102400)")
+    parser.add_argument(
+        "--size", type=int, default=102400, help="PDF size in bytes (default 102400)"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
-    parser.add_argument("--keep-temp", action="store_true",
-                        help="keep the temp directories (data, node log) for inspection")
+    parser.add_argument(
+        "--keep-temp",
+        action="store_true",
+        help="keep the temp directories (data, node log) for inspection",
+    )
     args = parser.parse_args(argv)
     if args.documents < 1:
         parser.error("--documents must be at least 1")
@@ -709,7 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "paced_workers": PACED_WORKERS,
             "paced_seconds": PACED_SECONDS,
             "recipients": f"{RECIPIENT}; every {GROUP_EVERY}th document {GROUP} "
-                          f"({GROUP_MEMBERS} members)",
+            f"({GROUP_MEMBERS} members)",
         },
         "results": results,
         "targets": targets(results),

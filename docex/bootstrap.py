@@ -10,11 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from docex.agencies.models import Agency
 from docex.agencies.service import create_agency, create_group
-from docex.auth.models import Principal
 from docex.auth.policy import Kind
 from docex.auth.service import create_api_token, create_principal
 from docex.config import Classification, Settings

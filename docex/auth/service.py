@@ -18,7 +18,7 @@ from docex.config import Classification
 from docex.errors import Conflict, Unauthenticated, Unprocessable
 from docex.kit.ids import token_secret, uuid7
 
-TOKEN_PREFIX = "dxt"
+TOKEN_PREFIX = "dxt"  # noqa: S105 (a prefix, not a secret)
 
 
 def hash_token(secret: str) -> str:

@@ -324,7 +324,7 @@ def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         return
     table = Table("code", "name", "kind", "parent", "node", "status")
     for a in data:
-        status = a["status"] + (f" → {a['successor_id']}" if a["successor_id"] else "")
+        status = f"{a['status']}" + (f" → {a['successor_id']}" if a["successor_id"] else "")
         table.add_row(a["id"], a["name"], a["kind"], a["parent_id"] or "", a["node_id"], status)
     console.print(table)
 

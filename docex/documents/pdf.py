@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from docex.errors import UnsupportedMedia, Unprocessable
+from docex.errors import Unprocessable, UnsupportedMedia
 
 HEADER_WINDOW = 1024  # ISO 32000-1 §7.5.2 lets readers find the header within the first KB
 TAIL_WINDOW = 2048

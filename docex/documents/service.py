@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from docex.agencies.service import Recipient, resolve_recipients
 from docex.audit import events
 from docex.audit.models import AuditEvent
-from docex.auth.policy import Action, Actor, Kind, Parties, authorize
+from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, authorize
 from docex.config import Settings
 from docex.db import Database
 from docex.documents.access import parties_of
@@ -143,10 +143,10 @@ def submit(
     commit leaves orphan blobs (swept later), never a row without its bytes.
     """
     authorize(actor, Action.SEND)
-    assert actor.agency_id is not None
+    sender_id = acting_agency(actor)
     if upload.envelope is None:
         raise Unprocessable("the envelope part is missing", code="missing_envelope")
-    envelope = parse_envelope(upload.envelope, sender_id=actor.agency_id)
+    envelope = parse_envelope(upload.envelope, sender_id=sender_id)
     main = upload.main
     if main is None:
         raise Unprocessable("the main part (the PDF) is missing", code="missing_main")
@@ -158,16 +158,16 @@ def submit(
     authorize(
         actor,
         Action.SEND,
-        Parties(actor.agency_id, frozenset(), envelope.classification),
+        Parties(sender_id, frozenset(), envelope.classification),
     )
     check_pdf(main.path)
     fingerprint = _fingerprint(envelope, upload)
     message_id = envelope.message_id or uuid7()
 
     with db.read() as session:
-        if envelope.message_id and (found := _existing(session, actor.agency_id, message_id)):
+        if envelope.message_id and (found := _existing(session, sender_id, message_id)):
             return _replay(session, found, fingerprint)
-        recipients = resolve_recipients(session, envelope.recipients, actor.agency_id)
+        recipients = resolve_recipients(session, envelope.recipients, sender_id)
         _check_references(session, actor, envelope)
 
     document_id = uuid7()
@@ -199,6 +199,7 @@ def submit(
             document = _insert(
                 session,
                 actor,
+                sender_id,
                 envelope,
                 recipients,
                 files,
@@ -213,7 +214,7 @@ def submit(
         _delete(store, stored)
         # Lost a race with the same message_id: answer as the winner's replay would.
         with db.read() as session:
-            found = _existing(session, actor.agency_id, message_id)
+            found = _existing(session, sender_id, message_id)
             if found is None:
                 raise
             return _replay(session, found, fingerprint)
@@ -231,6 +232,7 @@ def _delete(store: BlobStore, keys: Sequence[str]) -> None:
 def _insert(
     session: Session,
     actor: Actor,
+    sender_id: str,
     envelope: Envelope,
     recipients: Sequence[Recipient],
     files: list[DocumentFile],
@@ -239,14 +241,13 @@ def _insert(
     fingerprint: str,
     now: datetime,
 ) -> Document:
-    assert actor.agency_id is not None
     stored_envelope = envelope.model_dump(mode="json", exclude_none=True)
     stored_envelope["message_id"] = message_id
     document = Document(
         id=document_id,
         message_id=message_id,
-        business_id=_business_id(actor.agency_id, envelope, document_id, now),
-        sender_id=actor.agency_id,
+        business_id=_business_id(sender_id, envelope, document_id, now),
+        sender_id=sender_id,
         sender_principal_id=actor.id,
         envelope=stored_envelope,
         fingerprint=fingerprint,
@@ -263,7 +264,7 @@ def _insert(
         events.DOCUMENT_ACCEPTED,
         at=now,
         actor_id=actor.id,
-        agency_id=actor.agency_id,
+        agency_id=sender_id,
         document_id=document_id,
         message_id=message_id,
         files=[{"id": f.id, "role": f.role, "sha256": f.sha256, "size": f.size} for f in files],
@@ -420,10 +421,8 @@ def inbox(
         for delivery, doc in rows[:limit]
     ]
     next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1][0]
-        assert last.delivered_at is not None
-        next_cursor = encode_cursor(last.delivered_at.isoformat(), last.id)
+    if len(rows) > limit and (last_at := rows[limit - 1][0].delivered_at) is not None:
+        next_cursor = encode_cursor(last_at.isoformat(), rows[limit - 1][0].id)
     return InboxPage(items=items, next_cursor=next_cursor)
 
 

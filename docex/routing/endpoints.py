@@ -36,7 +36,7 @@ def _out(r: Receipt) -> ReceiptOut:
 def post_status(
     document_id: str, body: StatusIn, actor: ActorDep, node: NodeDep, session: WriteSession
 ) -> StatusOut:
-    """Report a business status (02..06 as recipient, 13 as sender, 15/16); returns the signed receipt."""
+    """Report a status (02..06, 15, 16 as recipient; 13 as sender); returns the signed receipt."""
     document, deliveries = load_visible(session, actor, document_id)
     now = node.clock.now()
     receipts = record_status(
@@ -59,7 +59,7 @@ def post_status(
     responses=error_responses(401, 404),
 )
 def list_receipts(document_id: str, actor: ActorDep, session: ReadSession) -> ReceiptList:
-    """Signed receipts of the document: all for the sender and auditors, a recipient's own for it."""
+    """Signed receipts: all of them for the sender and auditors, its own for a recipient."""
     document, _ = load_visible(session, actor, document_id)
     query = select(Receipt).where(Receipt.document_id == document_id)
     if actor.agency_id not in (None, document.sender_id):

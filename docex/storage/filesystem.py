@@ -90,7 +90,7 @@ class FilesystemBlobStore:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
 
-    def keys(self) -> Iterator[str]:
+    def iter_keys(self) -> Iterator[str]:
         for shard in sorted(self.root.iterdir()):
             if shard.is_dir() and shard.name != ".tmp":
                 for entry in sorted(shard.iterdir()):

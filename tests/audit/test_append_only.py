@@ -9,7 +9,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DatabaseError
 
 from docex.audit.models import AuditEvent
-from tests.helpers import G22, auth, audit_events, deliver, envelope, node_of, pdf, send
+from tests.helpers import G22, audit_events, auth, deliver, envelope, node_of, pdf, send
 
 
 def test_events_are_indexed_in_order_without_gaps(client: TestClient, credentials: dict) -> None:
@@ -33,14 +33,15 @@ def test_the_database_refuses_to_rewrite_history(
     send(client, auth(credentials, G22), envelope(), pdf())
     node = node_of(client)
     query = (
-        update(AuditEvent).values(event="forged")
-        if statement == "update"
-        else delete(AuditEvent)
+        update(AuditEvent).values(event="forged") if statement == "update" else delete(AuditEvent)
     )
     with pytest.raises(DatabaseError, match="append-only"), node.db.write() as session:
         session.execute(query)
     with node.db.read() as session:
         assert session.execute(text("SELECT count(*) FROM audit_events")).scalar_one() > 0
-        assert session.execute(
-            text("SELECT count(*) FROM audit_events WHERE event = 'forged'")
-        ).scalar_one() == 0
+        assert (
+            session.execute(
+                text("SELECT count(*) FROM audit_events WHERE event = 'forged'")
+            ).scalar_one()
+            == 0
+        )

@@ -35,7 +35,10 @@ def test_one_blob_is_shared_by_every_recipient_of_a_group(
     client: TestClient, credentials: dict
 ) -> None:
     response = send(
-        client, auth(credentials, G22), envelope(["group:provinces"]), pdf(),
+        client,
+        auth(credentials, G22),
+        envelope(["group:provinces"]),
+        pdf(),
         attachments=[("phu-luc.xlsx", b"appendix bytes")],
     )
     assert response.status_code == 201, response.text
@@ -72,7 +75,11 @@ def test_path_traversal_file_name_is_kept_only_as_sanitized_metadata(
     client: TestClient, credentials: dict
 ) -> None:
     response = send(
-        client, auth(credentials, G22), envelope(), pdf(), main_name="../../../etc/passwd.pdf",
+        client,
+        auth(credentials, G22),
+        envelope(),
+        pdf(),
+        main_name="../../../etc/passwd.pdf",
         attachments=[("..\\..\\windows\\sys\u0000tem.ini", b"x")],
     )
     assert response.status_code == 201, response.text
@@ -80,7 +87,7 @@ def test_path_traversal_file_name_is_kept_only_as_sanitized_metadata(
     assert names[0] == "passwd.pdf"
     assert names[1].endswith(".ini")
     assert not any(bad in names[1] for bad in ("/", "\\", "..", "\x00", "windows"))
-    node_blob_keys = list(client.app.state.node.store.keys())  # type: ignore[attr-defined]
+    node_blob_keys = list(client.app.state.node.store.iter_keys())  # type: ignore[attr-defined]
     assert all(key.startswith("f") and "/" not in key for key in node_blob_keys)
 
 
@@ -109,8 +116,14 @@ def test_retired_recipient_reaches_its_successor_and_the_trace_shows_it(
 def test_vietnamese_file_names_survive_upload_and_download(
     client: TestClient, credentials: dict
 ) -> None:
-    response = send(client, auth(credentials, G22), envelope(), pdf(),
-                    main_name="Công văn số 12.pdf", attachments=[("phụ lục.txt", b"x")])
+    response = send(
+        client,
+        auth(credentials, G22),
+        envelope(),
+        pdf(),
+        main_name="Công văn số 12.pdf",
+        attachments=[("phụ lục.txt", b"x")],
+    )
     assert response.status_code == 201, response.text
     document = response.json()
     assert [f["name"] for f in document["files"]] == ["Công văn số 12.pdf", "phụ lục.txt"]
@@ -131,6 +144,7 @@ def test_a_sender_cannot_send_above_its_own_clearance(
     assert refused.status_code == 403
     assert refused.json()["error"] == "insufficient_clearance"
     assert counts(client) == before
-    allowed = send(client, auth(credentials, G22, "leader"), envelope(classification="secret"),
-                   pdf())
+    allowed = send(
+        client, auth(credentials, G22, "leader"), envelope(classification="secret"), pdf()
+    )
     assert allowed.status_code == 201, allowed.text

@@ -36,8 +36,12 @@ class NodeProcess:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCEX_")}
-        env.update(DOCEX_DATA_DIR=str(self.data_dir), DOCEX_PORT=str(self.port),
-                   DOCEX_HOST="127.0.0.1", DOCEX_NODE_ID="functional-node")
+        env.update(
+            DOCEX_DATA_DIR=str(self.data_dir),
+            DOCEX_PORT=str(self.port),
+            DOCEX_HOST="127.0.0.1",
+            DOCEX_NODE_ID="functional-node",
+        )
         if self.database_url:
             env["DOCEX_DATABASE_URL"] = self.database_url
         env.update(extra)
@@ -45,11 +49,17 @@ class NodeProcess:
 
     def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [DOCEX, *args], env=self.env(**env), capture_output=True, text=True, timeout=120,
+            [DOCEX, *args],
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=120,
             check=False,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"docex {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"docex {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def start(self, *args: str, **env: str) -> None:

@@ -31,8 +31,12 @@ def _post(node: NodeProcess, token: str, n: int, recipients: list[str]) -> httpx
         "envelope": (None, json.dumps(env), "application/json"),
         "main": (f"{n}.pdf", sample_pdf(f"doc {n}", seed=str(n).encode()), "application/pdf"),
     }
-    return httpx.post(f"{node.url}/api/v1/documents", files=files,
-                      headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return httpx.post(
+        f"{node.url}/api/v1/documents",
+        files=files,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
 
 
 def _wait_until_delivered(node: NodeProcess, deadline_s: float = 60) -> None:
@@ -46,15 +50,19 @@ def _wait_until_delivered(node: NodeProcess, deadline_s: float = 60) -> None:
     raise AssertionError("deliveries still queued")
 
 
-def _check_exactly_once(node: NodeProcess, token: str, ids: dict[int, str],
-                        recipients_per_doc: int) -> None:
+def _check_exactly_once(
+    node: NodeProcess, token: str, ids: dict[int, str], recipients_per_doc: int
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     for n, document_id in ids.items():
         document = httpx.get(f"{node.url}/api/v1/documents/{document_id}", headers=headers).json()
         assert document["message_id"] == f"crash-{n}"
-        assert [r["transport"] for r in document["recipients"]] == ["delivered"] * recipients_per_doc
-        receipts = httpx.get(f"{node.url}/api/v1/documents/{document_id}/receipts",
-                             headers=headers).json()["items"]
+        assert [r["transport"] for r in document["recipients"]] == [
+            "delivered"
+        ] * recipients_per_doc
+        receipts = httpx.get(
+            f"{node.url}/api/v1/documents/{document_id}/receipts", headers=headers
+        ).json()["items"]
         assert sorted(r["code"] for r in receipts) == ["01"] * recipients_per_doc, n
     outbox = httpx.get(f"{node.url}/api/v1/outbox?limit=500", headers=headers).json()
     assert len(outbox["items"]) == len(ids)

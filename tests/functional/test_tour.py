@@ -25,10 +25,24 @@ def test_readme_tour_send_receive_accept_and_see_the_receipts(
     node.cli("sample-pdf", str(pdf_path))
     creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
 
-    sent = json.loads(node.cli(
-        "send", str(pdf_path), "--to", H41, "--subject", "Về việc thử nghiệm docex",
-        "--number", "12", "--notation", "VPCP-TTĐT", "--as", f"{G22}/clerk", "--json", *creds,
-    ).stdout)
+    sent = json.loads(
+        node.cli(
+            "send",
+            str(pdf_path),
+            "--to",
+            H41,
+            "--subject",
+            "Về việc thử nghiệm docex",
+            "--number",
+            "12",
+            "--notation",
+            "VPCP-TTĐT",
+            "--as",
+            f"{G22}/clerk",
+            "--json",
+            *creds,
+        ).stdout
+    )
     document_id = sent["id"]
 
     inbox = json.loads(node.cli("inbox", "--as", f"{H41}/clerk", "--json", *creds).stdout)
@@ -40,13 +54,15 @@ def test_readme_tour_send_receive_accept_and_see_the_receipts(
     assert out.read_bytes() == pdf_path.read_bytes()
 
     node.cli("status", document_id, "03", "--as", f"{H41}/clerk", *creds)
-    receipts = json.loads(node.cli("receipts", document_id, "--as", f"{G22}/clerk", "--json",
-                                   *creds).stdout)
+    receipts = json.loads(
+        node.cli("receipts", document_id, "--as", f"{G22}/clerk", "--json", *creds).stdout
+    )
     receipts = receipts["items"] if isinstance(receipts, dict) else receipts
     assert [r["code"] for r in receipts] == ["01", "03"]
 
-    trace = json.loads(node.cli("trace", document_id, "--as", f"{G22}/clerk", "--json",
-                                *creds).stdout)
+    trace = json.loads(
+        node.cli("trace", document_id, "--as", f"{G22}/clerk", "--json", *creds).stdout
+    )
     events = [i["event"] for i in (trace["items"] if isinstance(trace, dict) else trace)]
     assert events[0] == "intake:document:accepted"
     assert events.count("routing:status:recorded") == 2

@@ -18,8 +18,9 @@ from tests.helpers import G22, H26, H41, auth, envelope, node_of, pdf, send
 def _dispatcher(client: TestClient, owner: str, **overrides: object) -> Dispatcher:
     node = node_of(client)
     settings = node.settings.dispatcher.model_copy(update=overrides)
-    return Dispatcher(node.db, node.signer, settings, node_id=node.settings.node_id,
-                      clock=node.clock, owner=owner)
+    return Dispatcher(
+        node.db, node.signer, settings, node_id=node.settings.node_id, clock=node.clock, owner=owner
+    )
 
 
 def _arrivals(client: TestClient) -> int:

@@ -63,9 +63,7 @@ def test_a_tampered_receipt_does_not_verify(client: TestClient, credentials: dic
     header, payload, signature = receipt["signed"].split(".")
     forged_claims = json.loads(jws.base64url_decode(payload))
     forged_claims["status"] = "03"
-    forged = ".".join(
-        [header, jws.base64url_encode(json.dumps(forged_claims).encode()), signature]
-    )
+    forged = ".".join([header, jws.base64url_encode(json.dumps(forged_claims).encode()), signature])
     with pytest.raises(jws.InvalidJWSSignature):
         _verify_independently(forged, client.get("/.well-known/jwks.json").json())
 

@@ -48,8 +48,9 @@ def test_full_life_of_a_document_is_seen_by_the_sender(
     assert statuses == {H41: "06", H26: "02"}
     codes = [
         r["code"]
-        for r in client.get(f"/api/v1/documents/{doc['id']}/receipts",
-                            headers=auth(credentials, G22)).json()["items"]
+        for r in client.get(
+            f"/api/v1/documents/{doc['id']}/receipts", headers=auth(credentials, G22)
+        ).json()["items"]
     ]
     assert sorted(codes) == ["01", "01", "02", "03", "04", "05", "06"]
 
@@ -58,13 +59,15 @@ def test_sender_recalls_and_each_recipient_answers(client: TestClient, credentia
     doc = send(client, auth(credentials, G22), envelope([H41, H26]), pdf()).json()
     deliver(client)
     url = f"/api/v1/documents/{doc['id']}/statuses"
-    recall = client.post(url, json={"code": "13", "note": "Sai nội dung"},
-                         headers=auth(credentials, G22))
+    recall = client.post(
+        url, json={"code": "13", "note": "Sai nội dung"}, headers=auth(credentials, G22)
+    )
     assert recall.status_code == 201, recall.text
     assert {r["to_agency_id"] for r in recall.json()["receipts"]} == {H41, H26}
     assert client.post(url, json={"code": "15"}, headers=auth(credentials, H41)).status_code == 201
-    refused = client.post(url, json={"code": "16", "note": "Đã ban hành"},
-                          headers=auth(credentials, H26))
+    refused = client.post(
+        url, json={"code": "16", "note": "Đã ban hành"}, headers=auth(credentials, H26)
+    )
     assert refused.status_code == 201
     # H26 carries on from 01: it may now accept the document.
     assert client.post(url, json={"code": "03"}, headers=auth(credentials, H26)).status_code == 201
@@ -75,14 +78,22 @@ def test_a_document_does_not_exist_for_a_recipient_before_it_arrives(
     client: TestClient, credentials: dict
 ) -> None:
     doc = send(client, auth(credentials, G22), envelope(), pdf()).json()
-    response = client.post(f"/api/v1/documents/{doc['id']}/statuses", json={"code": "03"},
-                           headers=auth(credentials, H41))
+    response = client.post(
+        f"/api/v1/documents/{doc['id']}/statuses",
+        json={"code": "03"},
+        headers=auth(credentials, H41),
+    )
     assert response.status_code == 404
-    assert client.get(f"/api/v1/documents/{doc['id']}",
-                      headers=auth(credentials, H41)).status_code == 404
+    assert (
+        client.get(f"/api/v1/documents/{doc['id']}", headers=auth(credentials, H41)).status_code
+        == 404
+    )
     assert counts_of_receipts(client, credentials, doc["id"]) == 0
 
 
 def counts_of_receipts(client: TestClient, credentials: dict, document_id: str) -> int:
-    return len(client.get(f"/api/v1/documents/{document_id}/receipts",
-                          headers=auth(credentials, G22)).json()["items"])
+    return len(
+        client.get(
+            f"/api/v1/documents/{document_id}/receipts", headers=auth(credentials, G22)
+        ).json()["items"]
+    )
