@@ -212,6 +212,12 @@ class RssSampler:
         return round(self.peak_bytes / (1024 * 1024), 1)
 
 
+def node_cpu_seconds(node: Node) -> float:
+    """User + system CPU time the node process has used so far (what limits it, if anything)."""
+    times = psutil.Process(node.process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
 @dataclass
 class Node:
     process: subprocess.Popen[bytes]
@@ -450,6 +456,7 @@ def closed_loop(node: Node, payloads: list[Payload], senders: int) -> dict[str, 
             client.get("/healthz").raise_for_status()
         with make_client(node) as control:
             before = delivery_counts(control)
+            cpu_before = node_cpu_seconds(node)
 
             def send(client: httpx.Client, share: list[Payload]) -> None:
                 barrier.wait(timeout=30)
@@ -477,6 +484,7 @@ def closed_loop(node: Node, payloads: list[Payload], senders: int) -> dict[str, 
             t_submitted = time.perf_counter()
             check_errors(node, label, outcome, len(payloads))
             t_delivered = wait_delivered(node, control, before, outcome.deliveries)
+            cpu_used = node_cpu_seconds(node) - cpu_before
             verify_status_01(node, control, set(outcome.document_ids))
     finally:
         for client in clients:
@@ -491,6 +499,7 @@ def closed_loop(node: Node, payloads: list[Payload], senders: int) -> dict[str, 
         "submit_seconds": round(t_submitted - t0, 3),
         "delivered_seconds": round(t_delivered - t0, 3),
         "latency_ms": latency_summary(outcome.latencies),
+        "node_cpu_ms_per_doc": round(1000 * cpu_used / max(ok, 1), 2),
         "errors": outcome.errors,
     }
     log(

@@ -16,6 +16,7 @@ from docex.api.ops import router as ops_router
 from docex.auth.endpoints import router as auth_router
 from docex.config import Settings
 from docex.db import Database
+from docex.groupcommit import GroupCommitter
 from docex.documents.endpoints import router as documents_router
 from docex.kit.clock import Clock, SystemClock
 from docex.metrics import Metrics
@@ -29,9 +30,28 @@ from docex.storage.filesystem import FilesystemBlobStore
 
 
 def build_store(settings: Settings) -> BlobStore:
-    if settings.storage.backend == "filesystem":
+    storage = settings.storage
+    if storage.backend == "filesystem":
         return FilesystemBlobStore(settings.blob_dir)
-    raise ValueError(f"unknown storage backend {settings.storage.backend!r}")
+    if storage.backend == "s3":
+        from docex.storage.s3 import S3BlobStore
+
+        missing = [
+            f"DOCEX_STORAGE__{name.upper()}"
+            for name in ("s3_endpoint", "s3_access_key", "s3_secret_key")
+            if not getattr(storage, name)
+        ]
+        if missing or not (storage.s3_endpoint and storage.s3_access_key and storage.s3_secret_key):
+            raise ValueError(f"storage backend 's3' needs {', '.join(missing)}")
+        return S3BlobStore(
+            storage.s3_endpoint,
+            storage.s3_bucket,
+            access_key=storage.s3_access_key.get_secret_value(),
+            secret_key=storage.s3_secret_key.get_secret_value(),
+            secure=storage.s3_secure,
+            region=storage.s3_region,
+        )
+    raise ValueError(f"unknown storage backend {storage.backend!r}")
 
 
 def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
@@ -44,14 +64,16 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     metrics = Metrics()
     metrics.watch_queue(db, clock)
     dispatcher = Dispatcher(db, signer, settings.dispatcher, node_id=settings.node_id, clock=clock)
+    store = build_store(settings)
     return Node(
         settings=settings,
         db=db,
-        store=build_store(settings),
+        store=store,
         signer=signer,
         clock=clock,
         metrics=metrics,
         dispatcher=dispatcher,
+        committer=GroupCommitter(db, before_commit=store.barrier),
     )
 
 
@@ -66,6 +88,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             yield
         finally:
             node.dispatcher.stop()
+            node.committer.close()
             node.db.dispose()
 
     app = FastAPI(

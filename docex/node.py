@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from docex.config import Settings
 from docex.db import Database
+from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
 from docex.metrics import Metrics
 from docex.routing.dispatcher import Dispatcher
@@ -22,4 +23,5 @@ class Node:
     clock: Clock
     metrics: Metrics
     dispatcher: Dispatcher
+    committer: GroupCommitter
     background: list[str] = field(default_factory=list)

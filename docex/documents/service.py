@@ -18,6 +18,7 @@ from docex.audit.models import AuditEvent
 from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, authorize
 from docex.config import Settings
 from docex.db import Database
+from docex.groupcommit import GroupCommitter
 from docex.documents.access import parties_of
 from docex.documents.envelope import URGENCY_PRIORITY, Envelope, parse_envelope
 from docex.documents.models import Document, DocumentFile
@@ -130,6 +131,7 @@ def _deliveries(session: Session, document_id: str) -> list[Delivery]:
 
 def submit(
     db: Database,
+    committer: GroupCommitter,
     store: BlobStore,
     settings: Settings,
     actor: Actor,
@@ -195,8 +197,8 @@ def submit(
                 )
             )
         crash_point(INTAKE_AFTER_BLOBS)
-        with db.write() as session:
-            document = _insert(
+        document, deliveries = committer.run(
+            lambda session: _insert(
                 session,
                 actor,
                 sender_id,
@@ -208,7 +210,7 @@ def submit(
                 fingerprint,
                 now,
             )
-            deliveries = _deliveries(session, document_id)
+        )
         return Submitted(document, deliveries, created=True)
     except IntegrityError:
         _delete(store, stored)
@@ -240,7 +242,7 @@ def _insert(
     message_id: str,
     fingerprint: str,
     now: datetime,
-) -> Document:
+) -> tuple[Document, list[Delivery]]:
     stored_envelope = envelope.model_dump(mode="json", exclude_none=True)
     stored_envelope["message_id"] = message_id
     document = Document(
@@ -256,9 +258,8 @@ def _insert(
         classification=envelope.classification.value,
         created_at=now,
     )
+    document.files = files
     session.add(document)
-    session.flush()
-    session.add_all(files)
     events.record(
         session,
         events.DOCUMENT_ACCEPTED,
@@ -272,7 +273,7 @@ def _insert(
         classification=envelope.classification.value,
         urgency=envelope.urgency,
     )
-    queue_deliveries(
+    deliveries = queue_deliveries(
         session,
         document,
         recipients,
@@ -280,9 +281,7 @@ def _insert(
         now=now,
         actor_id=actor.id,
     )
-    session.flush()
-    session.refresh(document, ["files"])
-    return document
+    return document, deliveries
 
 
 # -- reading -----------------------------------------------------------------------------------

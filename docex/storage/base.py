@@ -1,7 +1,9 @@
 """The ``BlobStore`` protocol every backend implements, and the contract it promises.
 
-- ``put_file`` / ``put_stream`` return only once the bytes are durable (fsynced, or acknowledged
-  by the object store). A crash before that leaves no blob under the key, never a partial one.
+- ``put_file`` / ``put_stream`` return once the blob's bytes are durable (fsynced, or
+  acknowledged by the object store); its *name* is durable after the next ``barrier()``, which
+  intake runs once per group commit, before the rows that point at the blob are committed.
+  A crash before that leaves no blob under the key, never a partial one.
 - Keys are chosen by the server (never a client's file name), ``[A-Za-z0-9._-]`` only.
 - ``open`` streams in chunks; no backend reads a whole blob into memory.
 """
@@ -53,6 +55,10 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def iter_keys(self) -> Iterator[str]: ...
+
+    def barrier(self) -> None:
+        """Make every blob put so far durable by name (shared by concurrent puts)."""
+        ...
 
     def check(self) -> None:
         """Raise ``BlobStoreUnavailable`` if the store cannot serve requests."""

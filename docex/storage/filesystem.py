@@ -1,8 +1,9 @@
-"""Filesystem blob store: one file per blob under ``<blob dir>/<k[:2]>/<key>``.
+"""Filesystem blob store: one file per blob under ``<blob dir>/<last 2 chars of key>/<key>``.
 
-Writes go to a temporary file in the same directory tree, are fsynced, renamed into place with
-``os.replace`` (atomic on POSIX) and the parent directory is fsynced, so after ``put_*`` returns
-the blob survives a crash, and before that no file exists under its key.
+Writes go to a temporary file in the same directory tree, are fsynced, and renamed into place
+with ``os.replace`` (atomic on POSIX): no file ever exists under a key with partial content.
+The rename becomes durable when its directory is fsynced; ``barrier()`` does that once for all
+the directories touched since the last barrier, so concurrent puts share the cost.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -24,16 +26,29 @@ class FilesystemBlobStore:
         self.root = root
         self._tmp = root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._unsynced: set[Path] = set()
+        self._unsynced_lock = threading.Lock()
 
     def _path(self, key: str) -> Path:
         check_key(key)
-        return self.root / key[:2] / key
+        # Shard on the end of the key: server keys start with a timestamp, end with randomness.
+        return self.root / key[-2:].lower() / key
 
     def _install(self, tmp_path: Path, key: str) -> None:
         target = self._path(key)
-        target.parent.mkdir(exist_ok=True, mode=0o700)
+        if not target.parent.is_dir():
+            target.parent.mkdir(exist_ok=True, mode=0o700)
+            with self._unsynced_lock:
+                self._unsynced.add(self.root)
         os.replace(tmp_path, target)
-        _fsync_dir(target.parent)
+        with self._unsynced_lock:
+            self._unsynced.add(target.parent)
+
+    def barrier(self) -> None:
+        with self._unsynced_lock:
+            pending, self._unsynced = self._unsynced, set()
+        for directory in sorted(pending, key=lambda p: len(p.parts), reverse=True):
+            _fsync_dir(directory)
 
     def put_file(self, key: str, path: Path, *, sha256: str, size: int) -> BlobInfo:
         self._path(key)
