@@ -16,8 +16,8 @@ from docex.api.ops import router as ops_router
 from docex.auth.endpoints import router as auth_router
 from docex.config import Settings
 from docex.db import Database
-from docex.groupcommit import GroupCommitter
 from docex.documents.endpoints import router as documents_router
+from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock, SystemClock
 from docex.metrics import Metrics
 from docex.node import Node

@@ -65,7 +65,14 @@ async def submit_document(request: Request, actor: ActorDep, node: NodeDep) -> J
     )
     try:
         result = await run_in_threadpool(
-            service.submit, node.db, node.committer, node.store, settings, actor, upload, now=node.clock.now()
+            service.submit,
+            node.db,
+            node.committer,
+            node.store,
+            settings,
+            actor,
+            upload,
+            now=node.clock.now(),
         )
     finally:
         upload.discard()

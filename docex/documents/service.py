@@ -18,7 +18,6 @@ from docex.audit.models import AuditEvent
 from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, authorize
 from docex.config import Settings
 from docex.db import Database
-from docex.groupcommit import GroupCommitter
 from docex.documents.access import parties_of
 from docex.documents.envelope import URGENCY_PRIORITY, Envelope, parse_envelope
 from docex.documents.models import Document, DocumentFile
@@ -40,6 +39,7 @@ from docex.errors import (
     NotFound,
     Unprocessable,
 )
+from docex.groupcommit import GroupCommitter
 from docex.kit.clock import VIETNAM_TZ, as_utc, rfc3339
 from docex.kit.faults import INTAKE_AFTER_BLOBS, crash_point
 from docex.kit.ids import uuid7
