@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from docex.api.middleware import route_template
 from docex.audit import events
 from docex.errors import DocexError, ServiceUnavailable
 from docex.node import Node
@@ -42,8 +43,7 @@ class ErrorBody(BaseModel):
 
 
 def _route(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "path", "<unmatched>")
+    return route_template(request.scope)
 
 
 def _refuse(

@@ -8,6 +8,24 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route as a template, with its router prefix (``/api/v1/documents/{id}``), so
+    metrics are labelled by route and not by every document id."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        return "<unmatched>"
+    params = {k: str(v) for k, v in (scope.get("path_params") or {}).items()}
+    try:
+        concrete = template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template
+    path: str = scope.get("path", "")
+    if concrete and path.endswith(concrete):
+        return path[: len(path) - len(concrete)] + template
+    return template
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, observe: Callable[[str, str, int, float], None]) -> None:
         self.app = app
@@ -29,5 +47,5 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = getattr(scope.get("route"), "path", "<unmatched>")
+            route = route_template(scope)
             self.observe(route, scope["method"], status, time.perf_counter() - started)

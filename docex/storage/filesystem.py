@@ -112,8 +112,13 @@ class FilesystemBlobStore:
                     yield entry.name
 
     def check(self) -> None:
-        if not os.access(self.root, os.W_OK):
-            raise BlobStoreUnavailable(f"blob directory {self.root} is not writable")
+        """Write and remove a probe file: permission bits alone lie to root."""
+        try:
+            fd, name = tempfile.mkstemp(dir=self._tmp, prefix="probe-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"blob directory not writable: {exc.strerror}") from exc
 
 
 def _read_chunks(fh: BinaryIO) -> Iterator[bytes]:
