@@ -1,0 +1,75 @@
+"""The production shape: an API-only ``docex serve`` and separate ``docex worker`` processes on
+one PostgreSQL, sharing the queue through leases and SKIP LOCKED."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from docex.kit.samplepdf import sample_pdf
+from tests.conftest import _pg_admin, _with_db
+from tests.functional.conftest import DOCEX, NodeProcess
+from tests.functional.test_crash import _wait_until_delivered
+from tests.helpers import G22
+
+pytestmark = pytest.mark.functional
+
+
+@pytest.fixture
+def pg_database(pg_server: str) -> Iterator[str]:
+    name = f"f_{uuid.uuid4().hex[:12]}"
+    _pg_admin(pg_server, f"CREATE DATABASE {name}")
+    yield _with_db(pg_server, name)
+    _pg_admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_api_node_and_two_workers_deliver_everything_exactly_once(
+    pg_database: str, node_process: NodeProcess
+) -> None:
+    node = node_process
+    node.database_url = pg_database
+    node.cli("init", "--demo")
+    node.start("--no-dispatcher")
+    workers = [
+        subprocess.Popen(
+            [DOCEX, "worker"], env=node.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(2)
+    ]
+    try:
+        token = node.credentials()["agencies"][G22]["system"]["token"]
+        ids = []
+        for n in range(20):
+            envelope = {
+                "recipients": ["group:provinces", "group:nghean-communes"],
+                "subject": f"Thông báo {n}",
+            }
+            files = {
+                "envelope": (None, json.dumps(envelope), "application/json"),
+                "main": ("tb.pdf", sample_pdf(f"tb {n}", seed=str(n).encode()), "application/pdf"),
+            }
+            response = httpx.post(
+                f"{node.url}/api/v1/documents",
+                files=files,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+        _wait_until_delivered(node)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            assert worker.wait(20) == 0  # SIGTERM stops a worker cleanly
+    headers = {"Authorization": f"Bearer {token}"}
+    for document_id in ids:
+        receipts = httpx.get(
+            f"{node.url}/api/v1/documents/{document_id}/receipts", headers=headers
+        ).json()["items"]
+        assert sorted(r["code"] for r in receipts) == ["01"] * 4
