@@ -45,8 +45,9 @@ the stored blob at will (a stolen disk or bucket, a hostile storage operator):
 - Key commitment: the header commits to the DEK (HKDF output, 256 bits), so a blob decrypts
   under one key only. GCM alone is not committing; without this a sender could craft one blob
   that decrypts to two different documents under two DEKs wrapped for two recipients.
-- Constant memory: both directions hold about one segment plus one input chunk, whatever the
-  size of the blob (segments are at most 16 MiB, also when a hostile header says otherwise).
+- Constant memory, whatever the size of the blob: each direction holds one segment buffer
+  (reused from segment to segment), the segment it is producing and one input chunk; segments
+  are at most 16 MiB, also when a hostile header claims more.
 
 ``decrypt`` releases a segment only after its tag verifies, but it streams: when segment 5 is
 corrupt, segments 0..4 have already been yielded (they are authentic) before the error. A
@@ -195,8 +196,8 @@ def encrypt(
 ) -> Iterator[bytes]:
     """Encrypt a stream: yields the header, then one ciphertext segment at a time.
 
-    Input chunks may have any sizes (empty ones included). Memory: one segment buffer plus the
-    segment being yielded, plus the caller's current chunk.
+    Input chunks may have any sizes (empty ones included), and the producer may refill the same
+    ``bytearray`` between chunks. Memory: one segment buffer, reused, plus the segment yielded.
     """
     _check_key(dek)
     _check_segment_size(segment_size)
@@ -223,8 +224,8 @@ def _encrypt_segments(
     yield header.to_bytes()
     size = header.segment_size
     prefix = header.nonce_prefix
-    # One exact-size buffer per segment, dropped once sealed, so that nothing of segment i is
-    # held while the caller consumes its ciphertext and the producer makes segment i + 1.
+    # One buffer, grown to a segment once and then refilled in place: a fresh segment-sized
+    # allocation per segment costs more than the AES itself.
     buf = bytearray()
     filled = 0
     index = 0
@@ -236,7 +237,6 @@ def _encrypt_segments(
             if filled == size:
                 # More input follows a full buffer, so this segment is not the last one.
                 sealed = aead.encrypt(_nonce(prefix, index, last=False), buf, aad)
-                buf = bytearray()
                 filled = 0
                 index = _next_index(index)
                 yield sealed
@@ -252,10 +252,11 @@ def _encrypt_segments(
                 yield sealed
                 del sealed
             else:
-                if not buf:
-                    buf = bytearray(size)
                 take = min(size - filled, end - pos)
-                buf[filled : filled + take] = view[pos : pos + take]
+                if filled + take <= len(buf):
+                    buf[filled : filled + take] = view[pos : pos + take]
+                else:  # still growing towards one segment: len(buf) == filled here
+                    buf += view[pos : pos + take]
                 filled += take
                 pos += take
         del view, chunk
@@ -321,14 +322,15 @@ def _diagnose(
 class _Reader:
     """Exact-size reads over an iterator of chunks, with end-of-stream lookahead.
 
-    ``read(n)`` returns the current chunk itself when it is exactly the span asked for, so a
-    producer that yields whole segments is consumed without a copy.
+    ``read(n)`` returns a view of the current chunk when it is immutable and holds the span
+    asked for (no copy); otherwise it assembles the span in one buffer reused from read to read.
     """
 
     def __init__(self, chunks: Iterable[Chunk]) -> None:
         self._chunks = iter(chunks)
         self._chunk: Chunk = b""
         self._pos = 0
+        self._buf = bytearray()  # reused to assemble reads that span chunks
 
     def _fill(self) -> bool:
         while self._pos >= len(self._chunk):
@@ -341,7 +343,7 @@ class _Reader:
         return True
 
     def read(self, n: int) -> Chunk:
-        """Up to ``n`` bytes; fewer only at the end of the stream."""
+        """Up to ``n`` bytes, fewer only at the end of the stream; valid until the next read."""
         if not self._fill():
             return b""
         chunk = self._chunk
@@ -351,16 +353,16 @@ class _Reader:
             view = memoryview(chunk)[self._pos : self._pos + n]
             self._pos += n
             return view
-        out = bytearray(n)
+        if len(self._buf) < n:
+            self._buf = bytearray(n)
+        out = memoryview(self._buf)
         got = 0
         while got < n and self._fill():
             take = min(n - got, len(self._chunk) - self._pos)
             out[got : got + take] = memoryview(self._chunk)[self._pos : self._pos + take]
             got += take
             self._pos += take
-        if got < n:
-            del out[got:]
-        return out
+        return out[:got]
 
     def at_eof(self) -> bool:
         return not self._fill()
