@@ -23,7 +23,9 @@ from docex.metrics import Metrics
 from docex.node import Node
 from docex.routing.dispatcher import Dispatcher
 from docex.routing.endpoints import router as receipts_router
+from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.jws import NodeSigner
+from docex.signing.keks import KekRing
 from docex.signing.keys import load_node_key
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
@@ -65,6 +67,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     metrics.watch_queue(db, clock)
     dispatcher = Dispatcher(db, signer, settings.dispatcher, node_id=settings.node_id, clock=clock)
     store = build_store(settings)
+    secret = passphrase.get_secret_value() if passphrase else None
     return Node(
         settings=settings,
         db=db,
@@ -74,6 +77,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         metrics=metrics,
         dispatcher=dispatcher,
         committer=GroupCommitter(db, before_commit=store.barrier),
+        keks=KekRing(settings.keys_dir / "kek", secret),
+        agency_keys=AgencyKeyStore(settings.keys_dir / "agencies", secret),
     )
 
 

@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from docex.agencies.models import Agency
-from docex.agencies.service import create_agency, create_group
+from docex.agencies.service import create_agency, create_group, ensure_custodial_keys
 from docex.auth.policy import Kind
 from docex.auth.service import create_api_token, create_principal
 from docex.config import Classification, Settings
 from docex.db import Database
 from docex.kit.clock import SystemClock
 from docex.migrations import upgrade
+from docex.signing.agency_keys import AgencyKeyStore
+from docex.signing.keks import KekRing
 from docex.signing.keys import create_node_key
 
 CREDENTIALS_FILE = "demo-credentials.json"
@@ -70,18 +72,23 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
     key_created = create_node_key(
         settings.keys_dir, passphrase.get_secret_value() if passphrase else None
     )
+    secret = passphrase.get_secret_value() if passphrase else None
+    KekRing(settings.keys_dir / "kek", secret).create_if_missing()
+    agency_keys = AgencyKeyStore(settings.keys_dir / "agencies", secret)
     credentials = settings.data_dir / CREDENTIALS_FILE
     seeded = False
-    if demo:
-        db = Database(url)
-        try:
-            with db.write() as session:
-                if session.get(Agency, DEMO_AGENCIES[0][0]) is None:
-                    data = _seed_demo(session, settings)
-                    _write_private_json(credentials, data)
-                    seeded = True
-        finally:
-            db.dispose()
+    db = Database(url)
+    try:
+        with db.write() as session:
+            if demo and session.get(Agency, DEMO_AGENCIES[0][0]) is None:
+                data = _seed_demo(session, settings)
+                _write_private_json(credentials, data)
+                seeded = True
+            ensure_custodial_keys(
+                session, agency_keys, node_id=settings.node_id, now=SystemClock().now()
+            )
+    finally:
+        db.dispose()
     return InitResult(
         data_dir=settings.data_dir,
         database_url=_redact(url),

@@ -10,7 +10,9 @@ from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
 from docex.metrics import Metrics
 from docex.routing.dispatcher import Dispatcher
+from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.jws import NodeSigner
+from docex.signing.keks import KekRing
 from docex.storage.base import BlobStore
 
 
@@ -24,4 +26,6 @@ class Node:
     metrics: Metrics
     dispatcher: Dispatcher
     committer: GroupCommitter
+    keks: KekRing
+    agency_keys: AgencyKeyStore
     background: list[str] = field(default_factory=list)

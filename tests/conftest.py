@@ -15,10 +15,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from docex.app import create_app
-from docex.bootstrap import _seed_demo
+from docex.agencies.service import ensure_custodial_keys
+from docex.bootstrap import DEMO_AGENCIES, _seed_demo
 from docex.config import Settings
 from docex.db import Database
 from docex.migrations import upgrade
+from docex.kit.clock import SystemClock
+from docex.signing.agency_keys import AgencyKeyStore
+from docex.signing.keks import KekRing
 from docex.signing.keys import create_node_key
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -53,27 +57,44 @@ def _with_db(pg_url: str, name: str) -> str:
     return pg_url.replace("/postgres?", f"/{name}?", 1)
 
 
-def _seed(url: str) -> dict[str, Any]:
+@pytest.fixture(scope="session")
+def keys_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Node key, KEK ring and the demo agencies' custodial keys, made once, copied per test."""
+    keys = tmp_path_factory.mktemp("keys-template") / "keys"
+    create_node_key(keys)
+    KekRing(keys / "kek").create_if_missing()
+    agency_keys = AgencyKeyStore(keys / "agencies")
+    for code, *_ in DEMO_AGENCIES:
+        agency_keys.create(code)
+    return keys
+
+
+def _seed(url: str, keys: Path) -> dict[str, Any]:
     upgrade(url)
     db = Database(url)
     try:
         with db.write() as session:
-            return _seed_demo(session, Settings(node_id="test-node"))
+            credentials = _seed_demo(session, Settings(node_id="test-node"))
+            ensure_custodial_keys(
+                session, AgencyKeyStore(keys / "agencies"), node_id="test-node",
+                now=SystemClock().now(),
+            )
+            return credentials
     finally:
         db.dispose()
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, keys_template: Path) -> Template:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
-    credentials = _seed(f"sqlite:///{path}")
+    credentials = _seed(f"sqlite:///{path}", keys_template)
     return Template(url=str(path), credentials=credentials)
 
 
 @pytest.fixture(scope="session")
-def pg_template(pg_server: str) -> Template:
+def pg_template(pg_server: str, keys_template: Path) -> Template:
     _pg_admin(pg_server, "CREATE DATABASE docex_template")
-    credentials = _seed(_with_db(pg_server, "docex_template"))
+    credentials = _seed(_with_db(pg_server, "docex_template"), keys_template)
     return Template(url="docex_template", credentials=credentials)
 
 
@@ -102,12 +123,15 @@ def database(
 
 
 @pytest.fixture
-def settings(database: tuple[str, dict[str, Any]], tmp_path: Path) -> Settings:
+def settings(
+    database: tuple[str, dict[str, Any]], tmp_path: Path, keys_template: Path
+) -> Settings:
     url, _ = database
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir, database_url=url, node_id="test-node")
     settings.dispatcher.enabled = False  # tests drive the dispatcher with run_once()
-    create_node_key(settings.keys_dir)
+    data_dir.mkdir()
+    shutil.copytree(keys_template, settings.keys_dir)
     settings.blob_dir.mkdir(parents=True, exist_ok=True)
     return settings
 

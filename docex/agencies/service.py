@@ -13,6 +13,7 @@ from docex.agencies.codes import GROUP_PREFIX, check_code, check_group_name
 from docex.agencies.models import Agency, Group, GroupMember
 from docex.audit import events
 from docex.errors import Conflict, NotFound, Unprocessable
+from docex.signing.agency_keys import AgencyKeyStore
 
 KINDS = ("party", "state", "front", "social", "other")
 MAX_SUCCESSION_DEPTH = 16
@@ -99,6 +100,45 @@ def update_agency(
         session, events.AGENCY_UPDATED, at=now, actor_id=actor_id, agency_id=agency_id, **changes
     )
     return agency
+
+
+def published_keys(session: Session, agency_ids: list[str]) -> dict[str, str | None]:
+    """The published encryption keys (PEM) of these agencies; None where there is none."""
+    rows = session.execute(
+        select(Agency.id, Agency.encryption_key).where(Agency.id.in_(agency_ids))
+    ).all()
+    return {agency_id: key for agency_id, key in rows}  # noqa: C416 (rows, not pairs)
+
+
+def publish_encryption_key(
+    session: Session, agency_id: str, public_pem: str, *, now: datetime
+) -> None:
+    agency = get_agency(session, agency_id)
+    agency.encryption_key = public_pem
+    agency.updated_at = now
+    events.record(
+        session, events.AGENCY_UPDATED, at=now, agency_id=agency_id, encryption_key="published"
+    )
+
+
+def ensure_custodial_keys(
+    session: Session, agency_keys: AgencyKeyStore, *, node_id: str, now: datetime
+) -> list[str]:
+    """Give every agency hosted here without a published encryption key a custodial key pair
+    (private half in this node's key store) and publish its public half. Returns the codes."""
+    created = []
+    hosted = session.scalars(
+        select(Agency).where(Agency.node_id == node_id, Agency.encryption_key.is_(None))
+    ).all()
+    for agency in hosted:
+        public_pem = (
+            agency_keys.public_pem(agency.id)
+            if agency_keys.has(agency.id)
+            else agency_keys.create(agency.id)
+        )
+        publish_encryption_key(session, agency.id, public_pem.decode(), now=now)
+        created.append(agency.id)
+    return created
 
 
 def create_group(

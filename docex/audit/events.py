@@ -35,6 +35,7 @@ DELIVERY_RETRY: Final = "routing:delivery:retry"
 DELIVERY_FAILED: Final = "routing:delivery:failed"
 STATUS_RECORDED: Final = "routing:status:recorded"
 FILE_DOWNLOADED: Final = "storage:file:read"
+FILE_CORRUPT: Final = "storage:file:corrupt"
 
 
 def record(

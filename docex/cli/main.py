@@ -27,7 +27,9 @@ agency_app = typer.Typer(
 )
 token_app = typer.Typer(help="Bearer tokens for system clients.", no_args_is_help=True)
 user_app = typer.Typer(help="People: clerks, leaders, auditors, admins.", no_args_is_help=True)
+keys_app = typer.Typer(help="This node's key-encryption keys (KEK).", no_args_is_help=True)
 app.add_typer(agency_app, name="agency")
+app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 
@@ -327,6 +329,28 @@ def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         status = f"{a['status']}" + (f" → {a['successor_id']}" if a["successor_id"] else "")
         table.add_row(a["id"], a["name"], a["kind"], a["parent_id"] or "", a["node_id"], status)
     console.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
+    """Add a new KEK and rewrap every stored data key with it (blobs are not rewritten)."""
+    from docex.db import Database
+    from docex.documents.protection import rotate_data_keys
+    from docex.signing.keks import KekRing
+
+    settings = _settings(data_dir)
+    passphrase = settings.signing.key_passphrase
+    keks = KekRing(settings.keys_dir / "kek", passphrase.get_secret_value() if passphrase else None)
+    version = keks.rotate()
+    db = Database(settings.resolved_database_url)
+    try:
+        rewrapped = rotate_data_keys(db, keks)
+    finally:
+        db.dispose()
+    if as_json:
+        _print_json({"kek_version": version, "rewrapped": rewrapped})
+    else:
+        console.print(f"KEK v{version} is current; {rewrapped} data keys rewrapped")
 
 
 @app.command("sample-pdf")

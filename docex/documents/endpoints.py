@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession, WriteSession
-from docex.api.errors import error_responses
+from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
+from docex.api.errors import ErrorBody, error_responses
 from docex.documents import service
 from docex.documents.schemas import DocumentOut, InboxPage, OutboxPage, TracePage
 from docex.documents.upload import receive_upload
@@ -64,16 +65,7 @@ async def submit_document(request: Request, actor: ActorDep, node: NodeDep) -> J
         spool_dir=settings.spool_dir,
     )
     try:
-        result = await run_in_threadpool(
-            service.submit,
-            node.db,
-            node.committer,
-            node.store,
-            settings,
-            actor,
-            upload,
-            now=node.clock.now(),
-        )
+        result = await run_in_threadpool(service.submit, node, actor, upload, now=node.clock.now())
     finally:
         upload.discard()
     if result.created:
@@ -104,16 +96,19 @@ def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> Doc
             "description": "The file's bytes; ETag is their SHA-256",
         },
         **error_responses(401, 404, 503),
+        500: {
+            "model": ErrorBody,
+            "description": "stored_file_corrupt: the stored bytes "
+            "failed authentication; never served",
+        },
     },
 )
 def download_file(
-    document_id: str, file_id: str, actor: ActorDep, node: NodeDep, session: WriteSession
+    document_id: str, file_id: str, actor: ActorDep, node: NodeDep
 ) -> StreamingResponse:
-    """Download one file of a document, streamed, byte-identical to what was sent."""
-    file, chunks = service.open_file(
-        session, node.store, actor, document_id, file_id, now=node.clock.now()
-    )
-    from urllib.parse import quote
+    """Download one file of a document, streamed, decrypted and checked against its SHA-256."""
+    now = node.clock.now()
+    file, chunks = service.open_file(node, actor, document_id, file_id, now=now)
 
     ascii_name = file.name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file.name)}"

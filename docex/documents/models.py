@@ -3,7 +3,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from docex.db import Base, UTCDateTime
@@ -40,5 +48,22 @@ class DocumentFile(Base):
     name: Mapped[str] = mapped_column(String(255))  # sanitized, metadata only
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the plaintext, checked on every read
     blob_key: Mapped[str] = mapped_column(String(100), unique=True)
+    stored_size: Mapped[int] = mapped_column(BigInteger)  # of the encrypted blob
+    # The data key wrapped by the node KEK: normal documents only. Classified ones have only
+    # per-agency wraps (FileKeyWrap), so the node's KEK alone cannot read them.
+    kek_version: Mapped[int | None] = mapped_column(Integer)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    key_wraps: Mapped[list[FileKeyWrap]] = relationship(lazy="raise")
+
+
+class FileKeyWrap(Base):
+    """The data key of a classified file, wrapped (HPKE) for one party agency's public key."""
+
+    __tablename__ = "file_key_wraps"
+
+    file_id: Mapped[str] = mapped_column(ForeignKey("document_files.id"), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)

@@ -31,6 +31,7 @@ class RecipientOut(BaseModel):
     transport: str
     status: str | None
     incoming_number: str | None
+    flag: str | None = None  # e.g. stored_file_corrupt: its stored file failed a check
     updated_at: str
 
 

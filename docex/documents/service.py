@@ -7,21 +7,28 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from docex.agencies.service import Recipient, resolve_recipients
+from docex.agencies.service import Recipient, published_keys, resolve_recipients
 from docex.audit import events
 from docex.audit.models import AuditEvent
 from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, authorize
-from docex.config import Settings
-from docex.db import Database
+from docex.config import Classification
 from docex.documents.access import parties_of
 from docex.documents.envelope import URGENCY_PRIORITY, Envelope, parse_envelope
-from docex.documents.models import Document, DocumentFile
+from docex.documents.models import Document, DocumentFile, FileKeyWrap
 from docex.documents.pdf import check_pdf
+from docex.documents.protection import (
+    StoredFileCorrupt,
+    data_key,
+    protect,
+    require_party_keys,
+    reveal,
+)
 from docex.documents.schemas import (
     DocumentOut,
     FileOut,
@@ -39,7 +46,6 @@ from docex.errors import (
     NotFound,
     Unprocessable,
 )
-from docex.groupcommit import GroupCommitter
 from docex.kit.clock import VIETNAM_TZ, as_utc, rfc3339
 from docex.kit.faults import INTAKE_AFTER_BLOBS, crash_point
 from docex.kit.ids import uuid7
@@ -47,7 +53,10 @@ from docex.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
 from docex.routing.deliveries import DELIVERED, queue_deliveries
 from docex.routing.models import Delivery
 from docex.signing.jws import canonical_json
-from docex.storage.base import BlobStore
+from docex.storage.base import BlobNotFound, BlobStore
+
+if TYPE_CHECKING:
+    from docex.node import Node
 
 
 @dataclass(frozen=True)
@@ -129,21 +138,13 @@ def _deliveries(session: Session, document_id: str) -> list[Delivery]:
     )
 
 
-def submit(
-    db: Database,
-    committer: GroupCommitter,
-    store: BlobStore,
-    settings: Settings,
-    actor: Actor,
-    upload: Upload,
-    *,
-    now: datetime,
-) -> Submitted:
-    """Validate everything, then store the blobs, then commit every row in one transaction.
+def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submitted:
+    """Validate everything, then store the blobs (encrypted), then commit every row at once.
 
     Bad input is refused before any blob is written; a crash between the blob writes and the
     commit leaves orphan blobs (swept later), never a row without its bytes.
     """
+    db, store, settings = node.db, node.store, node.settings
     authorize(actor, Action.SEND)
     sender_id = acting_agency(actor)
     if upload.envelope is None:
@@ -171,6 +172,10 @@ def submit(
             return _replay(session, found, fingerprint)
         recipients = resolve_recipients(session, envelope.recipients, sender_id)
         _check_references(session, actor, envelope)
+        parties = [sender_id, *(r.agency_id for r in recipients)]
+        party_keys = require_party_keys(
+            envelope.classification, parties, published_keys(session, parties)
+        )
 
     document_id = uuid7()
     stored: list[str] = []
@@ -179,25 +184,38 @@ def submit(
         for position, spooled in enumerate(upload.files):
             file_id = uuid7()
             key = f"f{file_id.replace('-', '')}"
-            store.put_file(key, spooled.path, sha256=spooled.sha256, size=spooled.size)
             stored.append(key)
-            files.append(
-                DocumentFile(
-                    id=file_id,
-                    document_id=document_id,
-                    role=spooled.role,
-                    position=position,
-                    name=spooled.name,
-                    content_type="application/pdf"
-                    if spooled.role == "main"
-                    else spooled.content_type,
-                    size=spooled.size,
-                    sha256=spooled.sha256,
-                    blob_key=key,
-                )
+            protected = protect(
+                store,
+                node.keks,
+                key=key,
+                source=spooled.path,
+                document_id=document_id,
+                file_id=file_id,
+                classification=envelope.classification,
+                party_keys=party_keys,
             )
+            row = DocumentFile(
+                id=file_id,
+                document_id=document_id,
+                role=spooled.role,
+                position=position,
+                name=spooled.name,
+                content_type="application/pdf" if spooled.role == "main" else spooled.content_type,
+                size=spooled.size,
+                sha256=spooled.sha256,
+                blob_key=key,
+                stored_size=protected.stored_size,
+                kek_version=protected.kek_version,
+                wrapped_key=protected.wrapped_key,
+            )
+            row.key_wraps = [
+                FileKeyWrap(file_id=file_id, agency_id=agency, wrapped=wrapped)
+                for agency, wrapped in protected.agency_wraps.items()
+            ]
+            files.append(row)
         crash_point(INTAKE_AFTER_BLOBS)
-        document, deliveries = committer.run(
+        document, deliveries = node.committer.run(
             lambda session: _insert(
                 session,
                 actor,
@@ -335,6 +353,7 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
                 transport=d.transport,
                 status=d.status,
                 incoming_number=d.incoming_number,
+                flag=d.flag,
                 updated_at=rfc3339(d.updated_at),
             )
             for d in shown
@@ -344,32 +363,114 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
 
 
 def open_file(
-    session: Session,
-    store: BlobStore,
+    node: Node, actor: Actor, document_id: str, file_id: str, *, now: datetime
+) -> tuple[DocumentFile, Iterator[bytes]]:
+    """The file's plaintext for a reader the policy lets through, checked as it streams.
+
+    The first segment is decrypted and authenticated before this returns, so a wrong key or a
+    swapped blob is an error response, not a broken download; later corruption aborts the
+    stream before the bad bytes (the final bytes are held until the SHA-256 matches). Either
+    way the document's deliveries are flagged and an audit event is written.
+    """
+    with node.db.read() as session:
+        document = session.get(Document, document_id)
+        if document is None:
+            raise DocumentNotFound()
+        deliveries = _deliveries(session, document_id)
+        authorize(actor, Action.READ_FILE, parties_of(document, deliveries))
+        file = next((f for f in document.files if f.id == file_id), None)
+        if file is None:
+            raise NotFound("no such file in this document", code="file_not_found")
+        wrap = None
+        if file.wrapped_key is None and actor.agency_id is not None:
+            wrap = session.get(FileKeyWrap, (file.id, actor.agency_id))
+    classification = Classification(document.classification)
+    try:
+        dek = data_key(
+            node.keks,
+            node.agency_keys,
+            document_id=document.id,
+            file_id=file.id,
+            classification=classification,
+            kek_version=file.kek_version,
+            wrapped_key=file.wrapped_key,
+            agency_wrap=wrap.wrapped if wrap else None,
+            reader_agency=actor.agency_id or "",
+        )
+        plaintext = reveal(
+            node.store.open(file.blob_key),
+            dek,
+            document_id=document.id,
+            file_id=file.id,
+            classification=classification,
+            sha256=file.sha256,
+            size=file.size,
+        )
+        first = next(plaintext, b"")
+    except StoredFileCorrupt as exc:
+        _report_corruption(node, actor, document.id, file.id, exc, now)
+        raise
+    except BlobNotFound as exc:
+        corrupt = StoredFileCorrupt(f"the blob of file {file.id} is missing")
+        _report_corruption(node, actor, document.id, file.id, corrupt, now)
+        raise corrupt from exc
+    node.committer.run(
+        lambda session: events.record(
+            session,
+            events.FILE_DOWNLOADED,
+            at=now,
+            actor_id=actor.id,
+            agency_id=actor.agency_id,
+            document_id=document_id,
+            file_id=file_id,
+        )
+    )
+    return file, _guarded(node, actor, document.id, file.id, first, plaintext, now)
+
+
+def _guarded(
+    node: Node,
     actor: Actor,
     document_id: str,
     file_id: str,
-    *,
+    first: bytes,
+    rest: Iterator[bytes],
     now: datetime,
-) -> tuple[DocumentFile, Iterator[bytes]]:
-    document = session.get(Document, document_id)
-    if document is None:
-        raise DocumentNotFound()
-    deliveries = _deliveries(session, document_id)
-    authorize(actor, Action.READ_FILE, parties_of(document, deliveries))
-    file = next((f for f in document.files if f.id == file_id), None)
-    if file is None:
-        raise NotFound("no such file in this document", code="file_not_found")
-    events.record(
-        session,
-        events.FILE_DOWNLOADED,
-        at=now,
-        actor_id=actor.id,
-        agency_id=actor.agency_id,
-        document_id=document_id,
-        file_id=file_id,
-    )
-    return file, store.open(file.blob_key)
+) -> Iterator[bytes]:
+    yield first
+    try:
+        yield from rest
+    except StoredFileCorrupt as exc:
+        _report_corruption(node, actor, document_id, file_id, exc, now)
+        raise
+
+
+def _report_corruption(
+    node: Node,
+    actor: Actor,
+    document_id: str,
+    file_id: str,
+    exc: StoredFileCorrupt,
+    now: datetime,
+) -> None:
+    def record(session: Session) -> None:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.document_id == document_id)
+            .values(flag="stored_file_corrupt", updated_at=now)
+        )
+        events.record(
+            session,
+            events.FILE_CORRUPT,
+            at=now,
+            actor_id=actor.id,
+            agency_id=actor.agency_id,
+            document_id=document_id,
+            file_id=file_id,
+            reason=exc.detail,
+        )
+
+    node.committer.run(record)
 
 
 def inbox(

@@ -68,3 +68,32 @@ def test_readme_tour_send_receive_accept_and_see_the_receipts(
     assert events.count("routing:status:recorded") == 2
     table = node.cli("trace", document_id, "--as", f"{G22}/clerk", *creds, COLUMNS="200").stdout
     assert "routing:delivery:delivered" in table
+
+
+def test_keys_rotate_command_rewraps_and_documents_stay_readable(
+    node_process: NodeProcess, tmp_path: Path
+) -> None:
+    node = node_process
+    node.start("--demo")
+    creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
+    pdf_path = tmp_path / "a.pdf"
+    node.cli("sample-pdf", str(pdf_path))
+    sent = json.loads(
+        node.cli(
+            "send",
+            str(pdf_path),
+            "--to",
+            H41,
+            "--subject",
+            "Khóa",
+            "--as",
+            f"{G22}/clerk",
+            "--json",
+            *creds,
+        ).stdout
+    )
+    rotated = json.loads(node.cli("keys", "rotate", "--json").stdout)
+    assert rotated == {"kek_version": 2, "rewrapped": 1}
+    out = tmp_path / "back.pdf"
+    node.cli("download", sent["id"], "-o", str(out), "--as", f"{H41}/clerk", *creds)
+    assert out.read_bytes() == pdf_path.read_bytes()
