@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from docex import __version__
 from docex.agencies.endpoints import router as agencies_router
 from docex.api import errors
+from docex.api.errors import ErrorBody
 from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
 from docex.auth.endpoints import router as auth_router
@@ -111,4 +113,34 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(ops_router)
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
+    _describe_errors_truthfully(app)
     return app
+
+
+def _describe_errors_truthfully(app: FastAPI) -> None:
+    """FastAPI documents its own 422 shape (``{"detail": [...]}``); docex answers every error
+    as ``{"error", "detail"}``. Rewrite the generated document to say what is really sent."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ErrorBody"] = ErrorBody.model_json_schema()
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                response = operation.get("responses", {}).get("422")
+                if response is not None:
+                    response["description"] = (
+                        "Well-formed but invalid (error: invalid_request, ...)"
+                    )
+                    response["content"] = {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    }
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

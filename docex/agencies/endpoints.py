@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from docex.agencies import service
 from docex.agencies.models import Agency, Group
@@ -15,10 +15,18 @@ from docex.agencies.schemas import (
     GroupList,
     GroupOut,
 )
-from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession, WriteSession
+from docex.api.deps import (
+    ActorDep,
+    CursorDep,
+    LimitDep,
+    NodeDep,
+    ReadSession,
+    WriteSession,
+)
 from docex.api.errors import error_responses
 from docex.auth.policy import Action, authorize
 from docex.kit.pagination import decode_cursor, encode_cursor
+from docex.kit.text import Line, fold
 
 router = APIRouter(tags=["agencies"])
 
@@ -41,15 +49,15 @@ def list_agencies(
     session: ReadSession,
     limit: LimitDep,
     cursor: CursorDep,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    parent: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[Line | None, Query(max_length=100)] = None,
+    parent: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z.]{1,32}$")] = None,
 ) -> AgencyPage:
     """The directory of agencies, searchable by code or name, filterable by parent."""
     authorize(actor, Action.READ_REGISTRY)
     query = select(Agency)
     if q:
-        pattern = f"%{q}%"
-        query = query.where(or_(Agency.id.ilike(pattern), Agency.name.ilike(pattern)))
+        needle = fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Agency.search_key.like(f"%{needle}%", escape="\\"))
     if parent:
         query = query.where(Agency.parent_id == parent)
     if cursor:

@@ -20,6 +20,7 @@ class Agency(Base):
     successor_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"))
     # Published encryption key (X25519, PEM): confidential items are wrapped for it.
     encryption_key: Mapped[str | None] = mapped_column(Text)
+    search_key: Mapped[str] = mapped_column(String(400), default="")  # fold(code + name)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

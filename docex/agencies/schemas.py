@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from docex.kit.text import Line
+
 
 class AgencyOut(BaseModel):
     id: str
@@ -23,7 +25,7 @@ class AgencyPage(BaseModel):
 class AgencyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(max_length=32)
-    name: str = Field(min_length=1, max_length=300)
+    name: Line = Field(min_length=1, max_length=300)
     kind: Literal["party", "state", "front", "social", "other"]
     parent_id: str | None = None
     node_id: str | None = None
@@ -31,7 +33,7 @@ class AgencyCreate(BaseModel):
 
 class AgencyPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=300)
+    name: Line | None = Field(default=None, min_length=1, max_length=300)
     parent_id: str | None = None
     node_id: str | None = None
     status: Literal["active", "retired"] | None = None

@@ -9,18 +9,23 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from docex.agencies.codes import GROUP_PREFIX, check_code, check_group_name
+from docex.agencies.codes import GROUP_PREFIX, check_code, check_group_name, is_valid_code
 from docex.agencies.models import Agency, Group, GroupMember
 from docex.audit import events
 from docex.errors import Conflict, NotFound, Unprocessable
+from docex.kit.text import fold
 from docex.signing.agency_keys import AgencyKeyStore
 
 KINDS = ("party", "state", "front", "social", "other")
 MAX_SUCCESSION_DEPTH = 16
 
 
+def search_key(code: str, name: str) -> str:
+    return fold(f"{code} {name}")
+
+
 def get_agency(session: Session, agency_id: str) -> Agency:
-    agency = session.get(Agency, agency_id)
+    agency = session.get(Agency, agency_id) if is_valid_code(agency_id) else None
     if agency is None:
         raise NotFound(f"no agency {agency_id!r}", code="agency_not_found")
     return agency
@@ -46,6 +51,7 @@ def create_agency(
         get_agency(session, parent_id)
     agency = Agency(
         id=code,
+        search_key=search_key(code, name),
         name=name,
         kind=kind,
         parent_id=parent_id,
@@ -79,6 +85,7 @@ def update_agency(
     changes: dict[str, str | None] = {}
     if name is not None:
         agency.name = changes["name"] = name
+        agency.search_key = search_key(agency_id, name)
     if parent_id is not None:
         get_agency(session, parent_id)
         agency.parent_id = changes["parent_id"] = parent_id
@@ -94,7 +101,13 @@ def update_agency(
             raise Unprocessable("status is active or retired", code="invalid_agency_status")
         agency.status = changes["status"] = status
     if agency.status == "retired" and agency.successor_id is not None:
-        _final_successor(session, agency)  # refuses a succession cycle
+        try:
+            _final_successor(session, agency)
+        except Unprocessable as exc:  # a loop, or a successor that is itself a dead end
+            raise Unprocessable(
+                f"{agency_id} cannot be succeeded by {agency.successor_id}: {exc.detail}",
+                code="invalid_successor",
+            ) from exc
     agency.updated_at = now
     events.record(
         session, events.AGENCY_UPDATED, at=now, actor_id=actor_id, agency_id=agency_id, **changes

@@ -38,7 +38,9 @@ def write_session(node: NodeDep) -> Iterator[Session]:
 
 
 ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]
+# scope="function": commit when the endpoint returns, before the response is sent, so a
+# client never holds a 2xx for a change that was not committed.
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 def get_actor(

@@ -3,7 +3,10 @@
 Deny by default. A principal acts for exactly one agency (auditors and admins for the node).
 For anything tied to a document, a principal that is not a party to it gets ``NotFound`` — the
 same answer as for a document that does not exist — so existence never leaks across agencies.
-Classified files additionally need clearance at or above the document's classification.
+A classified document — its envelope (the subject of a secret letter is itself secret) and its
+files — further needs clearance at or above its classification; an uncleared member of a party
+agency sees the inbox line with the subject withheld, and nothing more. Auditors see envelopes
+and traces of every document (that is their job) but never file contents.
 """
 
 from __future__ import annotations
@@ -102,7 +105,11 @@ def allowed(
         case Action.READ_AUDIT:
             return actor.kind is Kind.AUDITOR
         case Action.READ_DOCUMENT if parties is not None:
-            return actor.kind is Kind.AUDITOR or (agency_member and _is_party(actor, parties))
+            return actor.kind is Kind.AUDITOR or (
+                agency_member
+                and _is_party(actor, parties)
+                and actor.clearance.rank >= parties.classification.rank
+            )
         case Action.READ_FILE if parties is not None:
             return (
                 agency_member
@@ -143,7 +150,7 @@ def authorize(
         )
     if parties is not None:
         sees_it = actor.kind is Kind.AUDITOR or _is_party(actor, parties)
-        if action is Action.READ_FILE or not sees_it:
+        if action in (Action.READ_FILE, Action.READ_DOCUMENT) or not sees_it:
             raise DocumentNotFound()
         raise Forbidden(
             f"a {actor.kind.value} may not report status {status_code} on this document",

@@ -17,6 +17,7 @@ from docex.auth.policy import AGENCY_KINDS, Actor, Kind
 from docex.config import Classification
 from docex.errors import Conflict, Unauthenticated, Unprocessable
 from docex.kit.ids import token_secret, uuid7
+from docex.kit.text import has_control_chars
 
 TOKEN_PREFIX = "dxt"  # noqa: S105 (a prefix, not a secret)
 
@@ -115,7 +116,11 @@ def create_api_token(
 def login(
     session: Session, username: str, password: str, *, now: datetime, ttl_seconds: int
 ) -> IssuedToken:
-    principal = session.scalar(select(Principal).where(Principal.username == username))
+    # A name no principal can have (control characters) gets the same answer as a wrong one.
+    clean = not has_control_chars(username)
+    principal = (
+        session.scalar(select(Principal).where(Principal.username == username)) if clean else None
+    )
     ok = verify_password(principal.password_hash if principal else None, password)
     if principal is None or not ok or not principal.active:
         raise Unauthenticated("wrong username or password", code="invalid_credentials")

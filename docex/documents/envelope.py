@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from docex.config import Classification
 from docex.errors import BadRequest, Forbidden, Unprocessable
+from docex.kit.text import find_control_chars
 
 Urgency = Literal["normal", "urgent", "very_urgent", "flash"]
 URGENCY_PRIORITY: dict[str, int] = {"normal": 0, "urgent": 1, "very_urgent": 2, "flash": 3}
@@ -75,10 +76,14 @@ class Envelope(_Strict):
 def parse_envelope(raw: bytes, *, sender_id: str) -> Envelope:
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BadRequest(f"envelope is not valid UTF-8 JSON: {exc}", code="invalid_json") from exc
     if not isinstance(data, dict):
         raise Unprocessable("envelope must be a JSON object", code="invalid_envelope")
+    if (where := find_control_chars(data)) is not None:
+        raise Unprocessable(
+            f"invalid envelope: {where} holds a control character", code="invalid_envelope"
+        )
     for name in SENDER_FIELDS:
         if name in data:
             if data[name] not in (None, sender_id):

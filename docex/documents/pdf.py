@@ -22,7 +22,9 @@ def check_pdf(path: Path) -> int:
         head = fh.read(HEADER_WINDOW)
         fh.seek(max(0, size - TAIL_WINDOW))
         tail = fh.read()
-    if b"%PDF-" not in head:
+    if not head.startswith(b"%PDF-"):
+        # ISO 32000 tolerates leading junk; docex does not: a file that is "also a PDF"
+        # further in (a ZIP or HTML polyglot) is a classic way to smuggle content.
         raise UnsupportedMedia("the main file is not a PDF", code="not_a_pdf")
     if b"%%EOF" not in tail or b"startxref" not in tail:
         raise Unprocessable("the PDF is truncated (no end-of-file marker)", code="invalid_pdf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -305,13 +306,22 @@ def _insert(
 # -- reading -----------------------------------------------------------------------------------
 
 
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+
+
+def _get_document(session: Session, document_id: str) -> Document:
+    """By id, or DocumentNotFound; a malformed id (a NUL byte, a path trick) never reaches SQL."""
+    document = session.get(Document, document_id) if _ID.fullmatch(document_id) else None
+    if document is None:
+        raise DocumentNotFound()
+    return document
+
+
 def load_visible(
     session: Session, actor: Actor, document_id: str
 ) -> tuple[Document, list[Delivery]]:
     """The document and its deliveries, or DocumentNotFound if the actor may not see it."""
-    document = session.get(Document, document_id)
-    if document is None:
-        raise DocumentNotFound()
+    document = _get_document(session, document_id)
     deliveries = _deliveries(session, document_id)
     authorize(actor, Action.READ_DOCUMENT, parties_of(document, deliveries))
     return document, deliveries
@@ -373,9 +383,7 @@ def open_file(
     way the document's deliveries are flagged and an audit event is written.
     """
     with node.db.read() as session:
-        document = session.get(Document, document_id)
-        if document is None:
-            raise DocumentNotFound()
+        document = _get_document(session, document_id)
         deliveries = _deliveries(session, document_id)
         authorize(actor, Action.READ_FILE, parties_of(document, deliveries))
         file = next((f for f in document.files if f.id == file_id), None)
@@ -473,6 +481,10 @@ def _report_corruption(
     node.committer.run(record)
 
 
+def cleared(actor: Actor, classification: str) -> bool:
+    return actor.clearance.rank >= Classification(classification).rank
+
+
 def inbox(
     session: Session,
     actor: Actor,
@@ -496,7 +508,7 @@ def inbox(
         at_raw, delivery_id = decode_cursor(cursor, str, str)
         try:
             at = as_utc(datetime.fromisoformat(at_raw))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise InvalidCursor() from exc
         query = query.where(
             or_(
@@ -512,7 +524,7 @@ def inbox(
             document_id=doc.id,
             business_id=doc.business_id,
             sender_id=doc.sender_id,
-            subject=doc.subject,
+            subject=doc.subject if cleared(actor, doc.classification) else "",
             urgency=doc.urgency,
             classification=doc.classification,
             status=delivery.status,
@@ -549,7 +561,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
         OutboxItem(
             document_id=d.id,
             business_id=d.business_id,
-            subject=d.subject,
+            subject=d.subject if cleared(actor, d.classification) else "",
             urgency=d.urgency,
             classification=d.classification,
             created_at=rfc3339(d.created_at),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from docex.config import LimitSettings
 from docex.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMedia
@@ -226,7 +226,7 @@ async def receive_upload(
         raise
     receiver.close()
     upload = receiver.upload
-    if any(not f.sha256 for f in upload.files):
+    if parser.state != MultipartState.END or any(not f.sha256 for f in upload.files):
         upload.discard()
         raise BadRequest("multipart body ended inside a part", code="malformed_multipart")
     return upload

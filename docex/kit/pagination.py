@@ -32,6 +32,7 @@ def decode_cursor(cursor: str, *types: type) -> list[Any]:
         raise InvalidCursor() from exc
     if (
         not isinstance(values, list)
+        or any(isinstance(v, str) and "\x00" in v for v in values)
         or len(values) != len(types)
         or not all(isinstance(v, t) for v, t in zip(values, types, strict=True))
     ):

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from docex.kit.text import Line, Paragraph
+
 
 class StatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(pattern=r"^[0-9]{2}$")
-    note: str | None = Field(default=None, max_length=2000)
-    incoming_number: str | None = Field(default=None, min_length=1, max_length=50)
+    note: Paragraph | None = Field(default=None, max_length=2000)
+    incoming_number: Line | None = Field(default=None, min_length=1, max_length=50)
     recipients: list[str] | None = Field(
         default=None, description="for a recall (13): which recipients; default all"
     )

@@ -4,6 +4,7 @@ blob, no spool file."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
@@ -166,13 +167,19 @@ def test_malformed_authorization_header_is_401_missing_token(
 
 
 @pytest.mark.parametrize(
-    "secret", ["dxt_" + "A" * 43, "not-a-token", "dxt_ä"], ids=["well-formed", "garbage", "unicode"]
+    "secret",
+    [b"dxt_" + b"A" * 43, b"not-a-token", "dxt_ä".encode(), b"dxt_\xff\xfe"],
+    ids=["well-formed", "garbage", "utf8", "not-utf8"],
 )
 def test_unknown_token_is_401_invalid_token(
-    client: TestClient, credentials: dict, secret: str
+    client: TestClient, credentials: dict, secret: bytes
 ) -> None:
     before = snapshot(client)
-    response = send(client, {"Authorization": f"Bearer {secret}"}, envelope(), pdf())
+    response = client.post(
+        DOCUMENTS,
+        files=[("envelope", (None, json.dumps(envelope()), "application/json"))],
+        headers={"Authorization": b"Bearer " + secret},
+    )
     assert_refused(client, response, 401, "invalid_token", before)
     assert response.headers["www-authenticate"] == "Bearer"
 
@@ -375,10 +382,10 @@ def test_retired_recipient_without_successor_is_422_recipient_retired(
 # -- the main file must be a PDF we can read ------------------------------------------------------
 
 
-def _zip() -> bytes:
+def _zip(compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("cong-van.pdf", pdf())
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        archive.writestr("cong-van.pdf", pdf(size=5_000))
     return buffer.getvalue()
 
 
@@ -386,11 +393,12 @@ def _zip() -> bytes:
     "content",
     [
         b"<!DOCTYPE html><html><body><h1>C\xc3\xb4ng v\xc4\x83n</h1></body></html>",
-        _zip(),
+        _zip(zipfile.ZIP_DEFLATED),
+        _zip(zipfile.ZIP_STORED),  # the PDF inside is stored as is, %PDF- near the start
         b"",
         b" " * 2048 + pdf(),
     ],
-    ids=["html", "zip", "empty", "header-not-in-the-first-kilobyte"],
+    ids=["html", "zip-deflated", "zip-stored", "empty", "header-not-in-the-first-kilobyte"],
 )
 def test_main_file_that_is_not_a_pdf_is_415_not_a_pdf(
     client: TestClient, credentials: dict, content: bytes
@@ -458,21 +466,84 @@ def test_body_over_the_limit_with_honest_content_length_is_413_body_too_large(
     assert_refused(small_client, response, 413, "body_too_large", before)
 
 
-def test_streamed_body_over_the_limit_is_413_body_too_large_and_leaves_no_spool_file(
+def test_body_without_content_length_over_the_limit_is_413_body_too_large(
     small_client: TestClient, credentials: dict
 ) -> None:
     body = multipart(envelope_part(), main_part(pdf(size=200_000)))
-    sent: list[int] = []
-
-    def counted() -> Iterator[bytes]:
-        for chunk in chunked(body):
-            sent.append(len(chunk))
-            yield chunk
-
     before = snapshot(small_client)
-    response = post_raw(small_client, auth(credentials, G22), counted())
+    response = post_raw(small_client, auth(credentials, G22), chunked(body))
+    assert "content-length" not in response.request.headers
     assert_refused(small_client, response, 413, "body_too_large", before)
+
+
+@dataclass
+class Streamed:
+    status: int
+    body: dict[str, Any]
+    chunks_read: int
+    most_spool_files_seen: int
+
+
+def stream_to_app(client: TestClient, headers: dict[str, str], chunks: list[bytes]) -> Streamed:
+    """POST a body chunk by chunk straight to the ASGI app, as a real server would (the test
+    client reads a streamed body whole before the app sees any of it)."""
+    spool = node_of(client).settings.spool_dir
+    read = 0
+    spooled = 0
+    started: dict[str, Any] = {}
+    answer = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal read, spooled
+        spooled = max(spooled, len(list(spool.iterdir())))
+        if read == len(chunks):
+            return {"type": "http.disconnect"}
+        read += 1
+        return {"type": "http.request", "body": chunks[read - 1], "more_body": read < len(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+        elif message["type"] == "http.response.body":
+            answer.extend(message.get("body", b""))
+
+    raw_headers = [
+        (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
+        (b"transfer-encoding", b"chunked"),
+        *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": DOCUMENTS,
+        "raw_path": DOCUMENTS.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": raw_headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    asyncio.run(client.app(scope, receive, send))  # type: ignore[arg-type]
+    return Streamed(started["status"], json.loads(answer), read, spooled)
+
+
+def test_streamed_body_over_the_limit_is_refused_mid_stream_and_leaves_no_spool_file(
+    small_client: TestClient, credentials: dict
+) -> None:
+    body = multipart(envelope_part(), main_part(pdf(size=200_000)))
+    chunks = list(chunked(body))
+    before = snapshot(small_client)
+    result = stream_to_app(small_client, auth(credentials, G22), chunks)
+    assert (result.status, result.body["error"]) == (413, "body_too_large")
+    assert result.most_spool_files_seen >= 1, "the main part was never spooled"
+    assert result.chunks_read < len(chunks), "the whole body was read before refusing it"
     assert spool_files(small_client) == []
+    assert counts(small_client) == before.counts
+    assert audit_events(small_client, REFUSED)[-1].detail["error"] == "body_too_large"
 
 
 def test_streamed_body_within_the_limit_is_accepted(
@@ -732,6 +803,31 @@ def test_malformed_status_body_is_422_invalid_request(
     assert_refused(client, response, 422, "invalid_request", before)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": "02", "note": "Sai nơi nhận\x00"},
+        {"code": "03", "incoming_number": "12\x00"},
+    ],
+    ids=["note-with-nul", "incoming-number-with-nul"],
+)
+def test_status_text_with_a_nul_byte_is_refused_and_never_answered_201_unstored(
+    client: TestClient, credentials: dict, body: dict[str, str]
+) -> None:
+    """U+0000 cannot travel in edXML (XML 1.0) nor be stored in PostgreSQL text."""
+    document = delivered_document(client, credentials)
+    before = snapshot(client)
+    response = post_status(client, auth(credentials, H41), document["id"], **body)
+    if response.status_code == 201:
+        stored = client.get(
+            f"{DOCUMENTS}/{document['id']}/receipts", headers=auth(credentials, G22)
+        ).json()["items"]
+        assert response.json()["id"] in [r["id"] for r in stored], (
+            "answered 201 with a signed receipt that was never committed"
+        )
+    assert_refused(client, response, 422, "invalid_request", before)
+
+
 def test_status_from_a_third_agency_is_404_document_not_found(
     client: TestClient, credentials: dict
 ) -> None:
@@ -836,6 +932,24 @@ def test_invalid_inbox_cursor_is_400_invalid_cursor(
     response = client.get(
         "/api/v1/inbox", params={"cursor": cursor}, headers=auth(credentials, H41)
     )
+    assert_refused(client, response, 400, "invalid_cursor", before)
+
+
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        ("/api/v1/inbox", encode_cursor("2026-01-01T00:00:00+00:00", "0190\x00")),
+        ("/api/v1/outbox", encode_cursor("0190\x00")),
+        ("/api/v1/outbox", encode_cursor(7)),
+        ("/api/v1/outbox", "not a cursor!"),
+    ],
+    ids=["inbox-nul", "outbox-nul", "outbox-wrong-type", "outbox-garbage"],
+)
+def test_invalid_mailbox_cursor_is_400_invalid_cursor(
+    client: TestClient, credentials: dict, path: str, cursor: str
+) -> None:
+    before = snapshot(client)
+    response = client.get(path, params={"cursor": cursor}, headers=auth(credentials, G22))
     assert_refused(client, response, 400, "invalid_cursor", before)
 
 

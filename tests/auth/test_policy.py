@@ -1,0 +1,297 @@
+"""The access policy as a table: role × relation to the document × classification × action.
+
+Each row says what must happen — allowed, hidden (404, the document does not exist for the
+caller) or forbidden (403, the caller sees the document but its role may not act) — and is
+checked against both ``allowed`` and ``authorize``. No database: actors and parties are built
+directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from docex.auth.policy import Action, Actor, Kind, Parties, allowed, authorize
+from docex.config import Classification
+from docex.errors import DocumentNotFound, Forbidden, NotFound
+
+SENDER = "000.00.00.G22"
+RECIPIENT = "000.00.00.H41"
+OTHER_RECIPIENT = "000.00.00.H26"
+THIRD = "000.00.00.I01"
+
+ALLOW, HIDDEN, FORBIDDEN = "allow", "hidden", "forbidden"
+AGENCY_ROLES = ("clerk", "leader", "system")
+NODE_ROLES = ("auditor", "admin")
+RELATIONS = ("sender", "recipient", "third", "node")
+LEVELS = tuple(Classification)
+STATUS_CODES = ("01", "02", "03", "04", "05", "06", "13", "15", "16", "99")
+
+
+def actor(role: str, relation: str, clearance: Classification = Classification.TOP_SECRET) -> Actor:
+    agency = {"sender": SENDER, "recipient": RECIPIENT, "third": THIRD, "node": None}[relation]
+    return Actor(
+        id=f"{role}-{relation}",
+        kind=Kind(role),
+        agency_id=agency,
+        clearance=clearance,
+        username=None if role == "system" else f"{role}.{relation}",
+    )
+
+
+def parties(classification: Classification = Classification.NORMAL) -> Parties:
+    return Parties(
+        sender_id=SENDER,
+        recipient_ids=frozenset({RECIPIENT, OTHER_RECIPIENT}),
+        classification=classification,
+    )
+
+
+def check(
+    who: Actor,
+    action: Action,
+    on: Parties | None,
+    expected: str,
+    *,
+    status_code: str | None = None,
+) -> None:
+    assert allowed(who, action, on, status_code=status_code) is (expected == ALLOW)
+    if expected == ALLOW:
+        authorize(who, action, on, status_code=status_code)
+    elif expected == HIDDEN:
+        with pytest.raises(DocumentNotFound) as hidden:
+            authorize(who, action, on, status_code=status_code)
+        assert hidden.value.code == "document_not_found"
+        assert hidden.value.status == 404
+    else:
+        with pytest.raises(Forbidden) as forbidden:
+            authorize(who, action, on, status_code=status_code)
+        assert not isinstance(forbidden.value, NotFound)
+        assert forbidden.value.status == 403
+
+
+# -- actions not tied to a document ---------------------------------------------------------------
+
+# role, relation ("node" for an agency role = a principal missing its agency) → expected
+NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
+    Action.SEND: {
+        ("clerk", "sender"): ALLOW,
+        ("leader", "sender"): ALLOW,
+        ("system", "sender"): ALLOW,
+        ("clerk", "node"): FORBIDDEN,
+        ("system", "node"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): FORBIDDEN,
+    },
+    Action.READ_MAILBOX: {
+        ("clerk", "recipient"): ALLOW,
+        ("leader", "recipient"): ALLOW,
+        ("system", "recipient"): ALLOW,
+        ("leader", "node"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): FORBIDDEN,
+    },
+    Action.READ_REGISTRY: {
+        ("clerk", "third"): ALLOW,
+        ("leader", "third"): ALLOW,
+        ("system", "third"): ALLOW,
+        ("auditor", "node"): ALLOW,
+        ("admin", "node"): ALLOW,
+    },
+    Action.ADMIN_REGISTRY: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): ALLOW,
+    },
+    Action.READ_AUDIT: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): ALLOW,
+        ("admin", "node"): FORBIDDEN,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("action", "role", "relation", "expected"),
+    [
+        (action, role, relation, expected)
+        for action, rows in NODE_ACTIONS.items()
+        for (role, relation), expected in rows.items()
+    ],
+)
+def test_action_without_a_document_follows_the_table(
+    action: Action, role: str, relation: str, expected: str
+) -> None:
+    check(actor(role, relation), action, None, expected)
+
+
+# -- reading a document (its envelope and deliveries) --------------------------------------------
+
+READ_DOCUMENT: dict[tuple[str, str], str] = {
+    **{(role, "sender"): ALLOW for role in AGENCY_ROLES},
+    **{(role, "recipient"): ALLOW for role in AGENCY_ROLES},
+    **{(role, "third"): HIDDEN for role in AGENCY_ROLES},
+    **{(role, "node"): HIDDEN for role in AGENCY_ROLES},  # an agency role without an agency
+    ("auditor", "node"): ALLOW,
+    ("admin", "node"): HIDDEN,
+}
+
+
+@pytest.mark.parametrize("classification", LEVELS)
+@pytest.mark.parametrize(
+    ("role", "relation", "expected"), [(r, rel, e) for (r, rel), e in READ_DOCUMENT.items()]
+)
+def test_reading_a_document_is_for_cleared_parties_and_auditors_only(
+    role: str, relation: str, expected: str, classification: Classification
+) -> None:
+    """A party reads a classified envelope (its subject is classified too) only when cleared
+    for it; auditors read every envelope, never a file."""
+    who = actor(role, relation, clearance=Classification.NORMAL)
+    if expected == ALLOW and role != "auditor" and classification is not Classification.NORMAL:
+        expected = HIDDEN
+    check(who, Action.READ_DOCUMENT, parties(classification), expected)
+    cleared = actor(role, relation, clearance=classification)
+    check(cleared, Action.READ_DOCUMENT, parties(classification), READ_DOCUMENT[(role, relation)])
+
+
+# -- reading a file: party, agency member, and clearance at least the classification -------------
+
+#                clearance →  normal  confidential  secret  top_secret
+CLEARANCE_GRID: dict[Classification, tuple[str, str, str, str]] = {
+    Classification.NORMAL: (ALLOW, ALLOW, ALLOW, ALLOW),
+    Classification.CONFIDENTIAL: (HIDDEN, ALLOW, ALLOW, ALLOW),
+    Classification.SECRET: (HIDDEN, HIDDEN, ALLOW, ALLOW),
+    Classification.TOP_SECRET: (HIDDEN, HIDDEN, HIDDEN, ALLOW),
+}
+
+
+@pytest.mark.parametrize(
+    ("classification", "clearance", "expected"),
+    [
+        (classification, clearance, CLEARANCE_GRID[classification][i])
+        for classification in LEVELS
+        for i, clearance in enumerate(LEVELS)
+    ],
+)
+@pytest.mark.parametrize("relation", ["sender", "recipient"])
+@pytest.mark.parametrize("role", AGENCY_ROLES)
+def test_party_reads_a_file_only_with_clearance_at_least_the_classification(
+    role: str,
+    relation: str,
+    classification: Classification,
+    clearance: Classification,
+    expected: str,
+) -> None:
+    who = actor(role, relation, clearance=clearance)
+    check(who, Action.READ_FILE, parties(classification), expected)
+
+
+@pytest.mark.parametrize("classification", LEVELS)
+@pytest.mark.parametrize(
+    ("role", "relation"),
+    [
+        *((r, "third") for r in AGENCY_ROLES),
+        *((r, "node") for r in AGENCY_ROLES),
+        ("auditor", "node"),
+        ("admin", "node"),
+    ],
+)
+def test_file_of_a_document_is_hidden_from_non_parties_auditors_and_admins_even_top_secret_cleared(
+    role: str, relation: str, classification: Classification
+) -> None:
+    who = actor(role, relation, clearance=Classification.TOP_SECRET)
+    check(who, Action.READ_FILE, parties(classification), HIDDEN)
+
+
+# -- reporting a status ---------------------------------------------------------------------------
+
+# Who may report which status as a recipient (DOMAIN.md "Statuses"); 01 is the node's own.
+RECIPIENT_MAY: dict[str, frozenset[str]] = {
+    "clerk": frozenset({"02", "03", "05", "06", "15", "16"}),
+    "leader": frozenset({"04", "05", "06", "15", "16"}),
+    "system": frozenset({"02", "03", "04", "05", "06", "15", "16"}),
+}
+
+
+def _recipient_status_expected(role: str, relation: str, code: str) -> str:
+    if relation == "recipient":
+        return ALLOW if code in RECIPIENT_MAY[role] else FORBIDDEN
+    if relation == "sender" or role == "auditor":
+        return FORBIDDEN  # sees the document, may not speak for the recipient
+    return HIDDEN  # third agency, admin, agency role without an agency
+
+
+@pytest.mark.parametrize("code", STATUS_CODES)
+@pytest.mark.parametrize(
+    ("role", "relation"),
+    [*itertools.product(AGENCY_ROLES, RELATIONS), ("auditor", "node"), ("admin", "node")],
+)
+def test_recipient_status_is_reported_only_by_the_recipient_roles_of_the_domain_table(
+    role: str, relation: str, code: str
+) -> None:
+    expected = _recipient_status_expected(role, relation, code)
+    check(actor(role, relation), Action.RECIPIENT_STATUS, parties(), expected, status_code=code)
+
+
+@pytest.mark.parametrize(
+    ("role", "relation", "code", "expected"),
+    [
+        *((role, "sender", "13", ALLOW) for role in AGENCY_ROLES),
+        *((role, "sender", code, FORBIDDEN) for role in AGENCY_ROLES for code in ("03", "15")),
+        *((role, "recipient", "13", FORBIDDEN) for role in AGENCY_ROLES),
+        *((role, "third", "13", HIDDEN) for role in AGENCY_ROLES),
+        ("clerk", "node", "13", HIDDEN),
+        ("auditor", "node", "13", FORBIDDEN),
+        ("admin", "node", "13", HIDDEN),
+    ],
+)
+def test_recall_is_requested_only_by_the_sender_agency(
+    role: str, relation: str, code: str, expected: str
+) -> None:
+    check(actor(role, relation), Action.SENDER_STATUS, parties(), expected, status_code=code)
+
+
+def test_a_refused_status_names_status_not_allowed() -> None:
+    with pytest.raises(Forbidden) as refused:
+        authorize(
+            actor("leader", "recipient"), Action.RECIPIENT_STATUS, parties(), status_code="03"
+        )
+    assert refused.value.code == "status_not_allowed"
+
+
+# -- the table covers the whole policy -----------------------------------------------------------
+
+
+def test_every_action_is_in_the_table_and_each_is_allowed_to_someone() -> None:
+    tabled = {
+        *NODE_ACTIONS,
+        Action.READ_DOCUMENT,
+        Action.READ_FILE,
+        Action.RECIPIENT_STATUS,
+        Action.SENDER_STATUS,
+    }
+    assert tabled == set(Action)
+    everyone = [actor(r, rel) for r, rel in itertools.product(AGENCY_ROLES, RELATIONS)] + [
+        actor("auditor", "node"),
+        actor("admin", "node"),
+    ]
+    for action in Action:
+        codes = STATUS_CODES if "status" in action.value else (None,)
+        assert any(
+            allowed(who, action, parties(), status_code=code) for who in everyone for code in codes
+        ), f"nobody may {action.value}"
+
+
+@pytest.mark.parametrize("role", [*AGENCY_ROLES, *NODE_ROLES])
+def test_nobody_reports_arrival_01_or_an_unknown_code(role: str) -> None:
+    relation = "recipient" if role in AGENCY_ROLES else "node"
+    for code in ("01", "99", "", None):
+        assert not allowed(
+            actor(role, relation), Action.RECIPIENT_STATUS, parties(), status_code=code
+        )
+        assert not allowed(actor(role, relation), Action.SENDER_STATUS, parties(), status_code=code)
