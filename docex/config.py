@@ -39,6 +39,12 @@ class LimitSettings(BaseModel):
 class StorageSettings(BaseModel):
     backend: str = "filesystem"
     blob_dir: Path | None = None
+    s3_endpoint: str | None = Field(default=None, description="host:port of the S3 endpoint")
+    s3_bucket: str = "docex"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_secure: bool = Field(default=False, description="https to the endpoint")
+    s3_region: str | None = None
 
 
 class SigningSettings(BaseModel):

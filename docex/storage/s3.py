@@ -92,7 +92,9 @@ class S3BlobStore:
                 retries=Retry(
                     total=retries,
                     connect=retries,
-                    read=0,  # a read timeout already waited long; do not wait again
+                    # Once, for idempotent requests only: a keep-alive connection the store
+                    # closed just as it was reused must not become a 503.
+                    read=1,
                     status=retries,
                     other=0,
                     backoff_factor=0.25,
@@ -152,12 +154,17 @@ class S3BlobStore:
         """Nothing to do: an acknowledged put is already durable by name in the object store."""
 
     def _confirm(self, key: str, size: int) -> None:
-        stat = self._client.stat_object(self.bucket, key)
-        if stat.size != size:
+        try:
+            stored: int | None = self._client.stat_object(self.bucket, key).size
+        except S3Error as exc:
+            if exc.code != "NoSuchKey":
+                raise
+            stored = None
+        if stored != size:
             with contextlib.suppress(Exception):
                 self._client.remove_object(self.bucket, key)
             raise BlobStoreUnavailable(
-                f"S3 acknowledged blob {key} without storing it whole ({stat.size} of {size} bytes)"
+                f"S3 acknowledged blob {key} without storing it whole ({stored} of {size} bytes)"
             )
 
     # -- reads -------------------------------------------------------------------------------
@@ -219,7 +226,8 @@ class S3BlobStore:
             mapped = self._translate(exc, action, key)
             if mapped is exc:
                 raise
-            log.warning("S3 %s failed: %s", action, mapped)
+            if isinstance(mapped, BlobStoreUnavailable):
+                log.warning("%s", mapped)
             raise mapped from exc
 
     def _translate(self, exc: Exception, action: str, key: str | None) -> Exception:

@@ -1,4 +1,4 @@
-"""The contract every BlobStore backend passes (today: the filesystem; S3 joins later)."""
+"""The contract every BlobStore backend passes: the filesystem, and S3 on a real SeaweedFS."""
 
 from __future__ import annotations
 
@@ -11,12 +11,24 @@ import pytest
 
 from docex.storage.base import BlobNotFound, BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
+from docex.storage.s3 import S3BlobStore
+from tests.storage.seaweed import SeaweedFS
 
 
-@pytest.fixture(params=["filesystem"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    assert request.param == "filesystem"
-    return FilesystemBlobStore(tmp_path / "blobs")
+@pytest.fixture(params=["filesystem", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    if request.param == "filesystem":
+        yield FilesystemBlobStore(tmp_path / "blobs")
+        return
+    seaweedfs: SeaweedFS = request.getfixturevalue("running_seaweedfs")
+    bucket = seaweedfs.create_bucket()  # a fresh, empty bucket per test
+    yield S3BlobStore(
+        seaweedfs.endpoint,
+        bucket,
+        access_key=seaweedfs.access_key,
+        secret_key=seaweedfs.secret_key,
+    )
+    seaweedfs.remove_bucket(bucket)
 
 
 def _chunks(total: int, size: int = 100_000) -> Iterator[bytes]:
