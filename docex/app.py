@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -19,6 +20,7 @@ from docex.auth.endpoints import router as auth_router
 from docex.config import Settings
 from docex.db import Database
 from docex.documents.endpoints import router as documents_router
+from docex.documents.orphans import sweep_orphans
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock, SystemClock
 from docex.metrics import Metrics
@@ -67,8 +69,17 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     signer = NodeSigner(key, settings.node_id)
     metrics = Metrics()
     metrics.watch_queue(db, clock)
-    dispatcher = Dispatcher(db, signer, settings.dispatcher, node_id=settings.node_id, clock=clock)
     store = build_store(settings)
+    committer = GroupCommitter(db, before_commit=store.barrier)
+    grace = timedelta(seconds=settings.dispatcher.orphan_grace_seconds)
+    dispatcher = Dispatcher(
+        db,
+        signer,
+        settings.dispatcher,
+        node_id=settings.node_id,
+        clock=clock,
+        housekeeping=lambda: sweep_orphans(db, committer, store, now=clock.now(), grace=grace),
+    )
     secret = passphrase.get_secret_value() if passphrase else None
     return Node(
         settings=settings,
@@ -78,7 +89,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         clock=clock,
         metrics=metrics,
         dispatcher=dispatcher,
-        committer=GroupCommitter(db, before_commit=store.barrier),
+        committer=committer,
         keks=KekRing(settings.keys_dir / "kek", secret),
         agency_keys=AgencyKeyStore(settings.keys_dir / "agencies", secret),
     )

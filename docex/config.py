@@ -57,6 +57,8 @@ class DispatcherSettings(BaseModel):
     lease_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1)
     max_attempts: int = Field(default=10, ge=1)
+    housekeeping_interval_seconds: float = Field(default=600, gt=0)
+    orphan_grace_seconds: float = Field(default=3600, ge=60)
 
 
 class AuthSettings(BaseModel):

@@ -36,6 +36,7 @@ DELIVERY_FAILED: Final = "routing:delivery:failed"
 STATUS_RECORDED: Final = "routing:status:recorded"
 FILE_DOWNLOADED: Final = "storage:file:read"
 FILE_CORRUPT: Final = "storage:file:corrupt"
+BLOBS_SWEPT: Final = "storage:blob:swept"
 
 
 def record(

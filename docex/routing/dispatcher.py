@@ -18,6 +18,8 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -46,6 +48,7 @@ class Dispatcher:
         node_id: str,
         clock: Clock,
         owner: str | None = None,
+        housekeeping: Callable[[], object] | None = None,
     ) -> None:
         self.db = db
         self.signer = signer
@@ -56,6 +59,9 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Periodic chores (the orphan-blob sweep) ride on the dispatcher's loop.
+        self.housekeeping = housekeeping
+        self._next_housekeeping = 0.0
 
     def claim(self, now: datetime | None = None) -> list[str]:
         now = now or self.clock.now()
@@ -154,6 +160,15 @@ class Dispatcher:
             self._thread.join(timeout)
             self._thread = None
 
+    def _housekeep(self) -> None:
+        if self.housekeeping is None or time.monotonic() < self._next_housekeeping:
+            return
+        self._next_housekeeping = time.monotonic() + self.settings.housekeeping_interval_seconds
+        try:
+            self.housekeeping()
+        except Exception:
+            log.exception("housekeeping failed; next time, then")
+
     def run_forever(self) -> None:
         self._stop.clear()
         self._loop()
@@ -166,4 +181,5 @@ class Dispatcher:
             except Exception:
                 # A database hiccup must not kill the loop; leases make the retry safe.
                 log.exception("dispatcher pass failed; retrying")
+            self._housekeep()
             self._wake.wait(self.settings.poll_interval_seconds)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -35,6 +36,12 @@ class BlobInfo:
     sha256: str
 
 
+@dataclass(frozen=True)
+class BlobEntry:
+    key: str
+    modified: datetime  # aware UTC: when the blob was written
+
+
 def check_key(key: str) -> str:
     if not _KEY.fullmatch(key) or ".." in key:
         raise ValueError(f"invalid blob key {key!r}")
@@ -55,6 +62,10 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def iter_keys(self) -> Iterator[str]: ...
+
+    def iter_blobs(self) -> Iterator[BlobEntry]:
+        """Every blob with its write time (for the orphan sweeper)."""
+        ...
 
     def barrier(self) -> None:
         """Make every blob put so far durable by name (shared by concurrent puts)."""

@@ -15,10 +15,18 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from docex.storage.base import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStoreUnavailable, check_key
+from docex.storage.base import (
+    CHUNK_SIZE,
+    BlobEntry,
+    BlobInfo,
+    BlobNotFound,
+    BlobStoreUnavailable,
+    check_key,
+)
 
 
 class FilesystemBlobStore:
@@ -106,10 +114,16 @@ class FilesystemBlobStore:
             self._path(key).unlink()
 
     def iter_keys(self) -> Iterator[str]:
+        for entry in self.iter_blobs():
+            yield entry.key
+
+    def iter_blobs(self) -> Iterator[BlobEntry]:
         for shard in sorted(self.root.iterdir()):
             if shard.is_dir() and shard.name != ".tmp":
                 for entry in sorted(shard.iterdir()):
-                    yield entry.name
+                    with contextlib.suppress(FileNotFoundError):  # deleted while listing
+                        modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                        yield BlobEntry(entry.name, modified)
 
     def check(self) -> None:
         """Write and remove a probe file: permission bits alone lie to root."""

@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Generator, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Final, cast
 
@@ -42,7 +43,15 @@ from minio.helpers import check_bucket_name
 from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry, Timeout
 
-from docex.storage.base import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStoreUnavailable, check_key
+from docex.kit.clock import as_utc
+from docex.storage.base import (
+    CHUNK_SIZE,
+    BlobEntry,
+    BlobInfo,
+    BlobNotFound,
+    BlobStoreUnavailable,
+    check_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +201,16 @@ class S3BlobStore:
             self._client.remove_object(self.bucket, key)  # S3 answers 204 for a missing key too
 
     def iter_keys(self) -> Iterator[str]:
+        for entry in self.iter_blobs():
+            yield entry.key
+
+    def iter_blobs(self) -> Iterator[BlobEntry]:
         with self._s3_errors("list"):
             for obj in self._client.list_objects(self.bucket, recursive=True):
                 name = obj.object_name
                 if name and not obj.is_dir and _is_key(name):
-                    yield name
+                    modified = obj.last_modified or datetime.now(UTC)
+                    yield BlobEntry(name, as_utc(modified))
 
     def check(self) -> None:
         with self._s3_errors("check"):

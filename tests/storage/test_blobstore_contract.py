@@ -90,3 +90,12 @@ def test_unsafe_keys_are_refused(store: BlobStore, key: str) -> None:
 
 def test_check_passes_on_a_writable_store(store: BlobStore) -> None:
     store.check()
+
+
+def test_blobs_are_listed_with_their_write_time(store: BlobStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store.put_stream("listed", iter([b"x"]))
+    [entry] = [e for e in store.iter_blobs() if e.key == "listed"]
+    assert entry.modified.tzinfo is not None
+    assert abs(entry.modified - datetime.now(UTC)) < timedelta(minutes=10)
