@@ -37,9 +37,10 @@ from docex.storage.filesystem import FilesystemBlobStore
 
 def build_store(settings: Settings) -> BlobStore:
     storage = settings.storage
-    if storage.backend == "filesystem":
+    backend = storage.resolved_backend
+    if backend == "filesystem":
         return FilesystemBlobStore(settings.blob_dir)
-    if storage.backend == "s3":
+    if backend == "s3":
         from docex.storage.s3 import S3BlobStore
 
         missing = [
@@ -57,7 +58,7 @@ def build_store(settings: Settings) -> BlobStore:
             secure=storage.s3_secure,
             region=storage.s3_region,
         )
-    raise ValueError(f"unknown storage backend {storage.backend!r}")
+    raise ValueError(f"unknown storage backend {backend!r}")
 
 
 def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:

@@ -64,7 +64,15 @@ def _redact(url: str) -> str:
 def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
-    settings.blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.storage.resolved_backend == "s3":
+        from docex.app import build_store
+        from docex.storage.s3 import S3BlobStore
+
+        store = build_store(settings)
+        if isinstance(store, S3BlobStore):
+            store.create_bucket_if_missing()
+    else:
+        settings.blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     url = settings.resolved_database_url
     upgrade(url)

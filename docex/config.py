@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,7 +38,9 @@ class LimitSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
-    backend: str = "filesystem"
+    # Unset: S3 when an S3 endpoint is configured, else the filesystem. So a node moves to
+    # SeaweedFS/MinIO by setting three variables: endpoint, access key, secret key.
+    backend: Literal["filesystem", "s3"] | None = None
     blob_dir: Path | None = None
     s3_endpoint: str | None = Field(default=None, description="host:port of the S3 endpoint")
     s3_bucket: str = "docex"
@@ -45,6 +48,12 @@ class StorageSettings(BaseModel):
     s3_secret_key: SecretStr | None = None
     s3_secure: bool = Field(default=False, description="https to the endpoint")
     s3_region: str | None = None
+
+    @property
+    def resolved_backend(self) -> str:
+        if self.backend is not None:
+            return self.backend
+        return "s3" if self.s3_endpoint else "filesystem"
 
 
 class SigningSettings(BaseModel):

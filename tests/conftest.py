@@ -14,18 +14,41 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from docex.app import create_app
 from docex.agencies.service import ensure_custodial_keys
+from docex.app import create_app
 from docex.bootstrap import DEMO_AGENCIES, _seed_demo
 from docex.config import Settings
 from docex.db import Database
-from docex.migrations import upgrade
 from docex.kit.clock import SystemClock
+from docex.migrations import upgrade
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.keks import KekRing
 from docex.signing.keys import create_node_key
+from tests.storage.seaweed import SeaweedFS
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A running SeaweedFS (``weed mini``, 127.0.0.1 only): ``endpoint``, ``access_key``,
+    ``secret_key``, ``bucket``, ``stop()``/``start()`` (same data directory and ports), ``kill()``.
+
+    A test that stops it must start it again; ``running_seaweedfs`` restarts it if one did not.
+    """
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def running_seaweedfs(seaweedfs: SeaweedFS) -> SeaweedFS:
+    """The session's SeaweedFS, restarted first if an earlier test left it stopped."""
+    seaweedfs.start()
+    return seaweedfs
 
 
 @dataclass
@@ -76,7 +99,9 @@ def _seed(url: str, keys: Path) -> dict[str, Any]:
         with db.write() as session:
             credentials = _seed_demo(session, Settings(node_id="test-node"))
             ensure_custodial_keys(
-                session, AgencyKeyStore(keys / "agencies"), node_id="test-node",
+                session,
+                AgencyKeyStore(keys / "agencies"),
+                node_id="test-node",
                 now=SystemClock().now(),
             )
             return credentials
@@ -123,9 +148,7 @@ def database(
 
 
 @pytest.fixture
-def settings(
-    database: tuple[str, dict[str, Any]], tmp_path: Path, keys_template: Path
-) -> Settings:
+def settings(database: tuple[str, dict[str, Any]], tmp_path: Path, keys_template: Path) -> Settings:
     url, _ = database
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir, database_url=url, node_id="test-node")

@@ -92,6 +92,7 @@ class S3BlobStore:
         check_bucket_name(bucket)
         self.endpoint = endpoint
         self.bucket = bucket
+        self.region = region
         self.part_size = part_size
 
         def client(read: float) -> Minio:
@@ -211,6 +212,17 @@ class S3BlobStore:
                 if name and not obj.is_dir and _is_key(name):
                     modified = obj.last_modified or datetime.now(UTC)
                     yield BlobEntry(name, as_utc(modified))
+
+    def create_bucket_if_missing(self) -> bool:
+        """``docex init``: make the bucket if it is not there yet. Returns True if created."""
+        with self._s3_errors("create bucket"):
+            if self._client.bucket_exists(self.bucket):
+                return False
+            if self.region:
+                self._client.make_bucket(self.bucket, location=self.region)
+            else:
+                self._client.make_bucket(self.bucket)
+            return True
 
     def check(self) -> None:
         with self._s3_errors("check"):
