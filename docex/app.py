@@ -16,6 +16,8 @@ from docex.api import errors
 from docex.api.errors import ErrorBody
 from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
+from docex.api.pdf import router as pdf_router
+from docex.api.pki import router as pki_router
 from docex.auth.endpoints import router as auth_router
 from docex.config import Settings
 from docex.db import Database
@@ -31,6 +33,8 @@ from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.jws import NodeSigner
 from docex.signing.keks import KekRing
 from docex.signing.keys import load_node_key
+from docex.signing.sandbox import ValidatorPool
+from docex.signing.service import NodeSignatures, ValidationLimits
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
 
@@ -61,7 +65,9 @@ def build_store(settings: Settings) -> BlobStore:
     raise ValueError(f"unknown storage backend {backend!r}")
 
 
-def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
+def build_node(
+    settings: Settings, *, clock: Clock | None = None, validators: ValidatorPool | None = None
+) -> Node:
     clock = clock or SystemClock()
     settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(settings.resolved_database_url)
@@ -93,11 +99,25 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         committer=committer,
         keks=KekRing(settings.keys_dir / "kek", secret),
         agency_keys=AgencyKeyStore(settings.keys_dir / "agencies", secret),
+        signatures=NodeSignatures(
+            settings.data_dir,
+            passphrase=secret,
+            trust_roots=settings.signatures.trust_roots,
+            limits=ValidationLimits(
+                workers=settings.signatures.validator_workers,
+                timeout_s=settings.signatures.validation_timeout_seconds,
+                memory_bytes=settings.signatures.validation_memory_mb * 1024 * 1024,
+            ),
+            pool=validators,
+        ),
     )
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
-    node = build_node(settings, clock=clock)
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, validators: ValidatorPool | None = None
+) -> FastAPI:
+    """``validators``: a validator pool to share (tests run many nodes in one process)."""
+    node = build_node(settings, clock=clock, validators=validators)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -108,6 +128,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         finally:
             node.dispatcher.stop()
             node.committer.close()
+            node.signatures.close()
             node.db.dispose()
 
     app = FastAPI(
@@ -120,10 +141,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.state.node = node
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
-    for router in (auth_router, agencies_router, documents_router, receipts_router):
+    for router in (auth_router, agencies_router, documents_router, receipts_router, pdf_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(ops_router)
+    app.include_router(pki_router)
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
     _describe_errors_truthfully(app)
     return app

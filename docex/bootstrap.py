@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from docex.agencies.models import Agency
 from docex.agencies.service import create_agency, create_group, ensure_custodial_keys
+from docex.auth.models import Principal
 from docex.auth.policy import Kind
 from docex.auth.service import create_api_token, create_principal
 from docex.config import Classification, Settings
@@ -21,6 +25,8 @@ from docex.migrations import upgrade
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.keks import KekRing
 from docex.signing.keys import create_node_key
+from docex.signing.pki import PkiLayout, UnencryptedKeysWarning, build_pki
+from docex.signing.service import PKI_DIR
 
 CREDENTIALS_FILE = "demo-credentials.json"
 
@@ -95,6 +101,9 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
             ensure_custodial_keys(
                 session, agency_keys, node_id=settings.node_id, now=SystemClock().now()
             )
+            if demo:
+                session.flush()
+                build_demo_pki(settings, session)
     finally:
         db.dispose()
     return InitResult(
@@ -104,6 +113,47 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
         demo_seeded=seeded,
         credentials_path=credentials if credentials.exists() else None,
     )
+
+
+def hosted_signers(
+    session: Any, node_id: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """Active agencies hosted here (code, name) and their leaders (username, name, agency)."""
+    agencies = [
+        (a.id, a.name)
+        for a in session.scalars(
+            select(Agency)
+            .where(Agency.node_id == node_id, Agency.status == "active")
+            .order_by(Agency.id)
+        )
+    ]
+    codes = {code for code, _ in agencies}
+    leaders = [
+        (p.username, p.full_name or p.username, p.agency_id)
+        for p in session.scalars(
+            select(Principal)
+            .where(Principal.kind == "leader", Principal.active.is_(True))
+            .order_by(Principal.username)
+        )
+        if p.username and p.agency_id in codes
+    ]
+    return agencies, leaders
+
+
+def build_demo_pki(settings: Settings, session: Any) -> PkiLayout:
+    """The demo PKI: every hosted agency a seal key, every leader a custodial personal key."""
+    agencies, people = hosted_signers(session, settings.node_id)
+    passphrase = settings.signing.key_passphrase
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnencryptedKeysWarning)  # the demo says so itself
+        return build_pki(
+            settings.data_dir / PKI_DIR,
+            agencies,
+            people,
+            passphrase=passphrase.get_secret_value() if passphrase else None,
+            now=SystemClock().now(),
+            base_url=settings.base_url,
+        )
 
 
 def _password() -> str:

@@ -772,6 +772,17 @@ class DocexClient:
 
     # ----- operations ----------------------------------------------------------------------
 
+    def sign_pdf(self, pdf: bytes, *, role: str = "seal") -> bytes:
+        """The node's signing service: ``pdf`` with one more PAdES signature, your own
+        (``role="signer"``) or your agency's seal (``role="seal"``)."""
+        response = self._request(
+            "POST",
+            "/api/v1/pdf/sign",
+            files={"file": ("document.pdf", pdf, "application/pdf")},
+            data={"as": role},
+        )
+        return response.content
+
     def healthz(self) -> JSONObject:
         return self._probe("/healthz")
 

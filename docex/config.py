@@ -60,6 +60,15 @@ class SigningSettings(BaseModel):
     key_passphrase: SecretStr | None = None
 
 
+class SignaturesSettings(BaseModel):
+    # PEM or DER files of the certification authorities this node trusts (the national root);
+    # a node that hosts the demo PKI (docex init --demo) also trusts its own root.
+    trust_roots: list[Path] = Field(default_factory=list)
+    validator_workers: int = Field(default=2, ge=1)
+    validation_timeout_seconds: float = Field(default=20, gt=0)
+    validation_memory_mb: int = Field(default=512, ge=64)
+
+
 class DispatcherSettings(BaseModel):
     enabled: bool = True
     poll_interval_seconds: float = Field(default=0.5, gt=0)
@@ -91,6 +100,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
     signing: SigningSettings = SigningSettings()
+    signatures: SignaturesSettings = SignaturesSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
     auth: AuthSettings = AuthSettings()
 

@@ -101,6 +101,13 @@ class DocumentNotFound(NotFound):
         super().__init__(detail)
 
 
+class SignatureRejected(Unprocessable):
+    """The PDF's signatures fail the node's policy; ``code`` is the validation indication."""
+
+    def __init__(self, indication: str, detail: str) -> None:
+        super().__init__(detail, code=indication)
+
+
 class IllegalTransition(Conflict):
     default_code = "illegal_transition"
 

@@ -13,6 +13,7 @@ from docex.routing.dispatcher import Dispatcher
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.jws import NodeSigner
 from docex.signing.keks import KekRing
+from docex.signing.service import NodeSignatures
 from docex.storage.base import BlobStore
 
 
@@ -28,4 +29,5 @@ class Node:
     committer: GroupCommitter
     keks: KekRing
     agency_keys: AgencyKeyStore
+    signatures: NodeSignatures
     background: list[str] = field(default_factory=list)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from docex.migrations import upgrade
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.keks import KekRing
 from docex.signing.keys import create_node_key
+from docex.signing.pki import UnencryptedKeysWarning, build_pki
+from docex.signing.sandbox import ValidatorPool
+from docex.signing.service import PKI_DIR
 from tests.storage.seaweed import SeaweedFS
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -82,14 +86,35 @@ def _with_db(pg_url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def keys_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Node key, KEK ring and the demo agencies' custodial keys, made once, copied per test."""
-    keys = tmp_path_factory.mktemp("keys-template") / "keys"
+    """Node key, KEK ring, the demo agencies' custodial keys and the demo PKI (a seal per
+    agency, a personal key per leader), made once, copied into each test's data directory."""
+    data = tmp_path_factory.mktemp("data-template")
+    keys = data / "keys"
     create_node_key(keys)
     KekRing(keys / "kek").create_if_missing()
     agency_keys = AgencyKeyStore(keys / "agencies")
     for code, *_ in DEMO_AGENCIES:
         agency_keys.create(code)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnencryptedKeysWarning)
+        build_pki(
+            data / PKI_DIR,
+            [(code, name) for code, name, *_ in DEMO_AGENCIES],
+            [
+                (f"lanhdao.{stem}", f"Lãnh đạo {name}", code)
+                for code, name, _kind, _parent, stem in DEMO_AGENCIES
+            ],
+            passphrase=None,
+            now=SystemClock().now(),
+        )
     return keys
+
+
+@pytest.fixture(scope="session")
+def validator_pool() -> Iterator[ValidatorPool]:
+    """One pool of validation workers for every node of the session (forking is not free)."""
+    with ValidatorPool(2) as pool:
+        yield pool
 
 
 def _seed(url: str, keys: Path) -> dict[str, Any]:
@@ -155,6 +180,7 @@ def settings(database: tuple[str, dict[str, Any]], tmp_path: Path, keys_template
     settings.dispatcher.enabled = False  # tests drive the dispatcher with run_once()
     data_dir.mkdir()
     shutil.copytree(keys_template, settings.keys_dir)
+    shutil.copytree(keys_template.parent / PKI_DIR, data_dir / PKI_DIR)
     settings.blob_dir.mkdir(parents=True, exist_ok=True)
     return settings
 
@@ -165,7 +191,7 @@ def credentials(database: tuple[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings)
+def client(settings: Settings, validator_pool: ValidatorPool) -> Iterator[TestClient]:
+    app = create_app(settings, validators=validator_pool)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client

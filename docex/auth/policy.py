@@ -49,6 +49,8 @@ class Action(StrEnum):
     READ_REGISTRY = "registry:read"
     ADMIN_REGISTRY = "registry:admin"
     READ_AUDIT = "audit:read"
+    SIGN_AS_SIGNER = "pdf:sign"  # a person, with their own key
+    SEAL = "pdf:seal"  # the agency seal: clerks (văn thư) and the agency's systems
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ def allowed(
             )
         case Action.READ_MAILBOX:
             return agency_member
+        case Action.SIGN_AS_SIGNER:
+            return agency_member and actor.kind in (Kind.CLERK, Kind.LEADER)
+        case Action.SEAL:
+            return agency_member and actor.kind in (Kind.CLERK, Kind.SYSTEM)
         case Action.READ_REGISTRY:
             return True
         case Action.ADMIN_REGISTRY:

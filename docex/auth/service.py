@@ -86,6 +86,11 @@ class IssuedToken:
     expires_at: datetime | None
 
 
+def full_name_of(session: Session, principal_id: str) -> str:
+    principal = session.get(Principal, principal_id)
+    return principal.full_name if principal else ""
+
+
 def create_api_token(
     session: Session, principal: Principal, *, name: str, now: datetime
 ) -> IssuedToken:

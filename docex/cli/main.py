@@ -367,9 +367,10 @@ def sample_pdf_cmd(
 
 
 def _register_remote() -> None:
-    from docex.cli import remote
+    from docex.cli import pki, remote
 
     remote.register(app)
+    pki.register(app)
 
 
 _register_remote()

@@ -896,7 +896,33 @@ _COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
 )
 
 
+def sign(
+    source: Annotated[Path, typer.Argument(metavar="PDF", help="The PDF to sign.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")],
+    role: Annotated[
+        str,
+        typer.Option("--role", help="signer (your own key) or seal (your agency's seal)."),
+    ] = "seal",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_: AsOption = None,
+    credentials: CredentialsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sign a PDF with a key the node holds for you: as signer (leaders) or seal (clerks)."""
+    if role not in ("signer", "seal"):
+        _usage_error("--role is signer or seal")
+    with _remote(url, token, as_, credentials) as client:
+        signed = client.sign_pdf(source.read_bytes(), role=role)
+    output.write_bytes(signed)
+    if as_json:
+        _print_json({"output": str(output), "size": len(signed), "role": role})
+    else:
+        _out.print(f"{role} signature added → {output} ({len(signed)} bytes)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the remote commands to the ``docex`` app."""
     for name, command in _COMMANDS:
         app.command(name)(command)
+    app.command("sign")(sign)

@@ -31,6 +31,8 @@ class Document(Base):
     subject: Mapped[str] = mapped_column(String(1000))
     urgency: Mapped[str] = mapped_column(String(16))
     classification: Mapped[str] = mapped_column(String(16))
+    # The frozen PAdES validation report of the main file, as checked on intake.
+    signatures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
     files: Mapped[list[DocumentFile]] = relationship(

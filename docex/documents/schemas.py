@@ -17,11 +17,14 @@ class FileOut(BaseModel):
 
 
 class SignatureOut(BaseModel):
-    role: str
+    role: str  # signer | seal | timestamp
     subject: str
+    agency_code: str | None = None
     valid: bool
     trusted: bool
+    revocation: str | None = None
     signed_at: str | None
+    timestamp: str | None = None
     indication: str
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +38,7 @@ from docex.documents.schemas import (
     OutboxItem,
     OutboxPage,
     RecipientOut,
+    SignatureOut,
     TraceItem,
 )
 from docex.documents.upload import Upload
@@ -45,6 +46,7 @@ from docex.errors import (
     DocumentNotFound,
     MessageIdConflict,
     NotFound,
+    SignatureRejected,
     Unprocessable,
 )
 from docex.kit.clock import VIETNAM_TZ, as_utc, rfc3339
@@ -165,6 +167,9 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
         Parties(sender_id, frozenset(), envelope.classification),
     )
     check_pdf(main.path)
+    report = node.signatures.validate(main.path, sender_agency=sender_id, now=now)
+    if not report.passed:
+        raise SignatureRejected(str(report.indication), f"{report.detail} / {report.detail_vi}")
     fingerprint = _fingerprint(envelope, upload)
     message_id = envelope.message_id or uuid7()
 
@@ -221,6 +226,7 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
                 session,
                 actor,
                 sender_id,
+                report.to_dict(),
                 envelope,
                 recipients,
                 files,
@@ -254,6 +260,7 @@ def _insert(
     session: Session,
     actor: Actor,
     sender_id: str,
+    signatures: dict[str, Any],
     envelope: Envelope,
     recipients: Sequence[Recipient],
     files: list[DocumentFile],
@@ -271,6 +278,7 @@ def _insert(
         sender_id=sender_id,
         sender_principal_id=actor.id,
         envelope=stored_envelope,
+        signatures=signatures,
         fingerprint=fingerprint,
         subject=envelope.subject,
         urgency=envelope.urgency,
@@ -355,7 +363,20 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
             )
             for f in document.files
         ],
-        signatures=[],
+        signatures=[
+            SignatureOut(
+                role=sig["role"],
+                subject=sig["signer_subject"] or "",
+                agency_code=sig["agency_code"],
+                valid=sig["valid"],
+                trusted=sig["trusted"],
+                revocation=sig["revocation"],
+                signed_at=sig["signing_time"],
+                timestamp=sig["timestamp_time"],
+                indication=sig["indication"],
+            )
+            for sig in (document.signatures or {}).get("signatures", [])
+        ],
         recipients=[
             RecipientOut(
                 agency_id=d.recipient_id,

@@ -113,6 +113,22 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("auditor", "node"): ALLOW,
         ("admin", "node"): FORBIDDEN,
     },
+    # Decree 30: the competent person signs with their own key, the clerk applies the seal.
+    Action.SIGN_AS_SIGNER: {
+        ("clerk", "sender"): ALLOW,
+        ("leader", "sender"): ALLOW,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): FORBIDDEN,
+    },
+    Action.SEAL: {
+        ("clerk", "sender"): ALLOW,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): ALLOW,
+        ("clerk", "node"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): FORBIDDEN,
+    },
 }
 
 

@@ -18,6 +18,7 @@ from tests.helpers import (
     H26,
     H41,
     I01,
+    as_sent,
     audit_events,
     auth,
     deliver,
@@ -47,7 +48,7 @@ def _send_marked(client: TestClient, credentials: dict, **fields: object) -> dic
     )
     assert response.status_code == 201, response.text
     deliver(client)
-    return {"document": response.json(), "main": main}
+    return {"document": response.json(), "main": as_sent(main)}
 
 
 def _download(

@@ -34,6 +34,7 @@ from tests.helpers import (
     node_of,
     pdf,
     send,
+    sign_as,
 )
 
 REFUSED = "api:request:refused"
@@ -549,7 +550,8 @@ def test_streamed_body_over_the_limit_is_refused_mid_stream_and_leaves_no_spool_
 def test_streamed_body_within_the_limit_is_accepted(
     small_client: TestClient, credentials: dict
 ) -> None:
-    body = multipart(envelope_part(), main_part(pdf(size=20_000)))
+    signed = sign_as(small_client, G22, pdf(size=20_000))
+    body = multipart(envelope_part(), main_part(signed))
     response = post_raw(small_client, auth(credentials, G22), chunked(body, 1000))
     assert response.status_code == 201, response.text
     assert spool_files(small_client) == []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.helpers import G22, H26, H41, auth, counts, deliver, envelope, pdf, send
+from tests.helpers import G22, H26, H41, as_sent, auth, counts, deliver, envelope, pdf, send
 
 
 def test_clerk_sends_a_document_that_arrives_in_the_recipients_inbox(
@@ -27,7 +27,7 @@ def test_clerk_sends_a_document_that_arrives_in_the_recipients_inbox(
         f"/api/v1/documents/{document['id']}/files/{file_id}", headers=auth(credentials, H41)
     )
     assert download.status_code == 200
-    assert download.content == main
+    assert download.content == as_sent(main)
     assert download.headers["etag"] == f'"{document["files"][0]["sha256"]}"'
 
 

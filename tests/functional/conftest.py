@@ -102,3 +102,25 @@ def node_process(tmp_path: Path) -> Iterator[NodeProcess]:
     node = NodeProcess(tmp_path / "node")
     yield node
     node.stop()
+
+
+def signed_pdf(
+    node: NodeProcess, title: str, *, agency: str = "000.00.00.G22", seed: bytes = b""
+) -> bytes:
+    """A sample PDF signed the Decree 30 way through the node's own signing service: the
+    agency's leader signs, its clerk seals."""
+    from docex.kit.samplepdf import sample_pdf
+
+    people = node.credentials()["agencies"][agency]
+    data = sample_pdf(title, seed=seed)
+    for role, who in (("signer", "leader"), ("seal", "clerk")):
+        response = httpx.post(
+            f"{node.url}/api/v1/pdf/sign",
+            files={"file": ("cv.pdf", data, "application/pdf")},
+            data={"as": role},
+            headers={"Authorization": f"Bearer {people[who]['token']}"},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        data = response.content
+    return data

@@ -11,8 +11,7 @@ import psutil
 import pytest
 
 from docex.client import DocexClient
-from docex.kit.samplepdf import sample_pdf
-from tests.functional.conftest import NodeProcess
+from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.functional.test_crash import _wait_until_delivered
 from tests.helpers import G22, H41
 
@@ -65,7 +64,7 @@ def test_one_gib_file_round_trips_with_the_node_under_200_mb(
     big = tmp_path / "phu-luc-1gib.bin"
     expected = _write_big_file(big, GIB)
     main = tmp_path / "cong-van.pdf"
-    main.write_bytes(sample_pdf("Công văn kèm phụ lục lớn"))
+    main.write_bytes(signed_pdf(node, "Công văn kèm phụ lục lớn"))
     credentials = node.credentials()["agencies"]
 
     with PeakRss(node.proc.pid) as rss:

@@ -18,18 +18,25 @@ import httpx
 import pytest
 
 from docex.kit.faults import DISPATCHER_AFTER_CLAIM, INTAKE_AFTER_BLOBS
-from docex.kit.samplepdf import sample_pdf
-from tests.functional.conftest import NodeProcess
+from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.helpers import G22, H41
 
 pytestmark = pytest.mark.functional
+
+
+_SIGNED: dict[tuple[str, int], bytes] = {}
+
+
+def _presign(node: NodeProcess, numbers: range) -> None:
+    for n in numbers:
+        _SIGNED[(node.url, n)] = signed_pdf(node, f"doc {n}", seed=str(n).encode())
 
 
 def _post(node: NodeProcess, token: str, n: int, recipients: list[str]) -> httpx.Response:
     env = {"message_id": f"crash-{n}", "recipients": recipients, "subject": f"Văn bản {n}"}
     files = {
         "envelope": (None, json.dumps(env), "application/json"),
-        "main": (f"{n}.pdf", sample_pdf(f"doc {n}", seed=str(n).encode()), "application/pdf"),
+        "main": (f"{n}.pdf", _SIGNED[(node.url, n)], "application/pdf"),
     }
     return httpx.post(
         f"{node.url}/api/v1/documents",
@@ -75,6 +82,7 @@ def test_sigkill_under_load_loses_nothing_accepted_and_duplicates_nothing(
     node.start("--demo")
     token = node.credentials()["agencies"][G22]["system"]["token"]
     total = 48
+    _presign(node, range(total))
     accepted: dict[int, str] = {}
     lock = threading.Lock()
 
@@ -117,6 +125,9 @@ def test_crash_at_the_worst_moment_then_restart(node_process: NodeProcess, point
     node = node_process
     node.cli("init", "--demo")
     token = node.credentials()["agencies"][G22]["system"]["token"]
+    node.start(DOCEX_DISPATCHER__LEASE_SECONDS="1")
+    _presign(node, range(1, 2))
+    node.stop()
     node.start(DOCEX_FAULT_INJECT=point, DOCEX_DISPATCHER__LEASE_SECONDS="1")
     first: Any
     try:

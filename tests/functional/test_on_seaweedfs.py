@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from tests.functional.conftest import NodeProcess
+from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.helpers import G22, H41
 from tests.storage.seaweed import SeaweedFS
 
@@ -33,7 +33,7 @@ def test_node_on_seaweedfs_with_three_variables(
     attachment = tmp_path / "phu-luc.txt"
     attachment.write_bytes(MARKER * 1000)
     main = tmp_path / "cv.pdf"
-    node.cli("sample-pdf", str(main))
+    main.write_bytes(signed_pdf(node, "Lưu trên S3"))
     sent = json.loads(
         node.cli(
             "send",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import NodeProcess
+from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.helpers import G22, H41
 
 pytestmark = pytest.mark.functional
@@ -21,9 +21,33 @@ def test_readme_tour_send_receive_accept_and_see_the_receipts(
     credentials = node.credentials()
     assert set(credentials["agencies"]) >= {G22, H41, "000.00.00.I01"}
 
-    pdf_path = tmp_path / "cong-van.pdf"
-    node.cli("sample-pdf", str(pdf_path))
+    draft = tmp_path / "du-thao.pdf"
+    node.cli("sample-pdf", str(draft))
     creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
+    # Unsigned, it is refused: Decree 30 wants the signer's signature and the agency seal.
+    refused = node.cli(
+        "send",
+        str(draft),
+        "--to",
+        H41,
+        "--subject",
+        "x",
+        "--as",
+        f"{G22}/clerk",
+        *creds,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "unsigned" in refused.stderr
+    # The leader signs with the key the node keeps for them, the clerk applies the seal.
+    signed = tmp_path / "da-ky.pdf"
+    pdf_path = tmp_path / "cong-van.pdf"
+    node.cli(
+        "sign", str(draft), "-o", str(signed), "--role", "signer", "--as", f"{G22}/leader", *creds
+    )
+    node.cli(
+        "sign", str(signed), "-o", str(pdf_path), "--role", "seal", "--as", f"{G22}/clerk", *creds
+    )
 
     sent = json.loads(
         node.cli(
@@ -44,6 +68,11 @@ def test_readme_tour_send_receive_accept_and_see_the_receipts(
         ).stdout
     )
     document_id = sent["id"]
+
+    roles = [(sig["role"], sig["agency_code"]) for sig in sent["signatures"]]
+    assert ("signer", G22) in roles
+    assert ("seal", G22) in roles
+    assert all(sig["valid"] and sig["trusted"] for sig in sent["signatures"])
 
     inbox = json.loads(node.cli("inbox", "--as", f"{H41}/clerk", "--json", *creds).stdout)
     items = inbox["items"] if isinstance(inbox, dict) else inbox
@@ -77,7 +106,7 @@ def test_keys_rotate_command_rewraps_and_documents_stay_readable(
     node.start("--demo")
     creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
     pdf_path = tmp_path / "a.pdf"
-    node.cli("sample-pdf", str(pdf_path))
+    pdf_path.write_bytes(signed_pdf(node, "Khóa"))
     sent = json.loads(
         node.cli(
             "send",

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from docex.kit.samplepdf import sample_pdf
 from tests.conftest import _pg_admin, _with_db
-from tests.functional.conftest import DOCEX, NodeProcess
+from tests.functional.conftest import DOCEX, NodeProcess, signed_pdf
 from tests.functional.test_crash import _wait_until_delivered
 from tests.helpers import G22
 
@@ -51,7 +50,11 @@ def test_api_node_and_two_workers_deliver_everything_exactly_once(
             }
             files = {
                 "envelope": (None, json.dumps(envelope), "application/json"),
-                "main": ("tb.pdf", sample_pdf(f"tb {n}", seed=str(n).encode()), "application/pdf"),
+                "main": (
+                    "tb.pdf",
+                    signed_pdf(node, f"tb {n}", seed=str(n).encode()),
+                    "application/pdf",
+                ),
             }
             response = httpx.post(
                 f"{node.url}/api/v1/documents",

@@ -23,7 +23,7 @@ from docex.app import build_store, create_app
 from docex.config import Settings, StorageSettings
 from docex.storage.base import CHUNK_SIZE, BlobStoreUnavailable
 from docex.storage.s3 import PART_SIZE, S3BlobStore, S3CredentialsRejected
-from tests.helpers import G22, H41, auth, counts, deliver, envelope, pdf, send
+from tests.helpers import G22, H41, as_sent, auth, counts, deliver, envelope, pdf, send
 from tests.storage.seaweed import SeaweedFS
 
 MiB = 1024 * 1024
@@ -353,7 +353,7 @@ def test_the_api_answers_503_with_retry_after_while_seaweedfs_is_down(
     document = sent.json()
     assert deliver(s3_client) == 1
     url = f"/api/v1/documents/{document['id']}/files/{document['files'][0]['id']}"
-    assert s3_client.get(url, headers=auth(credentials, H41)).content == main
+    assert s3_client.get(url, headers=auth(credentials, H41)).content == as_sent(main)
 
     running_seaweedfs.stop()
     try:
@@ -369,7 +369,7 @@ def test_the_api_answers_503_with_retry_after_while_seaweedfs_is_down(
     assert ready.status_code == 503
     assert counts(s3_client)["documents"] == 1  # the refused one left no row
 
-    assert s3_client.get(url, headers=auth(credentials, H41)).content == main
+    assert s3_client.get(url, headers=auth(credentials, H41)).content == as_sent(main)
     again = send(s3_client, auth(credentials, G22), envelope(), pdf("Lưu lại được"))
     assert again.status_code == 201, again.text
     totals = counts(s3_client)
