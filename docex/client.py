@@ -30,6 +30,7 @@ is not the server's ``{"error": code, "detail": text}`` JSON, ``error`` is ``"ht
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.utils
 import hashlib
@@ -771,6 +772,58 @@ class DocexClient:
         return self._items("/api/v1/groups")
 
     # ----- operations ----------------------------------------------------------------------
+
+    def download_decrypted(
+        self,
+        document_id: str,
+        file_id: str,
+        dest: str | Path,
+        *,
+        private_key_pem: bytes,
+        agency_id: str,
+        passphrase: str | None = None,
+    ) -> str:
+        """For an agency that keeps its private key itself: fetch a classified file still
+        encrypted (``/sealed``) and decrypt it here with that key; the node never sees it.
+        Checks the SHA-256 recorded at intake; returns it. A partial file is never left."""
+        from docex.config import Classification
+        from docex.documents.protection import open_sealed
+
+        document = self.document(document_id)
+        meta = next((f for f in document.get("files") or [] if f.get("id") == file_id), None)
+        if meta is None:
+            raise DocexError(404, "file_not_found", f"no file {file_id} in {document_id}")
+        path = f"/api/v1/documents/{_seg(document_id)}/files/{_seg(file_id)}/sealed"
+        response = self._send(self._build("GET", path), stream=True)
+        target = Path(dest)
+        partial = target.with_name(target.name + ".part")
+        try:
+            wrap = base64.b64decode(response.headers["X-Docex-Key-Wrap"])
+            plaintext = open_sealed(
+                response.iter_bytes(256 * 1024),
+                private_pem=private_key_pem,
+                agency_id=agency_id,
+                agency_wrap=wrap,
+                document_id=document_id,
+                file_id=file_id,
+                classification=Classification(response.headers["X-Docex-Classification"]),
+                sha256=str(meta["sha256"]),
+                size=int(meta["size"]),
+                passphrase=passphrase,
+            )
+            with partial.open("wb") as fh:
+                for chunk in plaintext:
+                    fh.write(chunk)
+            partial.replace(target)
+        except Exception as exc:
+            partial.unlink(missing_ok=True)
+            if isinstance(exc, DocexError):
+                raise
+            code = getattr(exc, "code", "integrity_mismatch")
+            raise IntegrityMismatch(0, str(code), str(exc)) from exc
+        finally:
+            response.close()
+        return str(meta["sha256"])
 
     def sign_pdf(self, pdf: bytes, *, role: str = "seal") -> bytes:
         """The node's signing service: ``pdf`` with one more PAdES signature, your own

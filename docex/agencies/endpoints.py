@@ -40,6 +40,7 @@ def _out(agency: Agency) -> AgencyOut:
         node_id=agency.node_id,
         status=agency.status,
         successor_id=agency.successor_id,
+        encryption_key=agency.encryption_key,
     )
 
 

@@ -15,6 +15,9 @@ class AgencyOut(BaseModel):
     node_id: str
     status: str
     successor_id: str | None
+    encryption_key: str | None = (
+        None  # X25519 public key (PEM): classified items are wrapped for it
+    )
 
 
 class AgencyPage(BaseModel):

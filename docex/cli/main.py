@@ -295,6 +295,40 @@ def agency_retire(
     console.print(f"retired {code}" + (f" → {successor}" if successor else ""))
 
 
+@agency_app.command("export-key")
+def agency_export_key(
+    code: str,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the PEM.")],
+    remove: Annotated[
+        bool,
+        typer.Option(
+            "--remove",
+            help="Then delete the node's custodial copy: from now on "
+            "only the agency can read its classified documents (docex decrypt).",
+        ),
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Hand an agency its encryption private key, so it decrypts in its own system."""
+    import os
+
+    from docex.signing.agency_keys import AgencyKeyStore
+
+    settings = _settings(data_dir)
+    passphrase = settings.signing.key_passphrase
+    store = AgencyKeyStore(
+        settings.keys_dir / "agencies", passphrase.get_secret_value() if passphrase else None
+    )
+    if not store.has(code):
+        raise _fail(f"this node holds no encryption key of {code}")
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(store.private_pem(code))
+    if remove:
+        (settings.keys_dir / "agencies" / f"{code}.pem").unlink()
+    console.print(f"wrote {output}" + (" and removed the node's copy" if remove else ""))
+
+
 @agency_app.command("list")
 def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     """List the agencies of this node's directory."""

@@ -921,8 +921,40 @@ def sign(
         _out.print(f"{role} signature added → {output} ({len(signed)} bytes)")
 
 
+def decrypt(
+    document_id: Annotated[str, typer.Argument(metavar="ID", help="Document id.")],
+    file_id: Annotated[str, typer.Argument(metavar="FILE_ID", help="File id.")],
+    key: Annotated[Path, typer.Option("--key", help="Your agency's private key (PEM).")],
+    agency: Annotated[str, typer.Option("--agency", help="Your agency code.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the file.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_: AsOption = None,
+    credentials: CredentialsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read a classified file with your agency's own private key (the node cannot)."""
+    import os
+
+    passphrase = os.environ.get("DOCEX_AGENCY_KEY_PASSPHRASE")
+    with _remote(url, token, as_, credentials) as client:
+        digest = client.download_decrypted(
+            document_id,
+            file_id,
+            output,
+            private_key_pem=key.read_bytes(),
+            agency_id=agency,
+            passphrase=passphrase,
+        )
+    if as_json:
+        _print_json({"output": str(output), "sha256": digest})
+    else:
+        _out.print(f"decrypted → {output} (sha256 {digest})")
+
+
 def register(app: typer.Typer) -> None:
     """Add the remote commands to the ``docex`` app."""
     for name, command in _COMMANDS:
         app.command(name)(command)
     app.command("sign")(sign)
+    app.command("decrypt")(decrypt)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -120,6 +121,37 @@ def download_file(
             "Content-Length": str(file.size),
             "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get(
+    "/documents/{document_id}/files/{file_id}/sealed",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/octet-stream": {}},
+            "description": "The stored ciphertext (DXB1); headers X-Docex-Key-Wrap (base64) and "
+            "X-Docex-Classification carry what the agency's private key needs to open it",
+        },
+        **error_responses(401, 404, 409, 503),
+    },
+)
+def download_sealed(
+    document_id: str, file_id: str, actor: ActorDep, node: NodeDep
+) -> StreamingResponse:
+    """A classified file still encrypted, for an agency that decrypts in its own system."""
+    file, sealed = service.open_sealed_file(node, actor, document_id, file_id, now=node.clock.now())
+    return StreamingResponse(
+        sealed.chunks,
+        media_type="application/octet-stream",
+        headers={
+            "X-Docex-Key-Wrap": base64.b64encode(sealed.agency_wrap).decode(),
+            "X-Docex-Classification": sealed.classification.value,
+            "X-Docex-Sha256": file.sha256,
+            "X-Docex-Size": str(file.size),
+            "Content-Length": str(file.stored_size),
             "Cache-Control": "private, no-store",
         },
     )

@@ -28,7 +28,12 @@ from docex.config import Classification
 from docex.db import Database
 from docex.documents.models import Document, DocumentFile
 from docex.errors import DocexError, Unprocessable
-from docex.signing.agency_keys import AgencyKeyStore, UnwrapError, wrap_for_agency
+from docex.signing.agency_keys import (
+    AgencyKeyStore,
+    UnwrapError,
+    unwrap_for_agency,
+    wrap_for_agency,
+)
 from docex.signing.keks import KekError, KekRing, WrappedKey
 from docex.storage.base import CHUNK_SIZE, BlobStore
 from docex.storage.encryption import (
@@ -194,3 +199,46 @@ def rotate_data_keys(db: Database, keks: KekRing, *, batch: int = 500) -> int:
         done += len(pairs)
         if len(pairs) < batch:
             return done
+
+
+@dataclass(frozen=True)
+class SealedFile:
+    """A classified file as stored (DXB1 ciphertext) plus its data key wrapped for one agency:
+    everything that agency's own system needs to read it with its own private key."""
+
+    classification: Classification
+    agency_wrap: bytes
+    chunks: Iterator[bytes]
+
+
+def open_sealed(
+    chunks: Iterable[bytes],
+    *,
+    private_pem: bytes,
+    agency_id: str,
+    agency_wrap: bytes,
+    document_id: str,
+    file_id: str,
+    classification: Classification,
+    sha256: str,
+    size: int,
+    passphrase: str | None = None,
+) -> Iterator[bytes]:
+    """Decrypt a sealed file with the agency's own private key, outside any docex node (what
+    ``docex decrypt`` and integrators run); checked against the SHA-256 like a download."""
+    aad = associated_data(document_id, file_id, classification.value)
+    try:
+        dek = unwrap_for_agency(
+            agency_wrap, private_pem, agency_id=agency_id, context=aad, passphrase=passphrase
+        )
+    except UnwrapError as exc:
+        raise StoredFileCorrupt(f"this key cannot open file {file_id}: {exc}") from exc
+    return reveal(
+        chunks,
+        dek,
+        document_id=document_id,
+        file_id=file_id,
+        classification=classification,
+        sha256=sha256,
+        size=size,
+    )

@@ -24,6 +24,7 @@ from docex.documents.envelope import URGENCY_PRIORITY, Envelope, parse_envelope
 from docex.documents.models import Document, DocumentFile, FileKeyWrap
 from docex.documents.pdf import check_pdf
 from docex.documents.protection import (
+    SealedFile,
     StoredFileCorrupt,
     data_key,
     protect,
@@ -43,6 +44,7 @@ from docex.documents.schemas import (
 )
 from docex.documents.upload import Upload
 from docex.errors import (
+    Conflict,
     DocumentNotFound,
     MessageIdConflict,
     NotFound,
@@ -413,6 +415,12 @@ def open_file(
         wrap = None
         if file.wrapped_key is None and actor.agency_id is not None:
             wrap = session.get(FileKeyWrap, (file.id, actor.agency_id))
+    if file.wrapped_key is None and not node.agency_keys.has(actor.agency_id or ""):
+        raise Conflict(
+            "your agency keeps its private key itself: fetch the file sealed and decrypt it "
+            "with that key (docex decrypt)",
+            code="agency_holds_key",
+        )
     classification = Classification(document.classification)
     try:
         dek = data_key(
@@ -455,6 +463,44 @@ def open_file(
         )
     )
     return file, _guarded(node, actor, document.id, file.id, first, plaintext, now)
+
+
+def open_sealed_file(
+    node: Node, actor: Actor, document_id: str, file_id: str, *, now: datetime
+) -> tuple[DocumentFile, SealedFile]:
+    """A classified file as stored, with its data key wrapped for the caller's agency, for an
+    agency that keeps its private key in its own system. Same access rule as a download."""
+    with node.db.read() as session:
+        document = _get_document(session, document_id)
+        deliveries = _deliveries(session, document_id)
+        authorize(actor, Action.READ_FILE, parties_of(document, deliveries))
+        file = next((f for f in document.files if f.id == file_id), None)
+        if file is None:
+            raise NotFound("no such file in this document", code="file_not_found")
+        wrap = session.get(FileKeyWrap, (file.id, actor.agency_id or ""))
+    if wrap is None:
+        raise Conflict(
+            "this file is not sealed for your agency (only classified files are); download it",
+            code="not_sealed",
+        )
+    node.committer.run(
+        lambda session: events.record(
+            session,
+            events.FILE_DOWNLOADED,
+            at=now,
+            actor_id=actor.id,
+            agency_id=actor.agency_id,
+            document_id=document_id,
+            file_id=file_id,
+            form="sealed",
+        )
+    )
+    sealed = SealedFile(
+        classification=Classification(document.classification),
+        agency_wrap=wrap.wrapped,
+        chunks=node.store.open(file.blob_key),
+    )
+    return file, sealed
 
 
 def _guarded(

@@ -198,3 +198,63 @@ def test_node_refuses_documents_above_its_accreditation(
     assert response.status_code == 422
     assert response.json()["error"] == "classification_not_accredited"
     assert _blob_files(client) == []
+
+
+def test_an_agency_that_keeps_its_own_key_decrypts_in_its_own_system(
+    client: TestClient, credentials: dict, tmp_path: Path
+) -> None:
+    from docex.client import DocexClient
+
+    sent = _send_marked(client, credentials, recipients=[H41], classification="confidential")
+    document, main = sent["document"], sent["main"]
+    node = node_of(client)
+    # The operator hands Nghệ An its key and deletes the node's copy.
+    private_pem = node.agency_keys.private_pem(H41)
+    (node.settings.keys_dir / "agencies" / f"{H41}.pem").unlink()
+
+    on_node = _download(client, credentials, document, H41)
+    assert on_node.status_code == 409  # type: ignore[attr-defined]
+    assert on_node.json()["error"] == "agency_holds_key"  # type: ignore[attr-defined]
+    assert audit_events(client, "storage:file:corrupt") == []
+
+    file_id = document["files"][0]["id"]
+    sealed = client.get(
+        f"/api/v1/documents/{document['id']}/files/{file_id}/sealed", headers=auth(credentials, H41)
+    )
+    assert sealed.status_code == 200
+    assert sealed.content[:4] == b"DXB1"
+    assert MARKER.encode() not in sealed.content
+
+    token = credentials["agencies"][H41]["clerk"]["token"]
+    integrator = DocexClient(str(client.base_url), token, transport=client._transport)  # type: ignore[attr-defined]
+    out = tmp_path / "giai-ma.pdf"
+    digest = integrator.download_decrypted(
+        document["id"], file_id, out, private_key_pem=private_pem, agency_id=H41
+    )
+    assert out.read_bytes() == main
+    assert digest == document["files"][0]["sha256"]
+    # Another agency's key, or the right key for the wrong agency, opens nothing.
+    with pytest.raises(Exception, match="cannot open"):
+        integrator.download_decrypted(
+            document["id"],
+            file_id,
+            tmp_path / "x",
+            private_key_pem=node.agency_keys.private_pem(H26),
+            agency_id=H26,
+        )
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_normal_file_is_not_sealed_for_anyone(client: TestClient, credentials: dict) -> None:
+    document = _send_marked(client, credentials)["document"]
+    file_id = document["files"][0]["id"]
+    response = client.get(
+        f"/api/v1/documents/{document['id']}/files/{file_id}/sealed", headers=auth(credentials, H41)
+    )
+    assert response.status_code == 409
+    assert response.json()["error"] == "not_sealed"
+
+
+def test_agencies_publish_their_encryption_keys(client: TestClient, credentials: dict) -> None:
+    agency = client.get(f"/api/v1/agencies/{H41}", headers=auth(credentials, G22)).json()
+    assert agency["encryption_key"].startswith("-----BEGIN PUBLIC KEY-----")
