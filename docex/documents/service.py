@@ -395,6 +395,35 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
     )
 
 
+def _readable_file(
+    session: Session, actor: Actor, document_id: str, file_id: str
+) -> tuple[Document, DocumentFile]:
+    """The document and file if the actor may read the file's content (policy READ_FILE)."""
+    document = _get_document(session, document_id)
+    authorize(actor, Action.READ_FILE, parties_of(document, _deliveries(session, document_id)))
+    file = next((f for f in document.files if f.id == file_id), None)
+    if file is None:
+        raise NotFound("no such file in this document", code="file_not_found")
+    return document, file
+
+
+def _record_read(
+    node: Node, actor: Actor, document_id: str, file_id: str, now: datetime, **detail: str
+) -> None:
+    node.committer.run(
+        lambda session: events.record(
+            session,
+            events.FILE_DOWNLOADED,
+            at=now,
+            actor_id=actor.id,
+            agency_id=actor.agency_id,
+            document_id=document_id,
+            file_id=file_id,
+            **detail,
+        )
+    )
+
+
 def open_file(
     node: Node, actor: Actor, document_id: str, file_id: str, *, now: datetime
 ) -> tuple[DocumentFile, Iterator[bytes]]:
@@ -406,12 +435,7 @@ def open_file(
     way the document's deliveries are flagged and an audit event is written.
     """
     with node.db.read() as session:
-        document = _get_document(session, document_id)
-        deliveries = _deliveries(session, document_id)
-        authorize(actor, Action.READ_FILE, parties_of(document, deliveries))
-        file = next((f for f in document.files if f.id == file_id), None)
-        if file is None:
-            raise NotFound("no such file in this document", code="file_not_found")
+        document, file = _readable_file(session, actor, document_id, file_id)
         wrap = None
         if file.wrapped_key is None and actor.agency_id is not None:
             wrap = session.get(FileKeyWrap, (file.id, actor.agency_id))
@@ -451,17 +475,7 @@ def open_file(
         corrupt = StoredFileCorrupt(f"the blob of file {file.id} is missing")
         _report_corruption(node, actor, document.id, file.id, corrupt, now)
         raise corrupt from exc
-    node.committer.run(
-        lambda session: events.record(
-            session,
-            events.FILE_DOWNLOADED,
-            at=now,
-            actor_id=actor.id,
-            agency_id=actor.agency_id,
-            document_id=document_id,
-            file_id=file_id,
-        )
-    )
+    _record_read(node, actor, document_id, file_id, now)
     return file, _guarded(node, actor, document.id, file.id, first, plaintext, now)
 
 
@@ -471,30 +485,14 @@ def open_sealed_file(
     """A classified file as stored, with its data key wrapped for the caller's agency, for an
     agency that keeps its private key in its own system. Same access rule as a download."""
     with node.db.read() as session:
-        document = _get_document(session, document_id)
-        deliveries = _deliveries(session, document_id)
-        authorize(actor, Action.READ_FILE, parties_of(document, deliveries))
-        file = next((f for f in document.files if f.id == file_id), None)
-        if file is None:
-            raise NotFound("no such file in this document", code="file_not_found")
+        document, file = _readable_file(session, actor, document_id, file_id)
         wrap = session.get(FileKeyWrap, (file.id, actor.agency_id or ""))
     if wrap is None:
         raise Conflict(
             "this file is not sealed for your agency (only classified files are); download it",
             code="not_sealed",
         )
-    node.committer.run(
-        lambda session: events.record(
-            session,
-            events.FILE_DOWNLOADED,
-            at=now,
-            actor_id=actor.id,
-            agency_id=actor.agency_id,
-            document_id=document_id,
-            file_id=file_id,
-            form="sealed",
-        )
-    )
+    _record_read(node, actor, document_id, file_id, now, form="sealed")
     sealed = SealedFile(
         classification=Classification(document.classification),
         agency_wrap=wrap.wrapped,
