@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from cryptography import x509
 from fastapi import APIRouter, FastAPI
 
 from docex import __version__
@@ -33,8 +34,9 @@ from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.jws import NodeSigner
 from docex.signing.keks import KekRing
 from docex.signing.keys import load_node_key
+from docex.signing.pki import NODE_CERT_FILE
 from docex.signing.sandbox import ValidatorPool
-from docex.signing.service import NodeSignatures, ValidationLimits
+from docex.signing.service import PKI_DIR, NodeSignatures, ValidationLimits
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
 
@@ -73,7 +75,9 @@ def build_node(
     db = Database(settings.resolved_database_url)
     passphrase = settings.signing.key_passphrase
     key = load_node_key(settings.keys_dir, passphrase.get_secret_value() if passphrase else None)
-    signer = NodeSigner(key, settings.node_id)
+    node_chain = settings.data_dir / PKI_DIR / "certs" / NODE_CERT_FILE
+    chain = x509.load_pem_x509_certificates(node_chain.read_bytes()) if node_chain.exists() else []
+    signer = NodeSigner(key, settings.node_id, chain=chain)
     metrics = Metrics()
     metrics.watch_queue(db, clock)
     store = build_store(settings)

@@ -24,8 +24,14 @@ from docex.kit.clock import SystemClock
 from docex.migrations import upgrade
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.keks import KekRing
-from docex.signing.keys import create_node_key
-from docex.signing.pki import PkiLayout, UnencryptedKeysWarning, build_pki
+from docex.signing.keys import create_node_key, load_node_key
+from docex.signing.pki import (
+    Pki,
+    PkiLayout,
+    UnencryptedKeysWarning,
+    build_pki,
+    certify_node_key,
+)
 from docex.signing.service import PKI_DIR
 
 CREDENTIALS_FILE = "demo-credentials.json"
@@ -141,12 +147,14 @@ def hosted_signers(
 
 
 def build_demo_pki(settings: Settings, session: Any) -> PkiLayout:
-    """The demo PKI: every hosted agency a seal key, every leader a custodial personal key."""
+    """The demo PKI: every hosted agency a seal key, every leader a custodial personal key,
+    and a certificate for the node's receipt-signing key."""
     agencies, people = hosted_signers(session, settings.node_id)
     passphrase = settings.signing.key_passphrase
+    secret = passphrase.get_secret_value() if passphrase else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnencryptedKeysWarning)  # the demo says so itself
-        return build_pki(
+        layout = build_pki(
             settings.data_dir / PKI_DIR,
             agencies,
             people,
@@ -154,6 +162,13 @@ def build_demo_pki(settings: Settings, session: Any) -> PkiLayout:
             now=SystemClock().now(),
             base_url=settings.base_url,
         )
+    certify_node_key(
+        Pki.open(settings.data_dir / PKI_DIR, secret),
+        load_node_key(settings.keys_dir, secret).public_key(),
+        node_id=settings.node_id,
+        now=SystemClock().now(),
+    )
+    return layout
 
 
 def _password() -> str:

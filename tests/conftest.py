@@ -24,8 +24,8 @@ from docex.kit.clock import SystemClock
 from docex.migrations import upgrade
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.keks import KekRing
-from docex.signing.keys import create_node_key
-from docex.signing.pki import UnencryptedKeysWarning, build_pki
+from docex.signing.keys import create_node_key, load_node_key
+from docex.signing.pki import Pki, UnencryptedKeysWarning, build_pki, certify_node_key
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import PKI_DIR
 from tests.storage.seaweed import SeaweedFS
@@ -107,6 +107,12 @@ def keys_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             passphrase=None,
             now=SystemClock().now(),
         )
+    certify_node_key(
+        Pki.open(data / PKI_DIR, None),
+        load_node_key(keys).public_key(),
+        node_id="test-node",
+        now=SystemClock().now(),
+    )
     return keys
 
 

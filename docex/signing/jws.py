@@ -8,9 +8,12 @@ JSON (sorted keys, no spaces, UTF-8) so the same claims always give the same byt
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jws
@@ -24,7 +27,15 @@ def canonical_json(value: Any) -> bytes:
 
 
 class NodeSigner:
-    def __init__(self, private_key: ec.EllipticCurvePrivateKey, node_id: str) -> None:
+    def __init__(
+        self,
+        private_key: ec.EllipticCurvePrivateKey,
+        node_id: str,
+        *,
+        chain: Sequence[x509.Certificate] = (),
+    ) -> None:
+        """``chain``: the node key's certificate then its issuers; sent as ``x5c`` (RFC 7515
+        §4.1.6) so a third party verifies a receipt against the national root alone."""
         pem = private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -34,9 +45,16 @@ class NodeSigner:
         self.node_id = node_id
         self.kid = self._key.thumbprint()
         self._public = ECKey.import_key(self._key.as_dict(private=False))
+        if chain and chain[0].public_key() != private_key.public_key():
+            raise ValueError("the certificate chain is not the node key's")
+        self.x5c = [
+            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain
+        ]
 
     def sign(self, claims: dict[str, Any], *, typ: str = RECEIPT_TYPE) -> str:
-        header = {"alg": "ES256", "kid": self.kid, "typ": typ}
+        header: dict[str, Any] = {"alg": "ES256", "kid": self.kid, "typ": typ}
+        if self.x5c:
+            header["x5c"] = self.x5c
         return jws.serialize_compact(header, canonical_json(claims), self._key)
 
     def verify(self, token: str) -> dict[str, Any]:

@@ -1023,3 +1023,63 @@ def build_pki(
     for username, full_name, agency_code in people:
         pki.issue_person(username, full_name, agency_code, now=now)
     return pki.layout()
+
+
+NODE_CERT_FILE = "node.pem"
+
+
+def certify_node_key(
+    pki: Pki, public_key: ec.EllipticCurvePublicKey, *, node_id: str, now: datetime
+) -> Path:
+    """Issue (once) the certificate of the node's receipt-signing key from the issuing CA, so a
+    receipt's ``x5c`` chains to the root without docex. Returns the PEM chain's path."""
+    path = pki.directory / "certs" / NODE_CERT_FILE
+    if path.exists():
+        current = x509.load_pem_x509_certificates(path.read_bytes())[0]
+        if current.public_key() == public_key:
+            return path
+    issuer = pki.issuing_certificate
+    now = _as_utc(now)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "docex"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, f"docex node {node_id}"[:64]),
+                ]
+            )
+        )
+        .issuer_name(issuer.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=3 * 365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                issuer.public_key()  # type: ignore[arg-type]
+            ),
+            critical=False,
+        )
+        .sign(pki.ca_key("issuing"), hashes.SHA256())
+    )
+    chain = [cert, issuer, pki.root_certificate]
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+    return path

@@ -7,10 +7,11 @@ import hashlib
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 from jwcrypto import jwk, jws
 
-from tests.helpers import G22, H41, as_sent, auth, deliver, envelope, pdf, send
+from tests.helpers import G22, H41, as_sent, auth, deliver, envelope, node_of, pdf, send
 
 
 def _verify_independently(token: str, jwks: dict) -> dict:
@@ -80,3 +81,37 @@ def test_incoming_numbers_run_from_one_per_agency(client: TestClient, credential
         )
         numbers.append(response.json()["incoming_number"])
     assert numbers == ["1", "2", "3"]
+
+
+def test_a_receipt_carries_the_node_certificate_chain_to_the_root(
+    client: TestClient, credentials: dict
+) -> None:
+    """A third party needs only the root certificate: the chain in ``x5c`` leads to it."""
+    import base64
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+
+    document = send(client, auth(credentials, G22), envelope(), pdf()).json()
+    deliver(client)
+    [receipt] = client.get(
+        f"/api/v1/documents/{document['id']}/receipts", headers=auth(credentials, G22)
+    ).json()["items"]
+    token = jws.JWS()
+    token.deserialize(receipt["signed"])
+    chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in token.jose_header["x5c"]]
+    leaf, issuing, root = chain
+    pki = node_of(client).signatures.pki
+    assert pki is not None
+    assert root == pki.root_certificate  # the relying party's own copy of the anchor
+    leaf.verify_directly_issued_by(issuing)  # signature, issuer name, key identifiers
+    issuing.verify_directly_issued_by(root)
+    now = datetime.now(UTC)
+    assert all(c.not_valid_before_utc <= now <= c.not_valid_after_utc for c in chain)
+    key = jwk.JWK.from_pem(
+        leaf.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    token.verify(key, alg="ES256")
+    assert json.loads(token.payload)["status"] == "01"
