@@ -97,6 +97,9 @@ def create_agency(
         now=node.clock.now(),
         actor_id=actor.id,
     )
+    service.ensure_custodial_keys(
+        session, node.agency_keys, node_id=node.settings.node_id, now=node.clock.now()
+    )
     return _out(agency)
 
 

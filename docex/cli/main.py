@@ -238,10 +238,11 @@ def agency_add(
     data_dir: DataDir = None,
 ) -> None:
     """Add an agency to this node's directory."""
-    from docex.agencies.service import create_agency
+    from docex.agencies.service import create_agency, ensure_custodial_keys
     from docex.db import Database
     from docex.errors import DocexError
     from docex.kit.clock import SystemClock
+    from docex.signing.agency_keys import AgencyKeyStore
 
     settings = _settings(data_dir)
     db = Database(settings.resolved_database_url)
@@ -254,6 +255,16 @@ def agency_add(
                 kind=kind,
                 parent_id=parent,
                 node_id=node or settings.node_id,
+                now=SystemClock().now(),
+            )
+            passphrase = settings.signing.key_passphrase
+            ensure_custodial_keys(
+                session,
+                AgencyKeyStore(
+                    settings.keys_dir / "agencies",
+                    passphrase.get_secret_value() if passphrase else None,
+                ),
+                node_id=settings.node_id,
                 now=SystemClock().now(),
             )
     except DocexError as exc:
