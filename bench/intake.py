@@ -116,10 +116,35 @@ class Payload:
     content_type: str
 
 
-def build_payloads(run: str, count: int, size: int, tag: str) -> list[Payload]:
+SIGNED_POOL = 16  # distinct signed PDFs per run, cycled: validation costs the same each time
+
+
+def signed_pdfs(node: Node, count: int, size: int, tag: str) -> list[bytes]:
+    """Sample PDFs signed the Decree 30 way by the node's own signing service (the sender's
+    leader signs, its clerk seals), before the clock starts: intake validates both."""
+    people = node.credentials["agencies"][SENDER]
+    pdfs = []
+    with httpx.Client(base_url=node.base_url, timeout=60) as client:
+        for n in range(count):
+            data = sample_pdf(f"Bench {n}", size=size, seed=f"{tag}-{n}".encode())
+            for role, who in (("signer", "leader"), ("seal", "clerk")):
+                response = client.post(
+                    "/api/v1/pdf/sign",
+                    files={"file": ("doc.pdf", data, "application/pdf")},
+                    data={"as": role},
+                    headers={"Authorization": f"Bearer {people[who]['token']}"},
+                )
+                if response.status_code != 200:
+                    raise node.fail(f"signing failed: {response.status_code} {response.text}")
+                data = response.content
+            pdfs.append(data)
+    return pdfs
+
+
+def build_payloads(run: str, count: int, pdfs: Sequence[bytes], tag: str) -> list[Payload]:
     """Multipart bodies ready to send (encoded before timing, so the client spends little CPU).
 
-    Every PDF is distinct (seeded by the run and number), so no two share a hash.
+    The signed PDFs are cycled; each document has its own message id and envelope.
     """
     payloads = []
     for n in range(1, count + 1):
@@ -130,7 +155,7 @@ def build_payloads(run: str, count: int, size: int, tag: str) -> list[Payload]:
             "subject": f"Bench {n}",
             "code": {"number": str(n), "notation": "BENCH"},
         }
-        pdf = sample_pdf(f"Bench {n}", size=size, seed=f"{tag}-{run}-{n}".encode())
+        pdf = pdfs[n % len(pdfs)]
         boundary = secrets.token_hex(16)
         while boundary.encode() in pdf:  # pragma: no cover - 128 random bits
             boundary = secrets.token_hex(16)
@@ -225,6 +250,7 @@ class Node:
     token: str
     log_path: Path
     rss: RssSampler
+    credentials: dict[str, Any] = field(default_factory=dict)
 
     def fail(self, message: str) -> BenchError:
         return BenchError(
@@ -283,6 +309,7 @@ def running_node(tmp: Path, database_url: str | None) -> Iterator[Node]:
         wait_ready(node)
         credentials = json.loads((data_dir / "demo-credentials.json").read_text(encoding="utf-8"))
         node.token = credentials["agencies"][SENDER]["system"]["token"]
+        node.credentials = credentials
         yield node
     finally:
         try:
@@ -620,13 +647,14 @@ def run_backend(backend: str, args: argparse.Namespace, tag: str) -> dict[str, A
                 result["server_version"] = version
             node = stack.enter_context(running_node(tmp, database_url))
             log(f"node up at {node.base_url} (pid {node.process.pid}, data in {tmp})")
+            pdfs = signed_pdfs(node, SIGNED_POOL, args.size, tag)
             for senders in CLOSED_LOOP_SENDERS:
-                payloads = build_payloads(f"c{senders}", args.documents, args.size, tag)
+                payloads = build_payloads(f"c{senders}", args.documents, pdfs, tag)
                 result[f"senders_{senders}"] = closed_loop(node, payloads, senders)
                 del payloads
             rate = 0.5 * result[f"senders_{CLOSED_LOOP_SENDERS[-1]}"]["docs_per_s"]
             count = max(1, min(args.documents, int(rate * PACED_SECONDS)))
-            payloads = build_payloads("paced", count, args.size, tag)
+            payloads = build_payloads("paced", count, pdfs, tag)
             result["paced"] = paced(node, payloads, rate)
             del payloads
             node.rss.sample()

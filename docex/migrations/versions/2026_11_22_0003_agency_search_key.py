@@ -24,7 +24,9 @@ def upgrade() -> None:
             sa.Column("search_key", sa.String(length=400), nullable=False, server_default="")
         )
     agencies = sa.table(
-        "agencies", sa.column("id", sa.String), sa.column("name", sa.String),
+        "agencies",
+        sa.column("id", sa.String),
+        sa.column("name", sa.String),
         sa.column("search_key", sa.String),
     )
     bind = op.get_bind()
