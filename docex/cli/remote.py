@@ -477,6 +477,7 @@ def send(
         )
     )
     _out.print(_recipients_table(document.get("recipients") or []))
+    _print_signatures(document)
 
 
 def inbox(
@@ -664,16 +665,21 @@ def show(
         )
     )
     _out.print(_recipients_table(document.get("recipients") or []))
+    _print_signatures(document)
+
+
+def _print_signatures(document: Mapping[str, Any]) -> None:
     signatures = document.get("signatures") or []
     if signatures:
         _out.print(
             _table(
                 "Signatures",
-                ["role", "subject", "valid", "trusted", "signed (UTC+7)", "indication"],
+                ["role", "subject", "agency", "valid", "trusted", "signed (UTC+7)", "indication"],
                 (
                     [
                         s.get("role"),
                         s.get("subject"),
+                        s.get("agency_code"),
                         _verdict(s.get("valid")),
                         _verdict(s.get("trusted")),
                         _vietnam_time(s.get("signed_at")),
