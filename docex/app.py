@@ -73,8 +73,8 @@ def build_node(
     clock = clock or SystemClock()
     settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(settings.resolved_database_url)
-    passphrase = settings.signing.key_passphrase
-    key = load_node_key(settings.keys_dir, passphrase.get_secret_value() if passphrase else None)
+    secret = settings.passphrase
+    key = load_node_key(settings.keys_dir, secret)
     node_chain = settings.data_dir / PKI_DIR / "certs" / NODE_CERT_FILE
     chain = x509.load_pem_x509_certificates(node_chain.read_bytes()) if node_chain.exists() else []
     signer = NodeSigner(key, settings.node_id, chain=chain)
@@ -91,7 +91,6 @@ def build_node(
         clock=clock,
         housekeeping=lambda: sweep_orphans(db, committer, store, now=clock.now(), grace=grace),
     )
-    secret = passphrase.get_secret_value() if passphrase else None
     return Node(
         settings=settings,
         db=db,

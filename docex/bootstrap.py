@@ -24,7 +24,7 @@ from docex.kit.clock import SystemClock
 from docex.migrations import upgrade
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.keks import KekRing
-from docex.signing.keys import create_node_key, load_node_key
+from docex.signing.keys import NODE_KEY_FILE, create_node_key, load_node_key
 from docex.signing.pki import (
     Pki,
     PkiLayout,
@@ -88,11 +88,8 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
     settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     url = settings.resolved_database_url
     upgrade(url)
-    passphrase = settings.signing.key_passphrase
-    key_created = create_node_key(
-        settings.keys_dir, passphrase.get_secret_value() if passphrase else None
-    )
-    secret = passphrase.get_secret_value() if passphrase else None
+    secret = settings.passphrase
+    key_created = create_node_key(settings.keys_dir, secret)
     KekRing(settings.keys_dir / "kek", secret).create_if_missing()
     agency_keys = AgencyKeyStore(settings.keys_dir / "agencies", secret)
     credentials = settings.data_dir / CREDENTIALS_FILE
@@ -109,7 +106,9 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
             )
             if demo:
                 session.flush()
-                build_demo_pki(settings, session)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UnencryptedKeysWarning)  # the demo says so
+                    build_node_pki(settings, session)
     finally:
         db.dispose()
     return InitResult(
@@ -146,28 +145,26 @@ def hosted_signers(
     return agencies, leaders
 
 
-def build_demo_pki(settings: Settings, session: Any) -> PkiLayout:
-    """The demo PKI: every hosted agency a seal key, every leader a custodial personal key,
-    and a certificate for the node's receipt-signing key."""
-    agencies, people = hosted_signers(session, settings.node_id)
-    passphrase = settings.signing.key_passphrase
-    secret = passphrase.get_secret_value() if passphrase else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnencryptedKeysWarning)  # the demo says so itself
-        layout = build_pki(
-            settings.data_dir / PKI_DIR,
-            agencies,
-            people,
-            passphrase=passphrase.get_secret_value() if passphrase else None,
-            now=SystemClock().now(),
-            base_url=settings.base_url,
-        )
-    certify_node_key(
-        Pki.open(settings.data_dir / PKI_DIR, secret),
-        load_node_key(settings.keys_dir, secret).public_key(),
-        node_id=settings.node_id,
+def build_node_pki(settings: Settings, session: Any | None) -> PkiLayout:
+    """The node's PKI (CAs, TSA, OCSP; idempotent). Given a session, every agency hosted here
+    gets a seal key and every leader a custodial personal key (the demo network); the node's
+    receipt key, once it exists, gets a certificate so receipts carry a chain (``x5c``)."""
+    agencies, people = hosted_signers(session, settings.node_id) if session else ([], [])
+    layout = build_pki(
+        settings.data_dir / PKI_DIR,
+        agencies,
+        people,
+        passphrase=settings.passphrase,
         now=SystemClock().now(),
+        base_url=settings.base_url,
     )
+    if (settings.keys_dir / NODE_KEY_FILE).exists():
+        certify_node_key(
+            Pki.open(settings.data_dir / PKI_DIR, settings.passphrase),
+            load_node_key(settings.keys_dir, settings.passphrase).public_key(),
+            node_id=settings.node_id,
+            now=SystemClock().now(),
+        )
     return layout
 
 

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'docex.db').resolve()}"
 
     @property
+    def passphrase(self) -> str | None:
+        """The node passphrase that protects every key file, or None (keys in the clear)."""
+        secret = self.signing.key_passphrase
+        return secret.get_secret_value() if secret else None
+
+    @property
     def blob_dir(self) -> Path:
         return self.storage.blob_dir or self.data_dir / "blobs"
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy import select
 
 from docex.agencies import service
-from docex.agencies.models import Agency, Group
+from docex.agencies.models import Agency
 from docex.agencies.schemas import (
     AgencyCreate,
     AgencyOut,
@@ -26,7 +25,7 @@ from docex.api.deps import (
 from docex.api.errors import error_responses
 from docex.auth.policy import Action, authorize
 from docex.kit.pagination import decode_cursor, encode_cursor
-from docex.kit.text import Line, fold
+from docex.kit.text import Line
 
 router = APIRouter(tags=["agencies"])
 
@@ -55,16 +54,8 @@ def list_agencies(
 ) -> AgencyPage:
     """The directory of agencies, searchable by code or name, filterable by parent."""
     authorize(actor, Action.READ_REGISTRY)
-    query = select(Agency)
-    if q:
-        needle = fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Agency.search_key.like(f"%{needle}%", escape="\\"))
-    if parent:
-        query = query.where(Agency.parent_id == parent)
-    if cursor:
-        (after,) = decode_cursor(cursor, str)
-        query = query.where(Agency.id > after)
-    rows = list(session.scalars(query.order_by(Agency.id).limit(limit + 1)))
+    after = decode_cursor(cursor, str)[0] if cursor else None
+    rows = service.search_agencies(session, q=q, parent=parent, after=after, limit=limit + 1)
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return AgencyPage(items=[_out(a) for a in rows[:limit]], next_cursor=next_cursor)
 
@@ -127,14 +118,9 @@ def patch_agency(
 def list_groups(actor: ActorDep, session: ReadSession) -> GroupList:
     """Named recipient groups; write `group:<name>` as a recipient to reach all members."""
     authorize(actor, Action.READ_REGISTRY)
-    groups = session.scalars(select(Group).order_by(Group.name)).all()
     return GroupList(
         items=[
-            GroupOut(
-                name=g.name,
-                description=g.description,
-                members=service.group_members(session, g.name),
-            )
-            for g in groups
+            GroupOut(name=group.name, description=group.description, members=members)
+            for group, members in service.groups_with_members(session)
         ]
     )

@@ -24,6 +24,37 @@ def search_key(code: str, name: str) -> str:
     return fold(f"{code} {name}")
 
 
+def search_agencies(
+    session: Session,
+    *,
+    q: str | None = None,
+    parent: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[Agency]:
+    """Agencies in code order: matching ``q`` in code or name (case- and accent-insensitive),
+    under ``parent``, after the code ``after``; at most ``limit``."""
+    query = select(Agency)
+    if q:
+        needle = fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Agency.search_key.like(f"%{needle}%", escape="\\"))
+    if parent:
+        query = query.where(Agency.parent_id == parent)
+    if after:
+        query = query.where(Agency.id > after)
+    query = query.order_by(Agency.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def groups_with_members(session: Session) -> list[tuple[Group, list[str]]]:
+    return [
+        (group, group_members(session, group.name))
+        for group in session.scalars(select(Group).order_by(Group.name))
+    ]
+
+
 def get_agency(session: Session, agency_id: str) -> Agency:
     agency = session.get(Agency, agency_id) if is_valid_code(agency_id) else None
     if agency is None:

@@ -3,18 +3,17 @@ user, agency) and, from ``cli/remote.py``, commands that talk to a running node 
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from docex.config import Classification, Settings
+from docex.cli.common import DataDir, JsonOut, console, fail, print_json, settings_for
+from docex.config import Classification
 
 app = typer.Typer(
     name="docex",
@@ -33,34 +32,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 
-console = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", envvar="DOCEX_DATA_DIR", help="Data directory (default ./docex-data)."
-    ),
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
-    settings = Settings()
-    updates: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        updates["data_dir"] = data_dir
-    return settings.model_copy(update=updates) if updates else settings
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
 
 @app.command()
 def init(
@@ -71,7 +42,7 @@ def init(
     """Create the data directory, migrate the database, create the node key (idempotent)."""
     from docex.bootstrap import init_node
 
-    result = init_node(_settings(data_dir), demo=demo)
+    result = init_node(settings_for(data_dir), demo=demo)
     data = {
         "data_dir": str(result.data_dir.resolve()),
         "database": result.database_url,
@@ -80,7 +51,7 @@ def init(
         "credentials": str(result.credentials_path) if result.credentials_path else None,
     }
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     console.print(f"data directory  {data['data_dir']}")
     console.print(f"database        {data['database']} (migrated)")
@@ -108,7 +79,7 @@ def serve(
     from docex.app import create_app
     from docex.bootstrap import CREDENTIALS_FILE, init_node
 
-    settings = _settings(data_dir, host=host, port=port)
+    settings = settings_for(data_dir, host=host, port=port)
     if not dispatcher:
         settings = settings.model_copy(
             update={"dispatcher": settings.dispatcher.model_copy(update={"enabled": False})}
@@ -137,7 +108,7 @@ def worker(data_dir: DataDir = None) -> None:
     """Run a dispatcher alone (as many as you like, beside API-only `serve --no-dispatcher`)."""
     from docex.app import build_node
 
-    node = build_node(_settings(data_dir))
+    node = build_node(settings_for(data_dir))
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         node.dispatcher.stop(timeout=0)
@@ -162,7 +133,7 @@ def token_create(
     from docex.errors import DocexError
     from docex.kit.clock import SystemClock
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     db = Database(settings.resolved_database_url)
     now = SystemClock().now()
     try:
@@ -172,11 +143,11 @@ def token_create(
             )
             issued = create_api_token(session, principal, name=name, now=now)
     except DocexError as exc:
-        raise _fail(f"{exc.code}: {exc.detail}") from exc
+        raise fail(f"{exc.code}: {exc.detail}") from exc
     finally:
         db.dispose()
     if as_json:
-        _print_json({"agency_id": agency, "principal_id": principal.id, "token": issued.secret})
+        print_json({"agency_id": agency, "principal_id": principal.id, "token": issued.secret})
     else:
         console.print(f"token for {agency} ({name}) — store it now, it is not shown again:")
         sys.stdout.write(issued.secret + "\n")
@@ -205,10 +176,10 @@ def user_add(
     from docex.kit.clock import SystemClock
 
     if kind not in {k.value for k in PEOPLE_KINDS}:
-        raise _fail("kind is clerk, leader, auditor or admin")
+        raise fail("kind is clerk, leader, auditor or admin")
     if len(password) < 10:
-        raise _fail("passwords have at least 10 characters")
-    db = Database(_settings(data_dir).resolved_database_url)
+        raise fail("passwords have at least 10 characters")
+    db = Database(settings_for(data_dir).resolved_database_url)
     try:
         with db.write() as session:
             create_principal(
@@ -222,7 +193,7 @@ def user_add(
                 now=SystemClock().now(),
             )
     except DocexError as exc:
-        raise _fail(f"{exc.code}: {exc.detail}") from exc
+        raise fail(f"{exc.code}: {exc.detail}") from exc
     finally:
         db.dispose()
     console.print(f"added {kind} {username}")
@@ -244,7 +215,7 @@ def agency_add(
     from docex.kit.clock import SystemClock
     from docex.signing.agency_keys import AgencyKeyStore
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     db = Database(settings.resolved_database_url)
     try:
         with db.write() as session:
@@ -257,18 +228,14 @@ def agency_add(
                 node_id=node or settings.node_id,
                 now=SystemClock().now(),
             )
-            passphrase = settings.signing.key_passphrase
             ensure_custodial_keys(
                 session,
-                AgencyKeyStore(
-                    settings.keys_dir / "agencies",
-                    passphrase.get_secret_value() if passphrase else None,
-                ),
+                AgencyKeyStore(settings.keys_dir / "agencies", settings.passphrase),
                 node_id=settings.node_id,
                 now=SystemClock().now(),
             )
     except DocexError as exc:
-        raise _fail(f"{exc.code}: {exc.detail}") from exc
+        raise fail(f"{exc.code}: {exc.detail}") from exc
     finally:
         db.dispose()
     console.print(f"added {code} {name}")
@@ -288,7 +255,7 @@ def agency_retire(
     from docex.errors import DocexError
     from docex.kit.clock import SystemClock
 
-    db = Database(_settings(data_dir).resolved_database_url)
+    db = Database(settings_for(data_dir).resolved_database_url)
     try:
         with db.write() as session:
             update_agency(
@@ -300,7 +267,7 @@ def agency_retire(
                 actor_id=None,
             )
     except DocexError as exc:
-        raise _fail(f"{exc.code}: {exc.detail}") from exc
+        raise fail(f"{exc.code}: {exc.detail}") from exc
     finally:
         db.dispose()
     console.print(f"retired {code}" + (f" → {successor}" if successor else ""))
@@ -325,13 +292,10 @@ def agency_export_key(
 
     from docex.signing.agency_keys import AgencyKeyStore
 
-    settings = _settings(data_dir)
-    passphrase = settings.signing.key_passphrase
-    store = AgencyKeyStore(
-        settings.keys_dir / "agencies", passphrase.get_secret_value() if passphrase else None
-    )
+    settings = settings_for(data_dir)
+    store = AgencyKeyStore(settings.keys_dir / "agencies", settings.passphrase)
     if not store.has(code):
-        raise _fail(f"this node holds no encryption key of {code}")
+        raise fail(f"this node holds no encryption key of {code}")
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(store.private_pem(code))
@@ -343,15 +307,13 @@ def agency_export_key(
 @agency_app.command("list")
 def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     """List the agencies of this node's directory."""
-    from sqlalchemy import select
-
-    from docex.agencies.models import Agency
+    from docex.agencies.service import search_agencies
     from docex.db import Database
 
-    db = Database(_settings(data_dir).resolved_database_url)
+    db = Database(settings_for(data_dir).resolved_database_url)
     try:
         with db.read() as session:
-            rows = session.scalars(select(Agency).order_by(Agency.id)).all()
+            rows = search_agencies(session)
     finally:
         db.dispose()
     data = [
@@ -367,7 +329,7 @@ def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         for a in rows
     ]
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     table = Table("code", "name", "kind", "parent", "node", "status")
     for a in data:
@@ -383,9 +345,8 @@ def keys_rotate(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     from docex.documents.protection import rotate_data_keys
     from docex.signing.keks import KekRing
 
-    settings = _settings(data_dir)
-    passphrase = settings.signing.key_passphrase
-    keks = KekRing(settings.keys_dir / "kek", passphrase.get_secret_value() if passphrase else None)
+    settings = settings_for(data_dir)
+    keks = KekRing(settings.keys_dir / "kek", settings.passphrase)
     version = keks.rotate()
     db = Database(settings.resolved_database_url)
     try:
@@ -393,7 +354,7 @@ def keys_rotate(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     finally:
         db.dispose()
     if as_json:
-        _print_json({"kek_version": version, "rewrapped": rewrapped})
+        print_json({"kek_version": version, "rewrapped": rewrapped})
     else:
         console.print(f"KEK v{version} is current; {rewrapped} data keys rewrapped")
 

@@ -8,96 +8,25 @@ Registered on the main app by ``register(app)``.
 from __future__ import annotations
 
 import io
-import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 
-from docex.config import Settings
+from docex.cli.common import DataDir, JsonOut, console, err, fail, print_json, settings_for
 
 __all__ = ["register"]
 
-PKI_DIR_NAME = "pki"
-
-_out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
 
 pki_app = typer.Typer(help="The node's PKI: CAs, seals, personal keys, TSA, OCSP.")
 pdf_app = typer.Typer(help="PDF signatures: sign and seal with the node's keys.")
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", envvar="DOCEX_DATA_DIR", help="Data directory (default ./docex-data)."
-    ),
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def register(app: typer.Typer) -> None:
     """Add ``docex pki …`` and ``docex pdf …`` to ``app``."""
     app.add_typer(pki_app, name="pki")
     app.add_typer(pdf_app, name="pdf")
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    settings = Settings()
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
-    return settings
-
-
-def _passphrase(settings: Settings) -> str | None:
-    secret = settings.signing.key_passphrase
-    return secret.get_secret_value() if secret else None
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
-def _directory(settings: Settings) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
-    """Active agencies hosted on this node (code, name) and their leaders (username, full name,
-    agency code), from the node's database."""
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from docex.agencies.models import Agency
-    from docex.auth.models import Principal
-    from docex.db import Database
-
-    db = Database(settings.resolved_database_url)
-    try:
-        with db.read() as session:
-            hosted = select(Agency).where(
-                Agency.node_id == settings.node_id, Agency.status == "active"
-            )
-            agencies = [(a.id, a.name) for a in session.scalars(hosted.order_by(Agency.id))]
-            hosted_codes = {code for code, _ in agencies}
-            leaders = []
-            for person in session.scalars(
-                select(Principal)
-                .where(Principal.kind == "leader", Principal.active.is_(True))
-                .order_by(Principal.username)
-            ):
-                if person.username and person.agency_id in hosted_codes:
-                    name = person.full_name or person.username
-                    leaders.append((person.username, name, person.agency_id))
-    except SQLAlchemyError as exc:
-        reason = exc.__class__.__name__
-        raise _fail(f"cannot read the node's database ({reason}); run `docex init` first") from exc
-    finally:
-        db.dispose()
-    return agencies, leaders
 
 
 @pki_app.command("init")
@@ -116,28 +45,33 @@ def pki_init(
     """Build the PKI under <data dir>/pki/ (root and issuing CA, TSA, OCSP); idempotent."""
     import warnings
 
-    from docex.signing.pki import PkiError, UnencryptedKeysWarning, build_pki
+    from sqlalchemy.exc import SQLAlchemyError
 
-    settings = _settings(data_dir)
-    agencies: list[tuple[str, str]] = []
-    people: list[tuple[str, str, str]] = []
-    if demo:
-        agencies, people = _directory(settings)
-    passphrase = _passphrase(settings)
+    from docex.bootstrap import build_node_pki
+    from docex.db import Database
+    from docex.signing.pki import PkiError, UnencryptedKeysWarning
+
+    settings = settings_for(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = Database(settings.resolved_database_url) if demo else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnencryptedKeysWarning)
         try:
-            layout = build_pki(
-                settings.data_dir / PKI_DIR_NAME,
-                agencies,
-                people,
-                passphrase=passphrase,
-                now=datetime.now(UTC),
-                base_url=settings.base_url,
-            )
+            if db is None:
+                layout = build_node_pki(settings, None)
+            else:
+                with db.read() as session:
+                    layout = build_node_pki(settings, session)
         except PkiError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            reason = exc.__class__.__name__
+            raise fail(
+                f"cannot read the node's database ({reason}); run `docex init` first"
+            ) from exc
+        finally:
+            if db is not None:
+                db.dispose()
     data = {
         "directory": str(layout.directory),
         "base_url": layout.base_url,
@@ -146,14 +80,14 @@ def pki_init(
         "keys": sorted(layout.certificates),
     }
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
-    _out.print(f"PKI             {layout.directory}")
-    _out.print(f"root CA         {layout.root_cert}")
-    _out.print(f"OCSP / CRL / TSA {layout.base_url}/pki/ocsp · /pki/crl/<ca>.crl · /pki/tsa")
-    _out.print(f"signing keys    {len(layout.certificates)}")
+    console.print(f"PKI             {layout.directory}")
+    console.print(f"root CA         {layout.root_cert}")
+    console.print(f"OCSP / CRL / TSA {layout.base_url}/pki/ocsp · /pki/crl/<ca>.crl · /pki/tsa")
+    console.print(f"signing keys    {len(layout.certificates)}")
     if any(issubclass(w.category, UnencryptedKeysWarning) for w in caught):
-        _err.print(
+        err.print(
             "[yellow]warning:[/yellow] private keys are not encrypted; "
             "set DOCEX_SIGNING__KEY_PASSPHRASE"
         )
@@ -176,9 +110,8 @@ def pdf_sign(
     from cryptography.x509.oid import NameOID
 
     from docex.signing.keys import KeyStoreError
-    from docex.signing.keystore import FileKeyStore
-    from docex.signing.pades import SigningError, revocation_context, sign_pdf
-    from docex.signing.timestamps import InProcessTimeStamper, authority_from_pki
+    from docex.signing.pades import SigningError
+    from docex.signing.service import NodeSignatures
 
     role: Literal["signer", "seal"]
     if key.startswith("seal:"):
@@ -186,15 +119,16 @@ def pdf_sign(
     elif key.startswith("person:"):
         role = "signer"
     else:
-        raise _fail("--key is seal:<agency code> or person:<username>", code=2)
-    settings = _settings(data_dir)
+        raise fail("--key is seal:<agency code> or person:<username>", code=2)
+    settings = settings_for(data_dir)
     try:
-        store = FileKeyStore(settings.data_dir / PKI_DIR_NAME, _passphrase(settings))
-        if not store.has(key):
-            raise _fail(f"unknown_key: no signing key {key!r} in {store.pki.directory}")
+        signatures = NodeSignatures(settings.data_dir, passphrase=settings.passphrase)
+        store = signatures.key_store
+        if store is None or not store.has(key):
+            raise fail(f"unknown_key: no signing key {key!r} in {settings.data_dir / 'pki'}")
         cert = store.certificate(key)
     except KeyStoreError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
     def subject(oid: Any) -> str:
         values = cert.subject.get_attributes_for_oid(oid)
@@ -206,21 +140,19 @@ def pdf_sign(
     try:
         data = input_path.read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {input_path}: {exc.strerror}") from exc
+        raise fail(f"cannot read {input_path}: {exc.strerror}") from exc
     try:
-        signed = sign_pdf(
+        signed = signatures.sign_with_key(
             io.BytesIO(data),
-            key_store=store,
             key_id=key,
             role=role,
-            timestamper=InProcessTimeStamper(authority_from_pki(store.pki)),
-            validation_context=revocation_context(store.pki) if lt else None,
             signer_name=signer_name,
             agency_name=agency_name,
             now=datetime.now(UTC),
+            long_term=lt,
         )
     except SigningError as exc:
-        raise _fail(f"{exc.code}: {exc.detail}") from exc
+        raise fail(f"{exc.code}: {exc.detail}") from exc
     output.write_bytes(signed)
     result = {
         "input": str(input_path),
@@ -232,9 +164,9 @@ def pdf_sign(
         "size": len(signed),
     }
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
-    _out.print(
+    console.print(
         f"{'sealed' if role == 'seal' else 'signed'} {input_path} → {output} "
         f"({result['level']}, {signer_name}, {len(signed)} bytes)"
     )

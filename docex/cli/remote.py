@@ -31,6 +31,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from docex.cli.common import print_json
 from docex.client import DocexClient, DocexError, status_label
 
 __all__ = ["register"]
@@ -216,10 +217,6 @@ def _remote(
 
 # --------------------------------------------------------------------------------------------
 # Rendering
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def _vietnam_time(value: Any) -> str:
@@ -464,7 +461,7 @@ def send(
     ):
         document, created = client.send_ex(envelope, main_pdf, attach or (), progress=progress)
     if as_json:
-        _print_json(document)
+        print_json(document)
         return
     outcome = "sent" if created else "already accepted earlier (same message id), not resent"
     _out.print(
@@ -501,7 +498,7 @@ def inbox(
         else:
             page = client.inbox(status=status, urgency=wanted, limit=limit, cursor=cursor)
     if as_json:
-        _print_json(page)
+        print_json(page)
         return
     _out.print(
         _table(
@@ -562,7 +559,7 @@ def outbox(
         else:
             page = client.outbox(limit=limit, cursor=cursor)
     if as_json:
-        _print_json(page)
+        print_json(page)
         return
     _out.print(
         _table(
@@ -597,7 +594,7 @@ def show(
     with _remote(url, token, as_, credentials) as client:
         document = client.document(document_id)
     if as_json:
-        _print_json(document)
+        print_json(document)
         return
     envelope: Mapping[str, Any] = document.get("envelope") or {}
     code = envelope.get("code") or {}
@@ -760,7 +757,7 @@ def download(
         "sha256": digest,
     }
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     _out.print(
         _fields([("Saved", result["path"]), ("Size", _size(result["size"])), ("SHA-256", digest)])
@@ -784,7 +781,7 @@ def status(
     with _remote(url, token, as_, credentials) as client:
         receipt = client.post_status(document_id, code, note=note, incoming_number=incoming_number)
     if as_json:
-        _print_json(receipt)
+        print_json(receipt)
         return
     _out.print(
         _fields(
@@ -811,7 +808,7 @@ def receipts(
     with _remote(url, token, as_, credentials) as client:
         items = client.receipts(document_id)
     if as_json:
-        _print_json(items)
+        print_json(items)
         return
     _out.print(
         _table(
@@ -842,7 +839,7 @@ def trace(
     with _remote(url, token, as_, credentials) as client:
         items = client.trace(document_id)
     if as_json:
-        _print_json(items)
+        print_json(items)
         return
     _out.print(
         _table(
@@ -874,7 +871,7 @@ def me(
     with _remote(url, token, as_, credentials) as client:
         principal = client.me()
     if as_json:
-        _print_json(principal)
+        print_json(principal)
         return
     _out.print(
         _fields(
@@ -922,7 +919,7 @@ def sign(
         signed = client.sign_pdf(source.read_bytes(), role=role)
     output.write_bytes(signed)
     if as_json:
-        _print_json({"output": str(output), "size": len(signed), "role": role})
+        print_json({"output": str(output), "size": len(signed), "role": role})
     else:
         _out.print(f"{role} signature added → {output} ({len(signed)} bytes)")
 
@@ -953,7 +950,7 @@ def decrypt(
             passphrase=passphrase,
         )
     if as_json:
-        _print_json({"output": str(output), "sha256": digest})
+        print_json({"output": str(output), "sha256": digest})
     else:
         _out.print(f"decrypted → {output} (sha256 {digest})")
 

@@ -113,23 +113,45 @@ class NodeSignatures:
         now: datetime,
     ) -> bytes:
         """One more PAdES signature: the person's own key (``signer``) or the agency seal."""
-        if self.key_store is None or self._tsa is None or self._contexts is None:
-            raise SigningError("unknown_key", "this node holds no signing keys")
         if role == "signer":
             if username is None:
                 raise SigningError("unknown_key", "only a person signs as signer")
             key_id = person_key_id(username)
         else:
             key_id = seal_key_id(agency_id)
+        return self.sign_with_key(
+            source,
+            key_id=key_id,
+            role=role,
+            signer_name=signer_name,
+            agency_name=agency_name,
+            now=now,
+        )
+
+    def sign_with_key(
+        self,
+        source: BinaryIO,
+        *,
+        key_id: str,
+        role: Literal["signer", "seal"],
+        signer_name: str,
+        agency_name: str,
+        now: datetime,
+        long_term: bool = True,
+    ) -> bytes:
+        """Sign with ``key_id`` of the key store: PAdES B-LT (revocation data embedded), or
+        B-T when ``long_term`` is False. Raises ``SigningError``."""
+        if self.key_store is None or self._tsa is None or self._contexts is None:
+            raise SigningError("unknown_key", "this node holds no signing keys")
         if not self.key_store.has(key_id):
-            raise SigningError("unknown_key", f"no {role} key for you on this node")
+            raise SigningError("unknown_key", f"no {role} key {key_id!r} on this node")
         return sign_pdf(
             source,
             key_store=self.key_store,
             key_id=key_id,
             role=role,
             timestamper=InProcessTimeStamper(self._tsa),
-            validation_context=self._contexts.current(),
+            validation_context=self._contexts.current() if long_term else None,
             signer_name=signer_name,
             agency_name=agency_name,
             now=now,
