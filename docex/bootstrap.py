@@ -8,13 +8,17 @@ import os
 import secrets
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from docex.agencies.models import Agency
 from docex.agencies.service import create_agency, create_group, ensure_custodial_keys
+from docex.app import open_token
 from docex.auth.models import Principal
 from docex.auth.policy import Kind
 from docex.auth.service import create_api_token, create_principal
@@ -31,8 +35,13 @@ from docex.signing.pki import (
     UnencryptedKeysWarning,
     build_pki,
     certify_node_key,
+    person_key_id,
+    seal_key_id,
 )
 from docex.signing.service import PKI_DIR
+
+if TYPE_CHECKING:
+    from docex.signing.hsm import Certify
 
 CREDENTIALS_FILE = "demo-credentials.json"
 
@@ -89,7 +98,13 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
     url = settings.resolved_database_url
     upgrade(url)
     secret = settings.passphrase
-    key_created = create_node_key(settings.keys_dir, secret)
+    token = open_token(settings)
+    if token is None:
+        key_created = create_node_key(settings.keys_dir, secret)
+    else:
+        key_created = not token.has_node_key()
+        token.node_key()
+        token.close()
     KekRing(settings.keys_dir / "kek", secret).create_if_missing()
     agency_keys = AgencyKeyStore(settings.keys_dir / "agencies", secret)
     credentials = settings.data_dir / CREDENTIALS_FILE
@@ -150,22 +165,64 @@ def build_node_pki(settings: Settings, session: Any | None) -> PkiLayout:
     gets a seal key and every leader a custodial personal key (the demo network); the node's
     receipt key, once it exists, gets a certificate so receipts carry a chain (``x5c``)."""
     agencies, people = hosted_signers(session, settings.node_id) if session else ([], [])
-    layout = build_pki(
-        settings.data_dir / PKI_DIR,
-        agencies,
-        people,
-        passphrase=settings.passphrase,
-        now=SystemClock().now(),
-        base_url=settings.base_url,
-    )
-    if (settings.keys_dir / NODE_KEY_FILE).exists():
-        certify_node_key(
-            Pki.open(settings.data_dir / PKI_DIR, settings.passphrase),
-            load_node_key(settings.keys_dir, settings.passphrase).public_key(),
-            node_id=settings.node_id,
-            now=SystemClock().now(),
+    directory = settings.data_dir / PKI_DIR
+    now = SystemClock().now()
+    token = open_token(settings)
+    if token is None:
+        layout = build_pki(
+            directory,
+            agencies,
+            people,
+            passphrase=settings.passphrase,
+            now=now,
+            base_url=settings.base_url,
         )
-    return layout
+        if (settings.keys_dir / NODE_KEY_FILE).exists():
+            certify_node_key(
+                Pki.open(directory, settings.passphrase),
+                load_node_key(settings.keys_dir, settings.passphrase).public_key(),
+                node_id=settings.node_id,
+                now=now,
+            )
+        return layout
+    try:
+        # Keys on the token: the PKI holds only its CAs, TSA and OCSP keys and certifies the
+        # public keys the token generated (enrol is idempotent, and resumes a crashed run).
+        build_pki(
+            directory, [], [], passphrase=settings.passphrase, now=now, base_url=settings.base_url
+        )
+        pki = Pki.open(directory, settings.passphrase)
+        names = dict(agencies)
+        for code, name in agencies:
+            token.enroll(seal_key_id(code), _seal_certifier(pki, code, name, now))
+        for username, full_name, code in people:
+            token.enroll(
+                person_key_id(username),
+                _person_certifier(pki, username, full_name, code, names[code], now),
+            )
+        certify_node_key(pki, token.node_key().public_key(), node_id=settings.node_id, now=now)
+        return pki.layout()
+    finally:
+        token.close()
+
+
+def _seal_certifier(pki: Pki, code: str, name: str, now: datetime) -> Certify:
+    def certify(key: ec.EllipticCurvePublicKey) -> x509.Certificate:
+        return pki.certificate(pki.issue_seal(code, name, now=now, rotate=True, public_key=key))
+
+    return certify
+
+
+def _person_certifier(
+    pki: Pki, username: str, full_name: str, code: str, agency_name: str, now: datetime
+) -> Certify:
+    def certify(key: ec.EllipticCurvePublicKey) -> x509.Certificate:
+        rec = pki.issue_person(
+            username, full_name, code, agency_name=agency_name, now=now, rotate=True, public_key=key
+        )
+        return pki.certificate(rec)
+
+    return certify
 
 
 def _password() -> str:

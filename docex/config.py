@@ -1,7 +1,8 @@
 """Node settings, read from the environment (prefix ``DOCEX_``, nested sections joined by ``__``).
 
 Everything a node needs to know about itself lives here; ``create_app(settings)`` builds the rest.
-Secrets (the key passphrase, S3 credentials) are ``SecretStr`` so they never reach a log or a repr.
+Secrets (the key passphrase, the PKCS#11 PIN, S3 credentials) are ``SecretStr`` so they never
+reach a log or a repr.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,6 +59,25 @@ class StorageSettings(BaseModel):
 
 class SigningSettings(BaseModel):
     key_passphrase: SecretStr | None = None
+    # Where the node key, the agencies' seal keys and custodial personal keys live: "files"
+    # (the data directory, encrypted with the passphrase) or "pkcs11" (a token: an HSM, or
+    # SoftHSM2), which needs the module (the vendor's .so), the token label and the user PIN.
+    key_store: Literal["files", "pkcs11"] = "files"
+    pkcs11_module: Path | None = None
+    pkcs11_token: str | None = None
+    pkcs11_pin: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _pkcs11_complete(self) -> SigningSettings:
+        if self.key_store == "pkcs11":
+            missing = [
+                f"DOCEX_SIGNING__{name.upper()}"
+                for name in ("pkcs11_module", "pkcs11_token", "pkcs11_pin")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"key_store 'pkcs11' needs {', '.join(missing)}")
+        return self
 
 
 class SignaturesSettings(BaseModel):

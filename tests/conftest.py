@@ -28,6 +28,7 @@ from docex.signing.keys import create_node_key, load_node_key
 from docex.signing.pki import Pki, UnencryptedKeysWarning, build_pki, certify_node_key
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import PKI_DIR
+from tests.signing.softhsm import SoftHsm, Token
 from tests.storage.seaweed import SeaweedFS
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -59,6 +60,21 @@ def running_seaweedfs(seaweedfs: SeaweedFS) -> SeaweedFS:
 class Template:
     url: str
     credentials: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
+    """A real SoftHSM2 with two initialised tokens, for this session's processes."""
+    return SoftHsm(tmp_path_factory.mktemp("softhsm"), ("docex-a", "docex-b"))
+
+
+@pytest.fixture
+def hsm_token(softhsm: SoftHsm) -> Iterator[Token]:
+    """A PKCS#11 token of its own for one test: emptied before and after it."""
+    label = "docex-a"
+    softhsm.empty(label)
+    yield softhsm.tokens[label]
+    softhsm.empty(label)
 
 
 @pytest.fixture(scope="session")

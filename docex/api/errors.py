@@ -2,7 +2,7 @@
 
 Every refusal (4xx) is also written to the audit log, in a transaction of its own (the change
 it refused was rolled back), and counted in ``docex_refusals``. Unexpected exceptions become a
-500 with no detail; database outages become 503 with Retry-After.
+500 with no detail; database, blob store and signing-key outages become 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from docex.api.middleware import route_template
 from docex.audit import events
 from docex.errors import DocexError, ServiceUnavailable
 from docex.node import Node
+from docex.signing.keys import KeyStoreError
 from docex.storage.base import BlobStoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,13 @@ def install(app: FastAPI) -> None:
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", type(exc).__name__)
         err = ServiceUnavailable("the database is unavailable", code="database_unavailable")
+        return JSONResponse({"error": err.code, "detail": err.detail}, 503, headers=err.headers)
+
+    @app.exception_handler(KeyStoreError)
+    async def _keys_down(request: Request, exc: KeyStoreError) -> JSONResponse:
+        # The node's key (e.g. on a PKCS#11 token) could not sign: say so, never how.
+        log.error("signing key unavailable: %s", exc)
+        err = ServiceUnavailable("the node's signing key is unavailable", code="key_unavailable")
         return JSONResponse({"error": err.code, "detail": err.detail}, 503, headers=err.headers)
 
     @app.exception_handler(BlobStoreUnavailable)

@@ -14,13 +14,21 @@ from docex.api.deps import ActorDep, NodeDep
 from docex.api.errors import error_responses
 from docex.auth.policy import Action, acting_agency, authorize
 from docex.auth.service import full_name_of
-from docex.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMedia
+from docex.errors import (
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unprocessable,
+    UnsupportedMedia,
+)
 from docex.signing.pades import SigningError
 
 router = APIRouter(tags=["signing"])
 
 _NOT_FOUND_CODES = {"unknown_key"}
 _MEDIA_CODES = {"not_a_pdf"}
+# The key's token or the time-stamping authority failed: nothing is wrong with the request.
+_UNAVAILABLE_CODES = {"key_unavailable", "timestamp_unavailable"}
 
 
 @router.post(
@@ -28,7 +36,7 @@ _MEDIA_CODES = {"not_a_pdf"}
     response_class=Response,
     responses={
         200: {"content": {"application/pdf": {}}, "description": "The PDF, signed once more"},
-        **error_responses(400, 401, 403, 404, 413, 415, 422),
+        **error_responses(400, 401, 403, 404, 413, 415, 422, 503),
     },
 )
 async def sign(
@@ -69,5 +77,7 @@ async def sign(
             raise NotFound(exc.detail, code=exc.code) from exc
         if exc.code in _MEDIA_CODES:
             raise UnsupportedMedia(exc.detail, code=exc.code) from exc
+        if exc.code in _UNAVAILABLE_CODES:
+            raise ServiceUnavailable(exc.detail, code=exc.code) from exc
         raise Unprocessable(exc.detail, code=exc.code) from exc
     return Response(signed, media_type="application/pdf")

@@ -109,6 +109,7 @@ def pdf_sign(
     (--key seal:<code>) or as a person (--key person:<username>)."""
     from cryptography.x509.oid import NameOID
 
+    from docex.app import open_token
     from docex.signing.keys import KeyStoreError
     from docex.signing.pades import SigningError
     from docex.signing.service import NodeSignatures
@@ -122,7 +123,9 @@ def pdf_sign(
         raise fail("--key is seal:<agency code> or person:<username>", code=2)
     settings = settings_for(data_dir)
     try:
-        signatures = NodeSignatures(settings.data_dir, passphrase=settings.passphrase)
+        signatures = NodeSignatures(
+            settings.data_dir, passphrase=settings.passphrase, key_store=open_token(settings)
+        )
         store = signatures.key_store
         if store is None or not store.has(key):
             raise fail(f"unknown_key: no signing key {key!r} in {settings.data_dir / 'pki'}")

@@ -4,6 +4,10 @@ Guarantee: a statement returned by ``NodeSigner.sign`` verifies, with any confor
 library, against the public key published at ``/.well-known/jwks.json`` under its ``kid`` (the
 RFC 7638 thumbprint), and any change to header or payload breaks it. The payload is canonical
 JSON (sorted keys, no spaces, UTF-8) so the same claims always give the same bytes to sign.
+
+The key signs wherever it lives: a key loaded from the data directory, or a key on a PKCS#11
+token (:class:`docex.signing.hsm.TokenKey`); the JWS is assembled here (RFC 7515 §7.1) and only
+the ECDSA signature comes from the key.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jws
 from joserfc.jwk import ECKey
 
@@ -26,26 +31,62 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class EcdsaKey(Protocol):
+    """A P-256 private key that signs without showing itself (e.g. on a PKCS#11 token)."""
+
+    def public_key(self) -> ec.EllipticCurvePublicKey: ...
+
+    def sign(self, data: bytes, algorithm: str = "sha256") -> bytes:
+        """DER ECDSA signature of ``data`` hashed with ``algorithm``."""
+        ...
+
+
+class _LoadedKey:
+    """:class:`EcdsaKey` over a key loaded in this process."""
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+        self._key = key
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._key.public_key()
+
+    def sign(self, data: bytes, algorithm: str = "sha256") -> bytes:
+        if algorithm != "sha256":
+            raise ValueError("node statements are ES256")
+        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 class NodeSigner:
     def __init__(
         self,
-        private_key: ec.EllipticCurvePrivateKey,
+        private_key: ec.EllipticCurvePrivateKey | EcdsaKey,
         node_id: str,
         *,
         chain: Sequence[x509.Certificate] = (),
     ) -> None:
         """``chain``: the node key's certificate then its issuers; sent as ``x5c`` (RFC 7515
         §4.1.6) so a third party verifies a receipt against the national root alone."""
-        pem = private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+        key: EcdsaKey = (
+            _LoadedKey(private_key)
+            if isinstance(private_key, ec.EllipticCurvePrivateKey)
+            else private_key
         )
-        self._key = ECKey.import_key(pem)
+        public = key.public_key()
+        if not isinstance(public.curve, ec.SECP256R1):
+            raise ValueError("the node key must be a P-256 key (ES256)")
+        self._key = key
+        self._public = ECKey.import_key(
+            public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
         self.node_id = node_id
-        self.kid = self._key.thumbprint()
-        self._public = ECKey.import_key(self._key.as_dict(private=False))
-        if chain and chain[0].public_key() != private_key.public_key():
+        self.kid = self._public.thumbprint()
+        if chain and chain[0].public_key() != public:
             raise ValueError("the certificate chain is not the node key's")
         self.x5c = [
             base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain
@@ -55,7 +96,10 @@ class NodeSigner:
         header: dict[str, Any] = {"alg": "ES256", "kid": self.kid, "typ": typ}
         if self.x5c:
             header["x5c"] = self.x5c
-        return jws.serialize_compact(header, canonical_json(claims), self._key)
+        signing_input = f"{_b64url(canonical_json(header))}.{_b64url(canonical_json(claims))}"
+        r, s = decode_dss_signature(self._key.sign(signing_input.encode("ascii")))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # RFC 7518 §3.4
+        return f"{signing_input}.{_b64url(signature)}"
 
     def verify(self, token: str) -> dict[str, Any]:
         """Verify a statement this node signed; raises ``ValueError`` if it does not verify."""
@@ -69,6 +113,6 @@ class NodeSigner:
         return payload
 
     def jwks(self) -> dict[str, Any]:
-        jwk = dict(self._key.as_dict(private=False))
+        jwk = dict(self._public.as_dict(private=False))
         jwk.update({"kid": self.kid, "use": "sig", "alg": "ES256"})
         return {"keys": [jwk]}

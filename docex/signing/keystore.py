@@ -20,8 +20,9 @@ What it guarantees
   asn1crypto per signature; the result is the same structure, in canonical DER (tested), and
   anything outside that profile still goes through pyHanko.
 
-A PKCS#11 implementation (SoftHSM2 in tests) is the second implementation this protocol is
-written for; it is not here yet.
+- The second implementation, :class:`~docex.signing.hsm.Pkcs11KeyStore`, keeps the keys on a
+  PKCS#11 token (an HSM; SoftHSM2 in the tests) and signs there. Both hand out
+  :class:`PadesSigner` subclasses, so what they sign is the same bytes but for the signature.
 """
 
 from __future__ import annotations
@@ -32,18 +33,17 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from asn1crypto import algos, cms  # type: ignore[import-untyped]
-from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
-from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer, SimpleSigner
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from docex.signing.keys import KeyStoreError
-from docex.signing.pki import Pki, PkiError
+from docex.signing.pki import CertRecord, Pki, PkiError
 
 SIGNING_KEY_PREFIXES = ("seal:", "person:")
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -63,7 +63,8 @@ class UnknownKeyError(KeyStoreError, LookupError):
 
 @runtime_checkable
 class KeyStore(Protocol):
-    """Where signing keys live. Implementations: :class:`FileKeyStore` (PKCS#11 to come)."""
+    """Where signing keys live: :class:`FileKeyStore`, or a PKCS#11 token
+    (:class:`~docex.signing.hsm.Pkcs11KeyStore`)."""
 
     def signer_for(self, key_id: str) -> Signer:
         """A pyHanko signer for the current key of ``key_id``, with its certificate chain.
@@ -86,43 +87,28 @@ class KeyStore(Protocol):
         ...
 
 
-def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+class PadesSigner(Signer):
+    """A pyHanko signer for an ECDSA key wherever it lives; subclasses give :meth:`sign_raw`.
 
-
-class EcdsaSigner(SimpleSigner):
-    """pyHanko's ``SimpleSigner`` keeping the loaded ECDSA key object.
-
-    ``SimpleSigner`` parses the key from DER on every signature; holding the object instead
-    saves that work on a node that seals many documents a second.
+    It builds the PAdES baseline CMS from pre-encoded DER (see :class:`_PadesCms`) and hands
+    pyHanko still-unparsed certificates: asn1crypto re-encodes a certificate whose fields were
+    ever read each time it is embedded (a few milliseconds per certificate, several times per
+    signature), so keeping the DER and loading fresh copies keeps sealing fast.
     """
 
-    def __init__(
-        self,
-        certificate: x509.Certificate,
-        private_key: ec.EllipticCurvePrivateKey,
-        chain: Iterable[x509.Certificate],
-    ) -> None:
-        key_info = asn1_keys.PrivateKeyInfo.load(
-            private_key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        super().__init__(
-            signing_cert=_asn1_cert(certificate),
-            signing_key=key_info,
-            cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(c) for c in chain]),
-        )
-        self._private_key = private_key
+    def __init__(self, certificate: x509.Certificate, chain: Iterable[x509.Certificate]) -> None:
+        if not isinstance(certificate.public_key(), ec.EllipticCurvePublicKey):
+            raise KeyStoreError("signing keys are ECDSA keys")
         self._cert_der = certificate.public_bytes(serialization.Encoding.DER)
         self._chain_der = tuple(c.public_bytes(serialization.Encoding.DER) for c in chain)
+        super().__init__(
+            signing_cert=asn1_x509.Certificate.load(self._cert_der),
+            cert_registry=SimpleCertificateStore.from_certs(
+                [asn1_x509.Certificate.load(der) for der in self._chain_der]
+            ),
+        )
         self._pades = _PadesCms(self, self._cert_der, self._chain_der)
 
-    # asn1crypto re-encodes a certificate whose fields were ever read each time it is embedded
-    # (a few milliseconds per certificate, several times per signature); handing pyHanko freshly
-    # loaded, still-unparsed copies keeps sealing fast.
     @property
     def signing_cert(self) -> asn1_x509.Certificate:
         return asn1_x509.Certificate.load(self._cert_der)
@@ -135,10 +121,14 @@ class EcdsaSigner(SimpleSigner):
         return store
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
-        chosen = _HASHES.get(digest_algorithm.lower())
-        if chosen is None:
-            return super().sign_raw(data, digest_algorithm)
-        return self._private_key.sign(data, ec.ECDSA(chosen()))
+        """The DER ECDSA signature (RFC 3279 Ecdsa-Sig-Value) of ``data`` hashed with
+        ``digest_algorithm`` (sha256, sha384 or sha512)."""
+        raise NotImplementedError
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        return self.sign_raw(data, digest_algorithm)
 
     async def async_sign(
         self,
@@ -176,6 +166,32 @@ class EcdsaSigner(SimpleSigner):
         return await self._pades.sign(data_digest, timestamper, dry_run=dry_run)
 
 
+def hash_algorithm(name: str) -> hashes.HashAlgorithm:
+    """The SHA-2 hash named ``name`` (pyHanko's spelling); :class:`KeyStoreError` for others."""
+    chosen = _HASHES.get(name.lower())
+    if chosen is None:
+        raise KeyStoreError(f"digest {name!r} is not accepted for signing")
+    return chosen()
+
+
+class EcdsaSigner(PadesSigner):
+    """A :class:`PadesSigner` over a key loaded in this process (:class:`FileKeyStore`)."""
+
+    def __init__(
+        self,
+        certificate: x509.Certificate,
+        private_key: ec.EllipticCurvePrivateKey,
+        chain: Iterable[x509.Certificate],
+    ) -> None:
+        if certificate.public_key() != private_key.public_key():
+            raise KeyStoreError("the certificate is not this key's")
+        super().__init__(certificate, chain)
+        self._private_key = private_key
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        return self._private_key.sign(data, ec.ECDSA(hash_algorithm(digest_algorithm)))
+
+
 def _tlv(tag: int, content: bytes) -> bytes:
     """One DER element (X.690 §8.1): tag, definite length, content."""
     size = len(content)
@@ -201,7 +217,7 @@ class _PadesCms:
     value as the signature-time-stamp unsigned attribute; the signer's certificate and chain.
     """
 
-    def __init__(self, signer: EcdsaSigner, cert_der: bytes, chain_der: Iterable[bytes]) -> None:
+    def __init__(self, signer: PadesSigner, cert_der: bytes, chain_der: Iterable[bytes]) -> None:
         cert = asn1_x509.Certificate.load(cert_der)
         self._signer = signer
         self._content_type = simple_cms_attribute("content_type", "data").dump()
@@ -270,8 +286,13 @@ class FileKeyStore:
     def pki(self) -> Pki:
         return self._pki
 
+    def _current(self, key_id: str) -> CertRecord | None:
+        """The key id's current record, if its key is a file here (not on a token)."""
+        rec = self._pki.current(key_id) if key_id.startswith(SIGNING_KEY_PREFIXES) else None
+        return rec if rec is not None and rec.key else None
+
     def has(self, key_id: str) -> bool:
-        return key_id.startswith(SIGNING_KEY_PREFIXES) and self._pki.current(key_id) is not None
+        return self._current(key_id) is not None
 
     def key_ids(self) -> tuple[str, ...]:
         return self._pki.signing_key_ids()
@@ -288,7 +309,7 @@ class FileKeyStore:
         return tuple(self._pki.certificate(r) for r in self._pki.history(key_id))
 
     def signer_for(self, key_id: str) -> EcdsaSigner:
-        rec = self._pki.current(key_id) if key_id.startswith(SIGNING_KEY_PREFIXES) else None
+        rec = self._current(key_id)
         if rec is None:
             raise UnknownKeyError(key_id)
         cached = self._signers.get(key_id)

@@ -78,7 +78,7 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 
 from docex.signing.keys import KeyStoreError
-from docex.signing.keystore import KeyStore
+from docex.signing.keystore import KeyStore, UnknownKeyError
 from docex.signing.ocsp import InProcessFetcherBackend, OcspResponder
 from docex.signing.pki import Pki
 
@@ -319,10 +319,10 @@ async def async_sign_pdf(
         raise ValueError("now must be timezone-aware")
     data = source.read()
     writer = _open(data)
-    if not key_store.has(key_id):
-        raise SigningError("unknown_key", f"no signing key {key_id!r}")
     try:
         signer = key_store.signer_for(key_id)
+    except UnknownKeyError as exc:
+        raise SigningError("unknown_key", f"no signing key {key_id!r}") from exc
     except KeyStoreError as exc:
         raise SigningError("key_unavailable", str(exc)) from exc
 
@@ -390,6 +390,8 @@ async def async_sign_pdf(
         await post.post_signature_processing(out)
     except TimestampRequestError as exc:
         raise SigningError("timestamp_unavailable", str(exc)) from exc
+    except KeyStoreError as exc:  # the token holding the key failed while signing
+        raise SigningError("key_unavailable", str(exc)) from exc
     out.seek(0)
     return bytes(out.read())
 

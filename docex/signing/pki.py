@@ -148,7 +148,8 @@ class CertRecord:
     cert: str
     """Path of the PEM certificate, relative to the PKI directory."""
     key: str
-    """Path of the PKCS#8 private key, relative to the PKI directory."""
+    """Path of the PKCS#8 private key, relative to the PKI directory; empty when the key is
+    held elsewhere (a PKCS#11 token) and only its public half was certified here."""
     subject: str
     """RFC 4514 string of the subject, for people and logs."""
     not_before: datetime
@@ -523,6 +524,8 @@ class Pki:
         return cert
 
     def private_key(self, rec: CertRecord) -> PrivateKey:
+        if not rec.key:
+            raise PkiError(f"the key of {rec.key_id} is not held in the PKI directory")
         key = self._keys.get(rec.key)
         if key is None:
             key = load_private_key(self.directory / rec.key, self._passphrase)
@@ -596,16 +599,21 @@ class Pki:
         extensions: Sequence[tuple[x509.ExtensionType, bool]],
         now: datetime,
         file_stem: str | None = None,
+        public_key: ec.EllipticCurvePublicKey | None = None,
     ) -> tuple[_Index, CertRecord]:
-        key = ec.generate_private_key(ec.SECP256R1())
+        """Issue a certificate: for a new key written here, or for ``public_key`` whose
+        private half lives elsewhere (then nothing is written under ``private/``)."""
+        key = ec.generate_private_key(ec.SECP256R1()) if public_key is None else None
         serial = x509.random_serial_number()
         if issuer is None:
+            if key is None:
+                raise PkiError("a self-signed certificate needs its key here")
             issuer_cert, issuer_key = None, key
         else:
             issuer_cert, issuer_key = self.ca_certificate(issuer), self.ca_key(issuer)
         cert = _certificate(
             subject=subject,
-            public_key=key.public_key(),
+            public_key=key.public_key() if key is not None else public_key,  # type: ignore[arg-type]
             issuer_cert=issuer_cert,
             issuer_key=issuer_key,
             serial=serial,
@@ -615,11 +623,14 @@ class Pki:
         )
         stem = file_stem or format(serial, "x")
         cert_rel, key_rel = f"certs/{stem}.pem", f"private/{stem}.key.pem"
-        _write_key(self.directory / key_rel, key, self._passphrase)
+        if key is not None:
+            _write_key(self.directory / key_rel, key, self._passphrase)
+            self._keys[key_rel] = key
+        else:
+            key_rel = ""
         _atomic_write(
             self.directory / cert_rel, cert.public_bytes(serialization.Encoding.PEM), 0o600
         )
-        self._keys[key_rel] = key
         self._certs[cert_rel] = cert
         rec = CertRecord(
             serial=serial,
@@ -735,9 +746,16 @@ class Pki:
         return index
 
     def issue_seal(
-        self, agency_code: str, agency_name: str, *, now: datetime, rotate: bool = False
+        self,
+        agency_code: str,
+        agency_name: str,
+        *,
+        now: datetime,
+        rotate: bool = False,
+        public_key: ec.EllipticCurvePublicKey | None = None,
     ) -> CertRecord:
-        """The agency's seal certificate; issued if absent, re-keyed if ``rotate``."""
+        """The agency's seal certificate; issued if absent, re-keyed if ``rotate``. With
+        ``public_key`` the certificate is for that key (held on a token), not a new one."""
         now = _as_utc(now)
         key_id = seal_key_id(agency_code)
         with self._locked():
@@ -760,6 +778,7 @@ class Pki:
                 validity=SUBJECT_VALIDITY,
                 extensions=_signer_exts(index.base_url),
                 now=now,
+                public_key=public_key,
             )
             agencies = {**index.agencies, agency_code: agency_name}
             self._save(replace(index, agencies=agencies))
@@ -774,9 +793,11 @@ class Pki:
         now: datetime,
         agency_name: str | None = None,
         rotate: bool = False,
+        public_key: ec.EllipticCurvePublicKey | None = None,
     ) -> CertRecord:
         """A personal signer certificate for ``username``; issued if absent, re-keyed if
-        ``rotate``. The agency's name comes from ``agency_name`` or the PKI's agency list."""
+        ``rotate``. The agency's name comes from ``agency_name`` or the PKI's agency list.
+        With ``public_key`` the certificate is for that key (held on a token)."""
         now = _as_utc(now)
         key_id = person_key_id(username)
         with self._locked():
@@ -805,14 +826,22 @@ class Pki:
                 validity=SUBJECT_VALIDITY,
                 extensions=_signer_exts(index.base_url),
                 now=now,
+                public_key=public_key,
             )
             agencies = {**index.agencies, agency_code: name}
             self._save(replace(index, agencies=agencies))
             return rec
 
-    def rotate(self, key_id: str, *, now: datetime) -> CertRecord:
-        """A new key and certificate for ``key_id`` with the same subject; the old certificate
-        stays listed (superseded) so that signatures made with it still verify."""
+    def rotate(
+        self,
+        key_id: str,
+        *,
+        now: datetime,
+        public_key: ec.EllipticCurvePublicKey | None = None,
+    ) -> CertRecord:
+        """A new key and certificate for ``key_id`` with the same subject (for ``public_key``
+        when the new key is on a token); the old certificate stays listed (superseded) so
+        that signatures made with it still verify."""
         rec = self.current(key_id)
         if rec is None or rec.role not in ("seal", "person"):
             raise PkiError(f"no signing key {key_id} to rotate")
@@ -822,7 +851,7 @@ class Pki:
             raise PkiError(f"{key_id} has no agency code in its subject")
         if rec.role == "seal":
             name = _attr(cert, NameOID.ORGANIZATION_NAME)
-            return self.issue_seal(code, name, now=now, rotate=True)
+            return self.issue_seal(code, name, now=now, rotate=True, public_key=public_key)
         return self.issue_person(
             key_id.removeprefix("person:"),
             _full_name(cert),
@@ -830,6 +859,7 @@ class Pki:
             agency_name=_attr(cert, NameOID.ORGANIZATION_NAME),
             now=now,
             rotate=True,
+            public_key=public_key,
         )
 
     # -- revocation ------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from typing import BinaryIO, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from docex.signing.keystore import FileKeyStore
+from docex.signing.keys import KeyStoreError
+from docex.signing.keystore import FileKeyStore, KeyStore
 from docex.signing.ocsp import OcspResponder, crl_bytes
 from docex.signing.pades import RevocationContexts, SigningError, sign_pdf
 from docex.signing.pki import Pki, person_key_id, seal_key_id
@@ -54,6 +55,7 @@ class NodeSignatures:
         data_dir: Path,
         *,
         passphrase: str | None,
+        key_store: KeyStore | None = None,
         trust_roots: Sequence[Path] = (),
         limits: ValidationLimits = ValidationLimits(),
         pool: ValidatorPool | None = None,
@@ -70,7 +72,10 @@ class NodeSignatures:
         self._pool = pool
         self._own_pool = pool is None
         self._lock = threading.Lock()
-        self.key_store = FileKeyStore(pki_dir, passphrase) if self.pki else None
+        # Signing keys: the given store (a PKCS#11 token), else the PKI directory's files.
+        self.key_store: KeyStore | None = key_store
+        if key_store is None and self.pki is not None:
+            self.key_store = FileKeyStore(pki_dir, passphrase)
         self._contexts = RevocationContexts(self.pki) if self.pki else None
         self._tsa: TimeStampAuthority | None = authority_from_pki(self.pki) if self.pki else None
         self._ocsp = OcspResponder(self.pki) if self.pki else None
@@ -143,7 +148,11 @@ class NodeSignatures:
         B-T when ``long_term`` is False. Raises ``SigningError``."""
         if self.key_store is None or self._tsa is None or self._contexts is None:
             raise SigningError("unknown_key", "this node holds no signing keys")
-        if not self.key_store.has(key_id):
+        try:
+            known = self.key_store.has(key_id)
+        except KeyStoreError as exc:
+            raise SigningError("key_unavailable", str(exc)) from exc
+        if not known:
             raise SigningError("unknown_key", f"no {role} key {key_id!r} on this node")
         return sign_pdf(
             source,
@@ -175,6 +184,9 @@ class NodeSignatures:
             if self._pool is not None and self._own_pool:
                 self._pool.close()
             self._pool = None
+            closer = getattr(self.key_store, "close", None)
+            if closer is not None:
+                closer()
 
 
 def _der(data: bytes) -> bytes:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.reader import PdfFileReader
 
+from docex.signing.hsm import Pkcs11KeyStore
+from docex.signing.keys import NODE_KEY_FILE
 from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.helpers import G22, H41
+from tests.signing.softhsm import Token
 
 pytestmark = pytest.mark.functional
 
@@ -126,3 +134,63 @@ def test_keys_rotate_command_rewraps_and_documents_stay_readable(
     out = tmp_path / "back.pdf"
     node.cli("download", sent["id"], "-o", str(out), "--as", f"{H41}/clerk", *creds)
     assert out.read_bytes() == pdf_path.read_bytes()
+
+
+def test_tour_with_every_signing_key_on_a_pkcs11_token(
+    node_process: NodeProcess, hsm_token: Token, tmp_path: Path
+) -> None:
+    """The same tour on a node whose receipt key, seals and leaders' keys are on a PKCS#11
+    token (SoftHSM2): only the CA, TSA and OCSP keys of the demo PKI are files."""
+    node = node_process
+    node.start("--demo", **hsm_token.env())
+    creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
+    draft, signed, sealed = (tmp_path / n for n in ("draft.pdf", "signed.pdf", "sealed.pdf"))
+    node.cli("sample-pdf", str(draft))
+    node.cli(
+        "sign", str(draft), "-o", str(signed), "--role", "signer", "--as", f"{G22}/leader", *creds
+    )
+    node.cli(
+        "sign", str(signed), "-o", str(sealed), "--role", "seal", "--as", f"{G22}/clerk", *creds
+    )
+    sent = json.loads(
+        node.cli(
+            "send", str(sealed), "--to", H41, "--subject", "Ký bằng HSM",
+            "--as", f"{G22}/clerk", "--json", *creds,
+        ).stdout
+    )  # fmt: skip
+    assert sorted((s["role"], s["agency_code"]) for s in sent["signatures"]) == [
+        ("seal", G22),
+        ("signer", G22),
+    ]
+    assert all(s["valid"] and s["trusted"] for s in sent["signatures"])
+    node.cli("status", sent["id"], "03", "--as", f"{H41}/clerk", *creds)
+    receipts = json.loads(
+        node.cli("receipts", sent["id"], "--as", f"{G22}/clerk", "--json", *creds).stdout
+    )
+    receipts = receipts["items"] if isinstance(receipts, dict) else receipts
+    assert [r["code"] for r in receipts] == ["01", "03"]
+
+    store = Pkcs11KeyStore(hsm_token.module, hsm_token.label, hsm_token.pin)
+    try:
+        node_key = store.node_key().public_key()
+        seal = store.certificate(f"seal:{G22}")
+    finally:
+        store.close()
+    for receipt in receipts:
+        header = json.loads(base64.urlsafe_b64decode(receipt["signed"].split(".")[0] + "=="))
+        leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+        assert leaf.public_key() == node_key
+    pdf_seal = PdfFileReader(io.BytesIO(sealed.read_bytes())).embedded_signatures[-1]
+    assert pdf_seal.signer_cert.dump() == seal.public_bytes(serialization.Encoding.DER)
+    # The operator's local command signs with the token too, beside the running server.
+    local = tmp_path / "local.pdf"
+    node.cli("pdf", "sign", str(draft), "-o", str(local), "--key", f"seal:{G22}", **hsm_token.env())
+    local_seal = PdfFileReader(io.BytesIO(local.read_bytes())).embedded_signatures[-1]
+    assert local_seal.signer_cert.dump() == seal.public_bytes(serialization.Encoding.DER)
+    assert not (node.data_dir / "keys" / NODE_KEY_FILE).exists()
+    assert sorted(p.name for p in (node.data_dir / "pki" / "private").iterdir()) == [
+        "issuing.key.pem",
+        "ocsp.key.pem",
+        "root.key.pem",
+        "tsa.key.pem",
+    ]

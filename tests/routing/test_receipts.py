@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 from jwcrypto import jwk, jws
 
-from tests.helpers import G22, H41, as_sent, auth, deliver, envelope, node_of, pdf, send
+from tests.helpers import G22, H41, as_sent, auth, counts, deliver, envelope, node_of, pdf, send
 
 
 def _verify_independently(token: str, jwks: dict) -> dict:
@@ -115,3 +115,34 @@ def test_a_receipt_carries_the_node_certificate_chain_to_the_root(
     )
     token.verify(key, alg="ES256")
     assert json.loads(token.payload)["status"] == "01"
+
+
+def test_a_node_key_that_cannot_sign_gives_503_and_records_no_status(
+    client: TestClient, credentials: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receipt key on a token that fails (unplugged HSM, closed session) is an outage of the
+    node, not a bad request: 503 with Retry-After, and the status is not recorded unsigned."""
+    from docex.signing.keys import KeyStoreError
+
+    document = send(client, auth(credentials, G22), envelope(), pdf()).json()
+    deliver(client)
+    before = counts(client)
+
+    def unplugged(_data: bytes, _algorithm: str = "sha256") -> bytes:
+        raise KeyStoreError("the PKCS#11 token failed to sign: DeviceRemoved")
+
+    monkeypatch.setattr(node_of(client).signer._key, "sign", unplugged)
+    refused = client.post(
+        f"/api/v1/documents/{document['id']}/statuses",
+        json={"code": "03", "incoming_number": "7"},
+        headers=auth(credentials, H41),
+    )
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "key_unavailable"
+    assert refused.headers["Retry-After"]
+    assert "DeviceRemoved" not in refused.text
+    assert counts(client) == before
+    receipts = client.get(
+        f"/api/v1/documents/{document['id']}/receipts", headers=auth(credentials, G22)
+    ).json()["items"]
+    assert [r["code"] for r in receipts] == ["01"]
