@@ -650,6 +650,64 @@ def _read_hex_string(stream: Any) -> generic.ByteStringObject | generic.TextStri
 
 generic.read_hex_string_from_stream = _read_hex_string
 
+# asn1crypto compares and hashes names (RFC 5280 §7.1) by running every attribute through LDAP
+# string preparation (RFC 4518) on each call. Matching a signer by issuer and serial, building
+# paths and looking up CRLs do that thousands of times per document: a fifth of the validation
+# time. Both results are functions of the names' DER alone, so they are computed once per
+# distinct encoding and remembered (bounded in entries, and encodings over 1 KiB, which no
+# real name reaches, are not remembered). Results are asn1crypto's own (tested).
+_names_equal_slowly = x509.Name.__eq__
+_name_hashable_slowly = x509.Name.hashable.fget
+_rdn_values_slowly = x509.RelativeDistinguishedName._get_values
+_NAME_CACHE_ENTRIES = 4096
+_NAME_CACHE_MAX_DER = 1024
+_NAME_KEYS: dict[bytes, str] = {}
+_RDN_VALUES: dict[bytes, dict[str, str]] = {}
+
+
+def _remember(cache: dict[bytes, Any], der: bytes, value: Any) -> None:
+    if len(der) <= _NAME_CACHE_MAX_DER:
+        if len(cache) >= _NAME_CACHE_ENTRIES:
+            cache.clear()
+        cache[der] = value
+
+
+def _name_hashable(self: x509.Name) -> str:
+    """``Name.hashable`` (the prepared form registries key certificates by), remembered."""
+    der = self.dump()
+    key = _NAME_KEYS.get(der)
+    if key is None:
+        key = _name_hashable_slowly(self)
+        _remember(_NAME_KEYS, der, key)
+    return key
+
+
+def _names_equal(self: x509.Name, other: object) -> bool:
+    """``Name.__eq__``: the same DER is the same name; different prepared forms are different
+    names (equal names prepare equally); only what remains goes to asn1crypto's comparison."""
+    if not isinstance(other, x509.Name):
+        return False
+    if self.dump() == other.dump():
+        return True
+    if _name_hashable(self) != _name_hashable(other):
+        return False
+    return bool(_names_equal_slowly(self, other))
+
+
+def _rdn_values(self: x509.RelativeDistinguishedName, rdn: Any) -> dict[str, str]:
+    """The prepared values of one RDN (used by RDN comparison), remembered."""
+    der = rdn.dump()
+    cached = _RDN_VALUES.get(der)
+    if cached is None:
+        cached = _rdn_values_slowly(self, rdn)
+        _remember(_RDN_VALUES, der, cached)
+    return dict(cached)
+
+
+x509.Name.__eq__ = _names_equal  # type: ignore[method-assign,assignment]
+x509.Name.hashable = property(_name_hashable)  # type: ignore[method-assign,assignment]
+x509.RelativeDistinguishedName._get_values = _rdn_values  # type: ignore[method-assign]
+
 
 # --------------------------------------------------------------------------- validation
 

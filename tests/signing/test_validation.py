@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyhanko.pdf_utils import misc
 
 from docex.signing import validation
@@ -507,6 +510,70 @@ def test_fast_hex_string_reader_matches_pyhanko(data: bytes) -> None:
         return value, stream.tell()
 
     assert read(validation._read_hex_string) == read(validation._read_hex_string_slowly)
+
+
+_NAME_TEXTS = [
+    "Văn phòng Chính phủ",
+    "VĂN PHÒNG  CHÍNH PHỦ",
+    " van phong ",
+    "VN:000.00.00.G22",
+    "A",
+]
+
+
+def _encoded_name(rdns: list[list[tuple[str, str, str]]]) -> asn1_x509.Name:
+    """A freshly parsed Name from (attribute, text, string type) RDNs, so no cache is warm."""
+    oids = {"cn": "common_name", "o": "organization_name", "c": "country_name"}
+    sequence = asn1_x509.RDNSequence(
+        [
+            asn1_x509.RelativeDistinguishedName(
+                [
+                    asn1_x509.NameTypeAndValue(
+                        {
+                            "type": oids[attr],
+                            "value": asn1_x509.DirectoryString(
+                                name=kind,
+                                value=text.encode("ascii", "ignore").decode()
+                                if kind == "printable_string"
+                                else text,
+                            ),
+                        }
+                    )
+                    for attr, text, kind in rdn
+                ]
+            )
+            for rdn in rdns
+        ]
+    )
+    return asn1_x509.Name.load(asn1_x509.Name(name="", value=sequence).dump())
+
+
+_RDN = st.lists(
+    st.tuples(
+        st.sampled_from(["cn", "o"]),
+        st.sampled_from(_NAME_TEXTS),
+        st.sampled_from(["utf8_string", "printable_string"]),
+    ),
+    min_size=1,
+    max_size=2,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_RDN, min_size=1, max_size=3), st.lists(_RDN, min_size=1, max_size=3))
+def test_remembered_name_comparison_matches_asn1crypto(
+    left: list[list[tuple[str, str, str]]], right: list[list[tuple[str, str, str]]]
+) -> None:
+    """Names equal by RFC 5280 §7.1 but encoded differently (case, spaces, string types,
+    RDN order), equal names, different names: the remembered comparison and hashable answer
+    exactly as asn1crypto does without them."""
+    for a, b in ((left, right), (left, left), (left, list(reversed(left)))):
+        x, y = _encoded_name(a), _encoded_name(b)
+        assert validation._names_equal(x, y) == validation._names_equal_slowly(
+            _encoded_name(a), _encoded_name(b)
+        )
+        assert validation._name_hashable(x) == validation._name_hashable_slowly(_encoded_name(a))
+    assert validation._names_equal(_encoded_name(left), "not a name") is False
 
 
 def test_validation_time_defaults_to_now(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
