@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 
+from docex.kit.text import strip_diacritics
+
 
 def _escape(text: str) -> str:
-    # Base-14 fonts speak Latin-1; a demo page need not show Vietnamese diacritics.
-    ascii_text = text.encode("latin-1", "replace").decode("latin-1")
+    # Helvetica (a base-14 font, nothing embedded) has no Vietnamese letters: a demo page shows
+    # the title without its diacritics ("Công văn" → "Cong van") rather than dropping letters.
+    ascii_text = strip_diacritics(text).encode("ascii", "replace").decode("ascii")
     return ascii_text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 

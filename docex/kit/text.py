@@ -60,6 +60,10 @@ def fold(value: str) -> str:
     Done in Python, not with the database's lower()/ILIKE, so SQLite (ASCII-only folding) and
     PostgreSQL find the same agencies.
     """
+    return " ".join(strip_diacritics(value).casefold().split())
+
+
+def strip_diacritics(value: str) -> str:
+    """Vietnamese without its diacritics: "Công văn Đà Nẵng" → "Cong van Da Nang"."""
     decomposed = unicodedata.normalize("NFKD", value.replace("đ", "d").replace("Đ", "D"))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(stripped.casefold().split())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

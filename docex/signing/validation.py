@@ -704,9 +704,9 @@ def _rdn_values(self: x509.RelativeDistinguishedName, rdn: Any) -> dict[str, str
     return dict(cached)
 
 
-x509.Name.__eq__ = _names_equal  # type: ignore[method-assign,assignment]
-x509.Name.hashable = property(_name_hashable)  # type: ignore[method-assign,assignment]
-x509.RelativeDistinguishedName._get_values = _rdn_values  # type: ignore[method-assign]
+x509.Name.__eq__ = _names_equal
+x509.Name.hashable = property(_name_hashable)
+x509.RelativeDistinguishedName._get_values = _rdn_values
 
 
 # --------------------------------------------------------------------------- validation

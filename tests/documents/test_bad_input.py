@@ -439,8 +439,8 @@ def test_hostile_pdf_fixture_is_accepted_or_refused_with_a_4xx_never_a_5xx(
 
 @pytest.fixture
 def small_client(settings: Settings) -> Iterator[TestClient]:
-    """A node with small limits: 64 KiB bodies, 1 KiB envelopes, 3 files."""
-    settings.limits = LimitSettings(max_body_bytes=64 * 1024, max_envelope_bytes=1024, max_files=3)
+    """A node with small limits: 128 KiB bodies, 1 KiB envelopes, 3 files."""
+    settings.limits = LimitSettings(max_body_bytes=128 * 1024, max_envelope_bytes=1024, max_files=3)
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 

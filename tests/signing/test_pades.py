@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,12 @@ from typer.testing import CliRunner
 
 from docex.cli.pki import register
 from docex.kit.samplepdf import sample_pdf
+from docex.signing.font import text_width
 from docex.signing.keystore import FileKeyStore
 from docex.signing.pades import (
     RevocationContexts,
     SigningError,
     SigningRole,
-    ascii_fold,
     revocation_context,
     sign_pdf,
     vietnam_timestamp,
@@ -263,56 +264,89 @@ def test_appearances_are_visible_on_the_last_page_and_do_not_overlap(node: Node)
     assert len(annots) == 2
 
 
-def _appearance_text(signature: EmbeddedPdfSignature) -> bytes:
-    """Every content stream reachable from the widget's normal appearance, decoded."""
-    seen: set[int] = set()
-    out = bytearray()
-
-    def walk(obj: generic.PdfObject) -> None:
-        if isinstance(obj, generic.IndirectObject):
-            if obj.idnum in seen:
-                return
-            seen.add(obj.idnum)
-            obj = obj.get_object()
-        if isinstance(obj, generic.StreamObject):
-            out.extend(obj.data)
-            for value in obj.values():
-                walk(value)
-        elif isinstance(obj, generic.DictionaryObject):
-            for value in obj.values():
-                walk(value)
-        elif isinstance(obj, generic.ArrayObject):
-            for value in obj:
-                walk(value)
-
-    walk(_widget(signature)["/AP"].raw_get("/N"))
-    # literal strings escape some characters as octal (":" is "\\072")
-    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), bytes(out))
+def _appearance_streams(signature: EmbeddedPdfSignature) -> list[generic.StreamObject]:
+    """The widget's normal appearance and the form XObjects it draws."""
+    stream = _widget(signature)["/AP"]["/N"]
+    xobjects = stream.get("/Resources", {}).get("/XObject", {})
+    return [stream, *(x.get_object() for x in xobjects.values())]
 
 
-def test_appearance_shows_names_and_vietnam_time(signed_and_sealed: bytes) -> None:
+def _appearance_font(signature: EmbeddedPdfSignature) -> generic.DictionaryObject:
+    [font] = [
+        f.get_object()
+        for stream in _appearance_streams(signature)
+        for f in stream.get("/Resources", {}).get("/Font", {}).values()
+    ]
+    return font
+
+
+def _shown_text(signature: EmbeddedPdfSignature) -> str:
+    """What the appearance shows, read back the way a viewer copies it: the glyph ids of its
+    Tj operators through the font's ToUnicode map."""
+    cmap = _appearance_font(signature)["/ToUnicode"].get_object().data.decode()
+    to_char = {
+        int(gid, 16): bytes.fromhex(uni).decode("utf-16-be")
+        for gid, uni in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]+)>", cmap)
+    }
+    shown = []
+    for stream in _appearance_streams(signature):
+        for hexed in re.findall(rb"<([0-9a-fA-F]*)> Tj", stream.data):
+            ids = bytes.fromhex(hexed.decode())
+            shown.append(
+                "".join(to_char[int.from_bytes(ids[i : i + 2])] for i in range(0, len(ids), 2))
+            )
+    return "\n".join(shown)
+
+
+def test_appearance_shows_names_and_vietnam_time_with_diacritics(
+    signed_and_sealed: bytes,
+) -> None:
     signer, seal = _signatures(signed_and_sealed)
-    signer_text = _appearance_text(signer)
-    seal_text = _appearance_text(seal)
-    assert b"Nguyen Van An" in signer_text
-    assert b"Van phong Chinh phu" in signer_text
-    assert b"Van phong Chinh phu" in seal_text
-    assert b"Da ky so" in seal_text
-    assert b"+07:00" in seal_text
-    assert b"+07:00" in signer_text
-    # the signature dictionary keeps the full Vietnamese text
+    signer_text = _shown_text(signer)
+    seal_text = _shown_text(seal)
+    assert "Ký bởi: Nguyễn Văn An" in signer_text
+    assert "Cơ quan: Văn phòng Chính phủ" in signer_text
+    assert "Thời gian ký:" in signer_text
+    assert "Văn phòng Chính phủ" in seal_text
+    assert "Đã ký số" in seal_text
+    assert "+07:00" in seal_text
+    assert "+07:00" in signer_text
     assert signer.sig_object["/Name"] == "Nguyễn Văn An"
     assert seal.sig_object["/Name"] == "Văn phòng Chính phủ"
 
 
-def test_vietnam_time_and_folding() -> None:
+def test_the_appearance_font_is_embedded_with_every_vietnamese_letter(
+    signed_and_sealed: bytes,
+) -> None:
+    from fontTools.ttLib import TTFont
+
+    _, seal = _signatures(signed_and_sealed)
+    font = _appearance_font(seal)
+    assert font["/Subtype"] == "/Type0"
+    assert font["/Encoding"] == "/Identity-H"
+    descendant = font["/DescendantFonts"][0].get_object()
+    assert descendant["/Subtype"] == "/CIDFontType2"
+    program = descendant["/FontDescriptor"]["/FontFile2"].get_object().data
+    assert re.fullmatch(r"/[A-Z]{6}\+DejaVuSans", str(font["/BaseFont"]))
+    # The embedded program draws every letter of the alphabet, in both cases, with each tone.
+    cmap = TTFont(io.BytesIO(program)).getBestCmap()
+    alphabet = "aăâbcdđeêghiklmnoôơpqrstuưvxy"
+    tones = ["", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323"]
+    for letter in alphabet + alphabet.upper():
+        for tone in tones if letter.lower() in "aăâeêioôơuưy" else [""]:
+            char = unicodedata.normalize("NFC", letter + tone)
+            assert ord(char) in cmap, char
+
+
+def test_vietnam_time_and_text_width() -> None:
     moment = datetime(2025, 6, 19, 17, 5, 9, tzinfo=UTC)
     assert vietnam_timestamp(moment) == "20/06/2025 00:05:09 +07:00"
-    assert ascii_fold("Đã ký số — Ủy ban nhân dân tỉnh Nghệ An") == (
-        "Da ky so ? Uy ban nhan dan tinh Nghe An"
-    )
     with pytest.raises(ValueError, match="timezone"):
         vietnam_timestamp(datetime(2025, 6, 19, 17, 5, 9))  # noqa: DTZ001
+    # Composed and decomposed forms are the same text; an unknown character takes a "?".
+    assert text_width("Đã ký số") == text_width(unicodedata.normalize("NFD", "Đã ký số"))
+    assert text_width("中") == text_width("?")
+    assert 0 < text_width("i") < text_width("M")
 
 
 def test_a_second_signer_gets_its_own_box_above_the_first(node: Node) -> None:
