@@ -2,13 +2,15 @@
 docex's bounded validator pool, against pyHanko alone on the same files.
 
     .venv/bin/python bench/signatures.py [--documents 200] [--size 102400] [--workers 2]
-                                         [--out FILE]
+                                         [--signed-by test-pki|node] [--out FILE]
 
 What it does, in a temp directory:
 
 1. builds the offline test PKI (``tests/signing/pki.py``: certomancer, no network) and signs
    ``--documents`` distinct PDFs of ``--size`` bytes twice — a leader, then the agency seal —
-   as PAdES B-LT with RFC 3161 timestamps (revocation data in the DSS);
+   as PAdES B-LT with RFC 3161 timestamps (revocation data in the DSS); with
+   ``--signed-by node``, docex's own PKI and signing code sign them instead, exactly as the
+   node's signing service does (visible appearances, DSS in each signature's revision);
 2. ``docex``: ``validate_pdf_bounded`` through a warm ``ValidatorPool`` of ``--workers``
    processes (memory cap, CPU cap, timeout), fed by 2 × ``--workers`` threads: what intake does;
 3. ``pyhanko_alone``: stock pyHanko (``validate_pdf_signature`` per signature, the same trust
@@ -74,17 +76,95 @@ def _sign_one(index: int) -> str:
     return str(path)
 
 
-def _build_documents(directory: Path, count: int, size: int, workers: int) -> tuple[Any, list[str]]:
+def _sign_one_by_node(index: int) -> str:
+    """The leader and the seal through docex's own signing code (``sign_pdf``, B-LT, visible
+    Vietnamese appearances), as ``POST /api/v1/pdf/sign`` produces them."""
+    import io
+    from datetime import UTC
+
+    from docex.kit.samplepdf import sample_pdf
+    from docex.signing.pades import sign_pdf
+
+    node = _STATE["node"]
+    data = sample_pdf(f"Cong van so {index}/VPCP", size=_STATE["size"], seed=b"bench-%d" % index)
+    for role, key_id, name in (
+        ("signer", "person:lanhdao.vpcp", "Nguyễn Văn An"),
+        ("seal", f"seal:{SENDER}", "Văn phòng Chính phủ"),
+    ):
+        data = sign_pdf(
+            io.BytesIO(data),
+            key_store=node["store"],
+            key_id=key_id,
+            role=role,  # type: ignore[arg-type]
+            timestamper=node["timestamper"],
+            validation_context=node["contexts"].current(),
+            signer_name=name,
+            agency_name="Văn phòng Chính phủ",
+            now=datetime.now(UTC),
+        )
+    path = Path(_STATE["directory"]) / f"doc-{index:04d}.pdf"
+    path.write_bytes(data)
+    return str(path)
+
+
+class _NodePki:
+    """The PKI and key store of a docex node (``docex.signing.pki``), as ``trust()`` for the
+    benchmark: the node's own root."""
+
+    def __init__(self, directory: Path) -> None:
+        import warnings
+        from datetime import UTC
+
+        from docex.signing.keystore import FileKeyStore
+        from docex.signing.pades import RevocationContexts
+        from docex.signing.pki import Pki, UnencryptedKeysWarning, build_pki
+        from docex.signing.timestamps import InProcessTimeStamper, authority_from_pki
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnencryptedKeysWarning)
+            build_pki(
+                directory,
+                [(SENDER, "Văn phòng Chính phủ")],
+                [("lanhdao.vpcp", "Nguyễn Văn An", SENDER)],
+                passphrase=None,
+                now=datetime.now(UTC),
+            )
+        self.pki = Pki.open(directory, None)
+        self.parts = {
+            "store": FileKeyStore(directory, None),
+            "timestamper": InProcessTimeStamper(authority_from_pki(self.pki)),
+            "contexts": RevocationContexts(self.pki),
+        }
+
+    def trust(self) -> Any:
+        from cryptography.hazmat.primitives import serialization
+
+        from docex.signing.validation import TrustConfig
+
+        root = self.pki.root_certificate.public_bytes(serialization.Encoding.DER)
+        return TrustConfig(roots=(root,))
+
+
+def _build_documents(
+    directory: Path, count: int, size: int, workers: int, signed_by: str = "test-pki"
+) -> tuple[Any, list[str]]:
     import logging
 
-    from tests.signing.pki import build_pki
-
     logging.getLogger("pyhanko").setLevel(logging.ERROR)
-    pki = build_pki(directory / "pki")
-    _STATE.update(pki=pki, size=size, directory=str(directory))
+    _STATE.update(size=size, directory=str(directory))
+    if signed_by == "node":
+        pki: Any = _NodePki(directory / "pki")
+        _STATE.update(node=pki.parts)
+        sign = _sign_one_by_node
+    else:
+        from tests.signing.pki import build_pki
+
+        pki = build_pki(directory / "pki")
+        _STATE.update(pki=pki)
+        sign = _sign_one
     # fork: the children inherit the PKI; no thread has been started yet in this process.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        paths = pool.map(_sign_one, range(count), chunksize=4)
+        paths = pool.map(sign, range(count), chunksize=4)
     return pki, paths
 
 
@@ -240,6 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--size", type=int, default=100 * 1024)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--signed-by",
+        choices=("test-pki", "node"),
+        default="test-pki",
+        help="sign the documents with the certomancer test PKI and pyHanko's signer, or with "
+        "docex's own signing service code (B-LT, visible Vietnamese appearances)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     machine = _machine()
@@ -249,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         directory = Path(tmp)
         _log(f"signing {args.documents} documents of {args.size} bytes (leader, then seal)...")
         t0 = time.perf_counter()
-        pki, paths = _build_documents(directory, args.documents, args.size, args.workers)
+        pki, paths = _build_documents(
+            directory, args.documents, args.size, args.workers, args.signed_by
+        )
         _log(f"  {time.perf_counter() - t0:.1f} s")
         trust = pki.trust()
         roots = list(trust.roots)
@@ -284,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             "mean_signed_size": round(sum(sizes) / len(sizes)),
             "workers": args.workers,
             "signatures_per_document": 2,
+            "signed_by": args.signed_by,
         },
         "docex": {**_rate(args.documents, docex_s), "processes": args.workers},
         "docex_in_process": {**_rate(args.documents, inproc_s), "processes": 1},

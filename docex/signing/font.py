@@ -12,9 +12,11 @@ What it guarantees
 - The font is a Type0 font with Identity-H encoding over a CIDFontType2 descendant (ISO 32000-1
   §9.7): the content stream shows 2-byte glyph ids (CIDToGIDMap Identity), each glyph's width is
   in ``/W``, and a ``/ToUnicode`` CMap maps every glyph id back to its character, so the text
-  can be searched, copied and extracted ("Đã ký số" reads back as "Đã ký số").
-- The font program is embedded compressed (FlateDecode), about 9 KB per signature. Everything
-  is built once per process; a signature only adds the objects.
+  can be searched, copied and extracted ("Đã ký số" reads back as "Đã ký số"). Both list only
+  the glyphs the stamp shows: pyHanko's modification analysis walks every object of every
+  revision, and a full 239-glyph width table made each signature ~10 ms slower to validate.
+- The font program (the whole prepared subset) is embedded compressed (FlateDecode), about
+  9 KB per signature; it is loaded and compressed once per process.
 - Text is normalised to NFC first; a character outside the subset is written as "?" (its
   glyph and width), never dropped silently and never an error.
 """
@@ -85,10 +87,8 @@ def text_width(text: str) -> float:
     return units / font.units_per_em
 
 
-@cache
-def _to_unicode_cmap() -> bytes:
-    """A ToUnicode CMap (Adobe TN 5411) mapping each glyph id of the subset to its character."""
-    entries = sorted((gid, char) for char, (gid, _) in _font().glyphs.items())
+def _to_unicode_cmap(used: dict[int, str]) -> bytes:
+    """A ToUnicode CMap (Adobe TN 5411) mapping each glyph id shown to its character."""
     lines = [
         b"/CIDInit /ProcSet findresource begin",
         b"12 dict begin",
@@ -100,25 +100,15 @@ def _to_unicode_cmap() -> bytes:
         b"<0000> <FFFF>",
         b"endcodespacerange",
     ]
+    entries = sorted(used.items())
     for start in range(0, len(entries), 100):  # at most 100 entries per block
         block = entries[start : start + 100]
         lines.append(f"{len(block)} beginbfchar".encode())
         for gid, char in block:
-            utf16 = char.encode("utf-16-be").hex().upper()
-            lines.append(f"<{gid:04X}> <{utf16}>".encode())
+            lines.append(f"<{gid:04X}> <{char.encode('utf-16-be').hex().upper()}>".encode())
         lines.append(b"endbfchar")
     lines += [b"endcmap", b"CMapName currentdict /CMap defineresource pop", b"end", b"end"]
     return b"\n".join(lines)
-
-
-@cache
-def _widths() -> list[int | list[int]]:
-    """The ``/W`` array: ``gid [width]`` for each glyph of the subset."""
-    font = _font()
-    out: list[int | list[int]] = []
-    for gid, width in sorted(set(font.glyphs.values())):
-        out += [gid, [font.scale(width)]]
-    return out
 
 
 class VietnameseFontEngine(FontEngine):
@@ -127,6 +117,11 @@ class VietnameseFontEngine(FontEngine):
     def __init__(self, writer: BasePdfFileWriter, obj_stream: Any = None) -> None:
         super().__init__(writer, FONT_NAME, embedded_subset=True, obj_stream=obj_stream)
         self._font = _font()
+        self._ref = writer.allocate_placeholder()
+        self._used: dict[int, tuple[str, int]] = {}
+        """Glyph id → (character, width) of every glyph shown: /W and /ToUnicode list only
+        those, so a stamp's font objects stay small (pyHanko's diff analysis walks them)."""
+        self._written = False
 
     @property
     def uses_complex_positioning(self) -> bool:
@@ -134,11 +129,12 @@ class VietnameseFontEngine(FontEngine):
 
     def shape(self, txt: str) -> ShapeResult:
         glyphs = self._font.glyphs
-        fallback = glyphs[REPLACEMENT]
+        fallback = (glyphs[REPLACEMENT][0], glyphs[REPLACEMENT][1])
         ids = bytearray()
         advance = 0
         for char in unicodedata.normalize("NFC", txt):
             gid, width = glyphs.get(char, fallback)
+            self._used.setdefault(gid, (char if char in glyphs else REPLACEMENT, width))
             ids += gid.to_bytes(2, "big")
             advance += width
         ops = BytesIO()
@@ -151,7 +147,13 @@ class VietnameseFontEngine(FontEngine):
         )
 
     def as_resource(self) -> generic.PdfObject:
-        font = self._font
+        return self._ref  # filled in by prepare_write, once every line is shaped
+
+    def prepare_write(self) -> None:
+        if self._written:
+            return
+        self._written = True
+        font, writer = self._font, self.writer
         base = _name(f"/{self.subset_prefix}+{FONT_NAME}")
         program = generic.StreamObject(
             {
@@ -171,9 +173,12 @@ class VietnameseFontEngine(FontEngine):
                 _name("/Descent"): _number(font.scale(font.descent)),
                 _name("/CapHeight"): _number(font.scale(font.cap_height)),
                 _name("/StemV"): _number(80),
-                _name("/FontFile2"): self.writer.add_object(program),
+                _name("/FontFile2"): writer.add_object(program),
             }
         )
+        widths = generic.ArrayObject()
+        for gid, (_, width) in sorted(self._used.items()):
+            widths += [_number(gid), generic.ArrayObject([_number(font.scale(width))])]
         descendant = generic.DictionaryObject(
             {
                 _name("/Type"): _name("/Font"),
@@ -186,31 +191,27 @@ class VietnameseFontEngine(FontEngine):
                         _name("/Supplement"): _number(0),
                     }
                 ),
-                _name("/FontDescriptor"): self.writer.add_object(descriptor),
+                _name("/FontDescriptor"): writer.add_object(descriptor),
                 _name("/DW"): _number(1000),
-                _name("/W"): generic.ArrayObject(
-                    generic.ArrayObject(_number(w) for w in item)
-                    if isinstance(item, list)
-                    else _number(item)
-                    for item in _widths()
-                ),
+                _name("/W"): widths,
                 _name("/CIDToGIDMap"): _name("/Identity"),
             }
         )
-        to_unicode = generic.StreamObject(stream_data=_to_unicode_cmap())
+        to_unicode = generic.StreamObject(
+            stream_data=_to_unicode_cmap({g: c for g, (c, _) in self._used.items()})
+        )
         to_unicode.compress()
-        return generic.DictionaryObject(
+        type0 = generic.DictionaryObject(
             {
                 _name("/Type"): _name("/Font"),
                 _name("/Subtype"): _name("/Type0"),
                 _name("/BaseFont"): base,
                 _name("/Encoding"): _name("/Identity-H"),
-                _name("/DescendantFonts"): generic.ArrayObject(
-                    [self.writer.add_object(descendant)]
-                ),
-                _name("/ToUnicode"): self.writer.add_object(to_unicode),
+                _name("/DescendantFonts"): generic.ArrayObject([writer.add_object(descendant)]),
+                _name("/ToUnicode"): writer.add_object(to_unicode),
             }
         )
+        writer.add_object(type0, self.obj_stream, idnum=self._ref.idnum)
 
 
 class VietnameseFontFactory(FontEngineFactory):

@@ -66,7 +66,12 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer
-from pyhanko.sign.signers.pdf_signer import PdfSigningSession, PreSignValidationStatus
+from pyhanko.sign.signers.pdf_signer import (
+    DSSContentSettings,
+    PdfSigningSession,
+    PreSignValidationStatus,
+    SigDSSPlacementPreference,
+)
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation.pdf_embedded import read_certification_data
@@ -336,6 +341,12 @@ async def async_sign_pdf(
         else "Chữ ký số của người có thẩm quyền",
         embed_validation_info=validation_context is not None,
         validation_context=validation_context,
+        # B-LT in one revision: the revocation data goes into the DSS of the revision that
+        # carries the signature, not a revision of its own after it (no VRI, which PAdES
+        # baseline no longer uses). Half the revisions for a validator to analyse.
+        dss_settings=DSSContentSettings(
+            include_vri=False, placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE
+        ),
     )
     pdf_signer = PdfSigner(
         meta,

@@ -151,8 +151,8 @@ def test_leader_signs_then_agency_seals_and_both_validate_against_the_root(
     signer, seal = statuses
     # the leader's signature saw only the form being filled in (the seal) afterwards
     assert signer.modification_level is ModificationLevel.FORM_FILLING
-    # after the seal, nothing but revocation data (DSS) was added
-    assert seal.modification_level is ModificationLevel.LTA_UPDATES
+    # the seal's revocation data went into the seal's own revision: nothing follows it
+    assert seal.modification_level is ModificationLevel.NONE
 
 
 def test_b_lt_embeds_ocsp_responses_and_crls_for_both_signers(
@@ -225,8 +225,10 @@ def test_each_signature_is_one_incremental_update_of_its_input(node: Node) -> No
     sealed = node.sign(signed, "seal", lt=False)
     assert signed.startswith(original)
     assert sealed.startswith(signed)
-    # original, signature, its DSS (B-LT), seal (B-T: no DSS)
-    assert PdfFileReader(io.BytesIO(sealed)).xrefs.total_revisions == 4
+    # original, signature with its DSS in the same revision (B-LT), seal (B-T: no DSS)
+    reader = PdfFileReader(io.BytesIO(sealed))
+    assert reader.xrefs.total_revisions == 3
+    assert "/DSS" in PdfFileReader(io.BytesIO(signed)).root
 
 
 def _widget(signature: EmbeddedPdfSignature) -> generic.DictionaryObject:
