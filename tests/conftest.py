@@ -93,7 +93,7 @@ def _pg_admin(pg_url: str, sql: str) -> None:
     import psycopg
 
     with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def _with_db(pg_url: str, name: str) -> str:

@@ -124,7 +124,8 @@ def send(
         files.append(("main", (main_name, main, "application/pdf")))
     for name, data in attachments or []:
         files.append(("attachment", (name, data, "application/octet-stream")))
-    return client.post("/api/v1/documents", files=files, headers=headers)
+    response: Response = client.post("/api/v1/documents", files=files, headers=headers)
+    return response
 
 
 def as_sent(data: bytes) -> bytes:

@@ -42,12 +42,12 @@ def served_routes(client: TestClient) -> list[Served]:
         from fastapi.routing import iter_route_contexts
     except ImportError:  # older FastAPI copies included routes into app.routes
         return [
-            Served(r.path, frozenset(r.methods), r, r.include_in_schema)
+            Served(r.path, frozenset(r.methods or ()), r, r.include_in_schema)
             for r in routes
             if isinstance(r, APIRoute)
         ]
     return [
-        Served(c.path, frozenset(c.methods), c.original_route, bool(c.include_in_schema))
+        Served(str(c.path), frozenset(c.methods or ()), c.original_route, bool(c.include_in_schema))
         for c in iter_route_contexts(routes)
         if isinstance(c.original_route, APIRoute)
     ]

@@ -4,6 +4,7 @@ classified document is readable only by cleared people of its party agencies."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -36,7 +37,7 @@ def _blob_files(client: TestClient) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts]
 
 
-def _send_marked(client: TestClient, credentials: dict, **fields: object) -> dict:
+def _send_marked(client: TestClient, credentials: dict, **fields: Any) -> dict:
     main = pdf(f"{MARKER} main " * 50)
     role = "leader" if fields.get("classification") not in (None, "normal") else "clerk"
     response = send(
@@ -226,7 +227,7 @@ def test_an_agency_that_keeps_its_own_key_decrypts_in_its_own_system(
     assert MARKER.encode() not in sealed.content
 
     token = credentials["agencies"][H41]["clerk"]["token"]
-    integrator = DocexClient(str(client.base_url), token, transport=client._transport)  # type: ignore[attr-defined]
+    integrator = DocexClient(str(client.base_url), token, transport=client._transport)
     out = tmp_path / "giai-ma.pdf"
     digest = integrator.download_decrypted(
         document["id"], file_id, out, private_key_pem=private_pem, agency_id=H41

@@ -116,11 +116,12 @@ def main_part(data: bytes | None = None) -> bytes:
 def post_raw(
     client: TestClient, headers: dict[str, str], body: bytes | Iterator[bytes]
 ) -> Response:
-    return client.post(
+    response: Response = client.post(
         DOCUMENTS,
         content=body,
         headers={**headers, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
     )
+    return response
 
 
 def chunked(data: bytes, size: int = 8192) -> Iterator[bytes]:
@@ -139,7 +140,10 @@ def delivered_document(client: TestClient, credentials: dict) -> dict[str, Any]:
 def post_status(
     client: TestClient, headers: dict[str, str], document_id: str, **body: Any
 ) -> Response:
-    return client.post(f"{DOCUMENTS}/{document_id}/statuses", json=body, headers=headers)
+    response: Response = client.post(
+        f"{DOCUMENTS}/{document_id}/statuses", json=body, headers=headers
+    )
+    return response
 
 
 # -- credentials ---------------------------------------------------------------------------------
@@ -193,7 +197,8 @@ def test_envelope_naming_another_agency_as_sender_is_403_acting_for_other_agency
     client: TestClient, credentials: dict, field: str
 ) -> None:
     before = snapshot(client)
-    response = send(client, auth(credentials, G22), envelope(**{field: I01}), pdf())
+    fields: dict[str, Any] = {field: I01}
+    response = send(client, auth(credentials, G22), envelope(**fields), pdf())
     assert_refused(client, response, 403, "acting_for_other_agency", before)
 
 
@@ -291,8 +296,8 @@ def _without_subject() -> dict[str, Any]:
         envelope(classification="ultra_secret"),
         envelope(due_date="next week"),
         envelope(promulgation={"place": "Hà Nội", "date": "2026-02-30"}),
-        envelope(recipients=H41),
-        envelope(recipients=[41]),
+        envelope(recipients=H41),  # type: ignore[arg-type]
+        envelope(recipients=[41]),  # type: ignore[list-item]
         envelope(message_id="has a space"),
         envelope(business={"type": "cancel"}),
         envelope(steering="maybe"),

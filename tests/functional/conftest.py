@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,16 @@ class NodeProcess:
         env.update(extra)
         return env
 
-    def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self,
+        *args: str,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+        **more_env: str,
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [DOCEX, *args],
-            env=self.env(**env),
+            env=self.env(**{**(env or {}), **more_env}),
             capture_output=True,
             text=True,
             timeout=120,

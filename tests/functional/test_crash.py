@@ -34,7 +34,7 @@ def _presign(node: NodeProcess, numbers: range) -> None:
 
 def _post(node: NodeProcess, token: str, n: int, recipients: list[str]) -> httpx.Response:
     env = {"message_id": f"crash-{n}", "recipients": recipients, "subject": f"Văn bản {n}"}
-    files = {
+    files: dict[str, Any] = {
         "envelope": (None, json.dumps(env), "application/json"),
         "main": (f"{n}.pdf", _SIGNED[(node.url, n)], "application/pdf"),
     }

@@ -27,7 +27,7 @@ def test_node_on_seaweedfs_with_three_variables(
         "DOCEX_STORAGE__S3_ACCESS_KEY": running_seaweedfs.access_key,
         "DOCEX_STORAGE__S3_SECRET_KEY": running_seaweedfs.secret_key,
     }
-    node.cli("init", "--demo", **s3)  # creates the default bucket, "docex"
+    node.cli("init", "--demo", env=s3)  # creates the default bucket, "docex"
     node.start(**s3)
     creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
     attachment = tmp_path / "phu-luc.txt"

@@ -184,7 +184,9 @@ def test_tour_with_every_signing_key_on_a_pkcs11_token(
     assert pdf_seal.signer_cert.dump() == seal.public_bytes(serialization.Encoding.DER)
     # The operator's local command signs with the token too, beside the running server.
     local = tmp_path / "local.pdf"
-    node.cli("pdf", "sign", str(draft), "-o", str(local), "--key", f"seal:{G22}", **hsm_token.env())
+    node.cli(
+        "pdf", "sign", str(draft), "-o", str(local), "--key", f"seal:{G22}", env=hsm_token.env()
+    )
     local_seal = PdfFileReader(io.BytesIO(local.read_bytes())).embedded_signatures[-1]
     assert local_seal.signer_cert.dump() == seal.public_bytes(serialization.Encoding.DER)
     assert not (node.data_dir / "keys" / NODE_KEY_FILE).exists()

@@ -7,6 +7,7 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -48,7 +49,7 @@ def test_api_node_and_two_workers_deliver_everything_exactly_once(
                 "recipients": ["group:provinces", "group:nghean-communes"],
                 "subject": f"Thông báo {n}",
             }
-            files = {
+            files: dict[str, Any] = {
                 "envelope": (None, json.dumps(envelope), "application/json"),
                 "main": (
                     "tb.pdf",

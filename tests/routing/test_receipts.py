@@ -22,7 +22,8 @@ def _verify_independently(token: str, jwks: dict) -> dict:
     key = keys.get_key(kid)
     assert key is not None, "receipt names a key the node does not publish"
     obj.verify(key, alg="ES256")
-    return json.loads(obj.payload)
+    claims: dict = json.loads(obj.payload)
+    return claims
 
 
 def test_every_receipt_verifies_with_an_independent_jose_library(

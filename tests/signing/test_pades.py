@@ -279,6 +279,7 @@ def _appearance_font(signature: EmbeddedPdfSignature) -> generic.DictionaryObjec
         for stream in _appearance_streams(signature)
         for f in stream.get("/Resources", {}).get("/Font", {}).values()
     ]
+    assert isinstance(font, generic.DictionaryObject)
     return font
 
 

@@ -476,7 +476,7 @@ def test_configuration_errors_fail_at_start_up(pades_pki: PadesPki) -> None:
     with pytest.raises(ValueError, match="revocation mode"):
         TrustConfig(roots=(pades_pki.cert("root").dump(),), revocation_mode="none")  # type: ignore[arg-type]
     pem = pades_pki.cert("root").dump()
-    from asn1crypto import pem as asn1_pem  # type: ignore[import-untyped]
+    from asn1crypto import pem as asn1_pem
 
     assert TrustConfig(roots=[asn1_pem.armor("CERTIFICATE", pem)]).roots  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="OTHER"):
