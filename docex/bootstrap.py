@@ -31,6 +31,7 @@ from docex.signing.keks import KekRing
 from docex.signing.keys import NODE_KEY_FILE, create_node_key, load_node_key
 from docex.signing.pki import (
     Pki,
+    PkiError,
     PkiLayout,
     UnencryptedKeysWarning,
     build_pki,
@@ -202,6 +203,28 @@ def build_node_pki(settings: Settings, session: Any | None) -> PkiLayout:
             )
         certify_node_key(pki, token.node_key().public_key(), node_id=settings.node_id, now=now)
         return pki.layout()
+    finally:
+        token.close()
+
+
+def rotate_signing_key(settings: Settings, key_id: str) -> x509.Certificate:
+    """A new key and certificate for ``key_id`` (``seal:<code>`` or ``person:<username>``),
+    in the data directory or on the token, whichever holds the node's keys. The old
+    certificate stays listed (superseded) so that earlier signatures still verify; a running
+    node signs with the new key from its next signature. Raises ``PkiError``."""
+    pki = Pki.open(settings.data_dir / PKI_DIR, settings.passphrase)
+    now = SystemClock().now()
+    token = open_token(settings)
+    if token is None:
+        return pki.certificate(pki.rotate(key_id, now=now))
+    try:
+        if not token.has(key_id):
+            raise PkiError(f"no signing key {key_id} on the token")
+
+        def certify(key: ec.EllipticCurvePublicKey) -> x509.Certificate:
+            return pki.certificate(pki.rotate(key_id, now=now, public_key=key))
+
+        return token.enroll(key_id, certify, rotate=True)
     finally:
         token.close()
 

@@ -93,6 +93,39 @@ def pki_init(
         )
 
 
+@pki_app.command("rotate")
+def pki_rotate(
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="seal:<agency code> or person:<username>.")
+    ],
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Give KEY a new key pair and certificate (files or PKCS#11 token, as configured); the
+    old certificate is kept so that documents signed before still verify."""
+    from cryptography.hazmat.primitives import hashes
+
+    from docex.bootstrap import rotate_signing_key
+    from docex.signing.keys import KeyStoreError
+    from docex.signing.pki import PkiError
+
+    try:
+        cert = rotate_signing_key(settings_for(data_dir), key)
+    except (PkiError, KeyStoreError) as exc:
+        raise fail(str(exc)) from exc
+    data = {
+        "key": key,
+        "serial": format(cert.serial_number, "x"),
+        "subject": cert.subject.rfc4514_string(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+    }
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"{key} rotated: certificate {data['serial']} valid until {data['not_after']}")
+
+
 @pdf_app.command("sign")
 def pdf_sign(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="The PDF to sign.")],

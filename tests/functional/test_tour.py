@@ -189,6 +189,17 @@ def test_tour_with_every_signing_key_on_a_pkcs11_token(
     )
     local_seal = PdfFileReader(io.BytesIO(local.read_bytes())).embedded_signatures[-1]
     assert local_seal.signer_cert.dump() == seal.public_bytes(serialization.Encoding.DER)
+    # Rotating the seal on the token: the running server seals with the new key at once.
+    rotated = json.loads(
+        node.cli("pki", "rotate", f"seal:{G22}", "--json", env=hsm_token.env()).stdout
+    )
+    resealed = tmp_path / "resealed.pdf"
+    node.cli(
+        "sign", str(signed), "-o", str(resealed), "--role", "seal", "--as", f"{G22}/clerk", *creds
+    )
+    new_seal = PdfFileReader(io.BytesIO(resealed.read_bytes())).embedded_signatures[-1]
+    assert format(new_seal.signer_cert.serial_number, "x") == rotated["serial"]
+    assert new_seal.signer_cert.dump() != pdf_seal.signer_cert.dump()
     assert not (node.data_dir / "keys" / NODE_KEY_FILE).exists()
     assert sorted(p.name for p in (node.data_dir / "pki" / "private").iterdir()) == [
         "issuing.key.pem",

@@ -610,3 +610,28 @@ def test_pdf_sign_reports_refusals(
     assert result.exit_code != 0
     assert message in result.output
     assert not (tmp_path / "out.pdf").exists()
+
+
+def test_pki_rotate_gives_a_new_key_and_keeps_the_old_certificate(
+    cli_node: tuple[dict[str, str], Node], tmp_path: Path
+) -> None:
+    env, node = cli_node
+    before = node.sign(node.sign(sample_pdf("before the rotation"), "signer"), "seal")
+    old = node.store.certificate("seal:000.00.00.G22")
+    runner = CliRunner()
+    rotated = runner.invoke(_cli(), ["pki", "rotate", "seal:000.00.00.G22", "--json"], env=env)
+    assert rotated.exit_code == 0, rotated.output
+    new = node.store.certificate("seal:000.00.00.G22")
+    assert json.loads(rotated.stdout)["serial"] == format(new.serial_number, "x")
+    assert new.public_key() != old.public_key()
+    assert new.subject == old.subject
+    assert node.store.certificates("seal:000.00.00.G22") == (old, new)
+    # The next seal uses the new key; the document sealed before still validates.
+    after = node.sign(node.sign(sample_pdf("after the rotation"), "signer"), "seal")
+    assert _signatures(after)[-1].signer_cert.dump() == new.public_bytes(serialization.Encoding.DER)
+    for document in (before, after):
+        assert all(s.bottom_line for s in _validate(document, node.root()))
+
+    unknown = runner.invoke(_cli(), ["pki", "rotate", "seal:000.00.00.X99"], env=env)
+    assert unknown.exit_code == 1
+    assert "no signing key seal:000.00.00.X99" in unknown.output
