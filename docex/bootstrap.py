@@ -34,10 +34,13 @@ from docex.signing.pki import (
     PkiError,
     PkiLayout,
     UnencryptedKeysWarning,
+    agency_code_of,
     build_pki,
     certify_node_key,
     person_key_id,
+    person_subject,
     seal_key_id,
+    seal_subject,
 )
 from docex.signing.service import PKI_DIR
 
@@ -225,6 +228,74 @@ def rotate_signing_key(settings: Settings, key_id: str) -> x509.Certificate:
             return pki.certificate(pki.rotate(key_id, now=now, public_key=key))
 
         return token.enroll(key_id, certify, rotate=True)
+    finally:
+        token.close()
+
+
+def signing_subject(settings: Settings, key_id: str) -> tuple[str, x509.Name]:
+    """The agency code and certificate subject for ``key_id``, from this node's directory: an
+    active agency hosted here (``seal:<code>``) or an active person (``person:<username>``)."""
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.read() as session:
+            if key_id.startswith("seal:"):
+                agency = session.get(Agency, key_id.removeprefix("seal:"))
+                if (
+                    agency is None
+                    or agency.node_id != settings.node_id
+                    or agency.status != "active"
+                ):
+                    raise PkiError(f"{key_id}: no active agency of this node has that code")
+                return agency.id, seal_subject(agency.id, agency.name)
+            if key_id.startswith("person:"):
+                username = key_id.removeprefix("person:")
+                person = session.scalar(
+                    select(Principal).where(
+                        Principal.username == username, Principal.active.is_(True)
+                    )
+                )
+                if person is None or person.agency_id is None:
+                    raise PkiError(f"{key_id}: no active person of an agency has that username")
+                agency = session.get(Agency, person.agency_id)
+                name = agency.name if agency is not None else person.agency_id
+                full_name = person.full_name or username
+                return person.agency_id, person_subject(full_name, person.agency_id, name)
+    finally:
+        db.dispose()
+    raise PkiError(f"{key_id!r} is not a signing key id (seal:<code> or person:<username>)")
+
+
+def request_certificate(
+    settings: Settings, key_id: str, *, rotate: bool = False
+) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request for ``key_id``'s key on the token, for an outside CA (the national
+    one). Raises ``PkiError`` or ``KeyStoreError``."""
+    _, subject = signing_subject(settings, key_id)
+    token = open_token(settings)
+    if token is None:
+        raise PkiError(
+            "requests are for keys on a PKCS#11 token (DOCEX_SIGNING__KEY_STORE=pkcs11); "
+            "file keys are certified by this node's PKI (docex pki init)"
+        )
+    try:
+        return token.request(key_id, subject, rotate=rotate)
+    finally:
+        token.close()
+
+
+def install_signing_certificate(
+    settings: Settings, key_id: str, certificate: x509.Certificate
+) -> int:
+    """Put the CA's answer to :func:`request_certificate` on the token, after checking that it
+    names the agency ``key_id`` belongs to; returns the key's generation."""
+    code, _ = signing_subject(settings, key_id)
+    if agency_code_of(certificate) != code:
+        raise PkiError(f"the certificate does not name agency {code} (organizationIdentifier)")
+    token = open_token(settings)
+    if token is None:
+        raise PkiError("certificates are installed on a PKCS#11 token; this node keeps files")
+    try:
+        return token.install_certificate(key_id, certificate)
     finally:
         token.close()
 

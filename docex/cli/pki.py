@@ -126,6 +126,66 @@ def pki_rotate(
     console.print(f"{key} rotated: certificate {data['serial']} valid until {data['not_after']}")
 
 
+@pki_app.command("request")
+def pki_request(
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="seal:<agency code> or person:<username>.")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the PEM.")],
+    rotate: Annotated[
+        bool, typer.Option("--rotate", help="Replace a key that already has a certificate.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a PKCS#10 certificate request for KEY, made and signed on the PKCS#11 token, for
+    an outside certification authority; install its answer with `docex pki install`."""
+    from cryptography.hazmat.primitives import serialization
+
+    from docex.bootstrap import request_certificate
+    from docex.signing.keys import KeyStoreError
+    from docex.signing.pki import PkiError
+
+    try:
+        csr = request_certificate(settings_for(data_dir), key, rotate=rotate)
+    except (PkiError, KeyStoreError) as exc:
+        raise fail(str(exc)) from exc
+    output.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    console.print(f"request for {key} ({csr.subject.rfc4514_string()}) written to {output}")
+
+
+@pki_app.command("install")
+def pki_install(
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="seal:<agency code> or person:<username>.")
+    ],
+    certificate: Annotated[
+        Path, typer.Argument(metavar="CERT", help="The CA's certificate, PEM or DER.")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Install the certificate a CA issued for KEY's request on the PKCS#11 token."""
+    from cryptography import x509
+
+    from docex.bootstrap import install_signing_certificate
+    from docex.signing.keys import KeyStoreError
+    from docex.signing.pki import PkiError
+
+    try:
+        data = certificate.read_bytes()
+        cert = (
+            x509.load_pem_x509_certificate(data)
+            if b"-----BEGIN" in data
+            else x509.load_der_x509_certificate(data)
+        )
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot read a certificate from {certificate}: {exc}") from exc
+    try:
+        generation = install_signing_certificate(settings_for(data_dir), key, cert)
+    except (PkiError, KeyStoreError) as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{key}: certificate {cert.serial_number:x} installed (key {generation})")
+
+
 @pdf_app.command("sign")
 def pdf_sign(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="The PDF to sign.")],

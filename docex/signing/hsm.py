@@ -23,7 +23,10 @@ What it guarantees
   PKCS#11 session runs one operation at a time).
 
 Certificates come from a certification authority: in the demo and the tests, the node's own
-PKI (:mod:`docex.signing.pki`) certifies the public key read from the token.
+PKI (:mod:`docex.signing.pki`) certifies the public key read from the token (``enroll``); with
+another authority (the national CA), ``request`` makes a PKCS#10 request signed on the token
+and ``install_certificate`` takes the certificate that comes back (``docex pki request`` and
+``docex pki install``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pkcs11
+from asn1crypto import csr as asn1_csr  # type: ignore[import-untyped]
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -382,6 +388,56 @@ class Pkcs11KeyStore:
             self._signers.pop(key_id, None)
             return generation
 
+    def _pending_generation(self, key_id: str, *, rotate: bool) -> int:
+        """The generation to certify: the newest key pair if it has no certificate yet (an
+        interrupted enrolment or an open request), else a new one when there is none or when
+        ``rotate``; 0 when the newest is certified and no rotation is asked."""
+        certified = {g for g, _ in self._certificates(key_id)}
+        generations = self._generations(key_id)
+        newest = generations[-1] if generations else 0
+        if newest and newest not in certified:
+            return newest
+        if newest and not rotate:
+            return 0
+        return self._generate(key_id, newest + 1)
+
+    def request(
+        self, key_id: str, subject: x509.Name, *, rotate: bool = False
+    ) -> x509.CertificateSigningRequest:
+        """A PKCS#10 request (RFC 2986) for ``key_id``, signed on the token, to send to a
+        certification authority; :meth:`install_certificate` takes its answer. Asking again
+        before the answer reuses the same key pair. Without ``rotate``, a key id that already
+        has a certified key is refused."""
+        with self._lock:
+            generation = self._pending_generation(key_id, rotate=rotate)
+            if generation == 0:
+                raise KeyStoreError(f"{key_id} already has a certified key; rotate to replace it")
+            key = self._token_key(key_id, generation)
+        info = asn1_csr.CertificationRequestInfo(
+            {
+                "version": "v1",
+                "subject": asn1_x509.Name.load(subject.public_bytes()),
+                "subject_pk_info": asn1_keys.PublicKeyInfo.load(
+                    key.public_key().public_bytes(
+                        serialization.Encoding.DER,
+                        serialization.PublicFormat.SubjectPublicKeyInfo,
+                    )
+                ),
+                "attributes": [],
+            }
+        )
+        request = asn1_csr.CertificationRequest(
+            {
+                "certification_request_info": info,
+                "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+                "signature": key.sign(info.dump(), "sha256"),
+            }
+        )
+        csr = x509.load_der_x509_csr(request.dump())
+        if not csr.is_signature_valid:
+            raise KeyStoreError("the token's signature on the request does not verify")
+        return csr
+
     def enroll(self, key_id: str, certify: Certify, *, rotate: bool = False) -> x509.Certificate:
         """Make sure ``key_id`` has a certified key on the token; returns its certificate.
 
@@ -389,14 +445,10 @@ class Pkcs11KeyStore:
         (an interrupted enrolment) is certified rather than replaced; otherwise, or with
         ``rotate``, a new generation is generated. ``certify`` issues the certificate."""
         with self._lock:
-            certified = dict(self._certificates(key_id))
-            generations = self._generations(key_id)
-            newest = generations[-1] if generations else 0
-            if certified and not rotate and newest in certified:
-                return certified[newest]
-            if newest == 0 or newest in certified:
-                newest = self._generate(key_id, newest + 1)
-            certificate = certify(self._token_key(key_id, newest).public_key())
+            generation = self._pending_generation(key_id, rotate=rotate)
+            if generation == 0:
+                return self._certificates(key_id)[-1][1]
+            certificate = certify(self._token_key(key_id, generation).public_key())
             self.install_certificate(key_id, certificate)
             return certificate
 

@@ -127,6 +127,29 @@ def agency_code_of(certificate: x509.Certificate) -> str | None:
     return agency_code_from_organization_identifier(values[0].value)
 
 
+def seal_subject(agency_code: str, agency_name: str) -> x509.Name:
+    """The subject of an agency's seal certificate (see the table above)."""
+    return _name(
+        (NameOID.COUNTRY_NAME, COUNTRY),
+        (NameOID.ORGANIZATION_NAME, agency_name),
+        (NameOID.ORGANIZATION_IDENTIFIER, organization_identifier(agency_code)),
+        (NameOID.COMMON_NAME, _common_name(agency_name)),
+    )
+
+
+def person_subject(full_name: str, agency_code: str, agency_name: str) -> x509.Name:
+    """The subject of a personal signer's certificate (see the table above)."""
+    surname, given = _split_person_name(full_name)
+    return _name(
+        (NameOID.COUNTRY_NAME, COUNTRY),
+        (NameOID.ORGANIZATION_NAME, agency_name),
+        (NameOID.ORGANIZATION_IDENTIFIER, organization_identifier(agency_code)),
+        (NameOID.SURNAME, surname),
+        (NameOID.GIVEN_NAME, given),
+        (NameOID.COMMON_NAME, _common_name(full_name)),
+    )
+
+
 def seal_key_id(agency_code: str) -> str:
     return f"seal:{agency_code}"
 
@@ -763,12 +786,7 @@ class Pki:
             existing = self.current(key_id)
             if existing is not None and not rotate:
                 return existing
-            subject = _name(
-                (NameOID.COUNTRY_NAME, COUNTRY),
-                (NameOID.ORGANIZATION_NAME, agency_name),
-                (NameOID.ORGANIZATION_IDENTIFIER, organization_identifier(agency_code)),
-                (NameOID.COMMON_NAME, _common_name(agency_name)),
-            )
+            subject = seal_subject(agency_code, agency_name)
             index, rec = self._issue(
                 index,
                 role="seal",
@@ -808,15 +826,7 @@ class Pki:
             name = agency_name or index.agencies.get(agency_code)
             if name is None:
                 raise PkiError(f"agency {agency_code} is unknown to the PKI; give its name")
-            surname, given = _split_person_name(full_name)
-            subject = _name(
-                (NameOID.COUNTRY_NAME, COUNTRY),
-                (NameOID.ORGANIZATION_NAME, name),
-                (NameOID.ORGANIZATION_IDENTIFIER, organization_identifier(agency_code)),
-                (NameOID.SURNAME, surname),
-                (NameOID.GIVEN_NAME, given),
-                (NameOID.COMMON_NAME, _common_name(full_name)),
-            )
+            subject = person_subject(full_name, agency_code, name)
             index, rec = self._issue(
                 index,
                 role="person",

@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from docex.signing.hsm import Pkcs11KeyStore
 from docex.signing.keys import NODE_KEY_FILE
+from docex.signing.pki import Pki
 from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.helpers import G22, H41
 from tests.signing.softhsm import Token
@@ -200,6 +203,40 @@ def test_tour_with_every_signing_key_on_a_pkcs11_token(
     new_seal = PdfFileReader(io.BytesIO(resealed.read_bytes())).embedded_signatures[-1]
     assert format(new_seal.signer_cert.serial_number, "x") == rotated["serial"]
     assert new_seal.signer_cert.dump() != pdf_seal.signer_cert.dump()
+    # A leader's key certified by an outside CA: a request signed on the token goes out, the
+    # certificate comes back (here the demo PKI plays the national CA) and is installed.
+    leader = f"person:{node.credentials()['agencies'][G22]['leader']['username']}"
+    request = tmp_path / "leader.csr"
+    node.cli("pki", "request", leader, "--rotate", "-o", str(request), env=hsm_token.env())
+    csr = x509.load_pem_x509_csr(request.read_bytes())
+    assert csr.is_signature_valid
+    ca = Pki.open(node.data_dir / "pki", None)
+    issued = ca.certificate(
+        ca.issue_person(
+            leader.removeprefix("person:"),
+            csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,  # type: ignore[arg-type]
+            G22,
+            agency_name=csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value,  # type: ignore[arg-type]
+            now=datetime.now(UTC),
+            rotate=True,
+            public_key=csr.public_key(),  # type: ignore[arg-type]
+        )
+    )
+    (tmp_path / "leader.pem").write_bytes(issued.public_bytes(serialization.Encoding.PEM))
+    wrong = node.cli(
+        "pki", "install", f"seal:{H41}", str(tmp_path / "leader.pem"), env=hsm_token.env(),
+        check=False,
+    )  # fmt: skip
+    assert wrong.returncode == 1
+    assert f"does not name agency {H41}" in wrong.stderr
+    node.cli("pki", "install", leader, str(tmp_path / "leader.pem"), env=hsm_token.env())
+    resigned = tmp_path / "resigned.pdf"
+    node.cli(
+        "sign", str(draft), "-o", str(resigned), "--role", "signer", "--as", f"{G22}/leader",
+        *creds,
+    )  # fmt: skip
+    by_leader = PdfFileReader(io.BytesIO(resigned.read_bytes())).embedded_signatures[-1]
+    assert by_leader.signer_cert.dump() == issued.public_bytes(serialization.Encoding.DER)
     assert not (node.data_dir / "keys" / NODE_KEY_FILE).exists()
     assert sorted(p.name for p in (node.data_dir / "pki" / "private").iterdir()) == [
         "issuing.key.pem",

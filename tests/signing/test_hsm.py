@@ -29,7 +29,7 @@ from docex.signing.jws import NodeSigner
 from docex.signing.keys import KeyStoreError
 from docex.signing.keystore import UnknownKeyError
 from docex.signing.pades import SigningError, revocation_context, sign_pdf
-from docex.signing.pki import Pki, UnencryptedKeysWarning, build_pki
+from docex.signing.pki import Pki, UnencryptedKeysWarning, build_pki, seal_subject
 from docex.signing.timestamps import InProcessTimeStamper, authority_from_pki
 from docex.signing.validation import STRICT_DECREE_30, Indication, TrustConfig, validate_pdf
 from tests.signing.softhsm import Token
@@ -357,3 +357,31 @@ def test_a_token_session_that_died_is_key_unavailable_not_a_crash(hsm: Hsm) -> N
     assert refused.value.code == "key_unavailable"
     with pytest.raises(KeyStoreError, match="failed to sign"):
         key.sign(b"receipt")
+
+
+def test_a_request_for_an_outside_ca_is_signed_on_the_token_and_its_answer_installed(
+    hsm: Hsm, tmp_path: Path
+) -> None:
+    subject = seal_subject(*AGENCY)
+    csr = hsm.store.request(SEAL, subject)
+    assert csr.is_signature_valid
+    assert csr.subject == subject
+    assert isinstance(csr.signature_hash_algorithm, hashes.SHA256)
+    # Asking again before the answer keeps the same key pair.
+    assert hsm.store.request(SEAL, subject).public_key() == csr.public_key()
+    assert not hsm.store.has(SEAL)
+
+    public = csr.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    issued = hsm.certify_seal(public)  # the outside CA's answer
+    assert hsm.store.install_certificate(SEAL, issued) == 1
+    assert hsm.store.certificate(SEAL) == issued
+    hsm.store.enroll(PERSON, hsm.certify_person)
+    sealed = hsm.sign(hsm.sign(sample_pdf("Chứng thư từ CA quốc gia"), "signer"), "seal")
+    assert hsm.validate(sealed, tmp_path)[0] is Indication.OK
+
+    with pytest.raises(KeyStoreError, match="already has a certified key"):
+        hsm.store.request(SEAL, subject)
+    renewal = hsm.store.request(SEAL, subject, rotate=True)
+    assert renewal.public_key() != csr.public_key()
+    assert hsm.store.certificate(SEAL) == issued  # still signs with the old key until installed
