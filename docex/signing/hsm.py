@@ -38,7 +38,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pkcs11
 from asn1crypto import csr as asn1_csr  # type: ignore[import-untyped]
@@ -49,11 +49,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pkcs11 import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
 from pkcs11.exceptions import (
+    DeviceRemoved,
     NoSuchKey,
     NoSuchToken,
     PinIncorrect,
     PinLenRange,
     PKCS11Error,
+    SessionClosed,
+    SessionHandleInvalid,
+    TokenNotPresent,
+    UserAlreadyLoggedIn,
+    UserNotLoggedIn,
 )
 from pkcs11.util.ec import (
     encode_ec_public_key,
@@ -70,8 +76,18 @@ from docex.signing.keystore import (
 )
 
 NODE_KEY_ID = "node"
+# What a token answers when the session is gone: log in again once, then retry.
+_SESSION_LOST = (
+    SessionHandleInvalid,
+    SessionClosed,
+    DeviceRemoved,
+    TokenNotPresent,
+    UserNotLoggedIn,
+)
 CURVE = "secp256r1"
 _ID_PREFIX = b"docex:"
+
+_T = TypeVar("_T")
 
 Certify = Callable[[ec.EllipticCurvePublicKey], x509.Certificate]
 """Issues the certificate of a public key (the certification authority's part of enrolment)."""
@@ -88,25 +104,47 @@ def _generation(cka_id: bytes) -> int | None:
 
 
 class TokenKey:
-    """One private key on the token: signs, never exports. ``public_key`` is its public half."""
+    """One private key on the token: signs, never exports. ``public_key`` is its public half.
 
-    def __init__(self, store: Pkcs11KeyStore, key: Any, public_key: ec.EllipticCurvePublicKey):
+    It is named by key id and generation, and its handle is looked up again in a new session
+    when the token had to be logged in to again."""
+
+    def __init__(
+        self,
+        store: Pkcs11KeyStore,
+        key_id: str,
+        generation: int,
+        public_key: ec.EllipticCurvePublicKey,
+    ) -> None:
         self._store = store
-        self._key = key
+        self._key_id = key_id
+        self._generation = generation
         self._public_key = public_key
+        self._handle: tuple[Any, Any] | None = None  # (session, private key object)
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public_key
+
+    def _private(self, session: Any) -> Any:
+        if self._handle is None or self._handle[0] is not session:
+            key = session.get_key(
+                object_class=ObjectClass.PRIVATE_KEY,
+                label=self._key_id,
+                id=_cka_id(self._generation),
+            )
+            self._handle = (session, key)
+        return self._handle[1]
 
     def sign(self, data: bytes, algorithm: str = "sha256") -> bytes:
         """DER ECDSA signature (RFC 3279 Ecdsa-Sig-Value) of ``data`` hashed with
         ``algorithm``."""
         digest = hashlib.new(hash_algorithm(algorithm).name, data).digest()
-        with self._store._lock:
-            try:
-                raw = self._key.sign(digest, mechanism=Mechanism.ECDSA)
-            except PKCS11Error as exc:
-                raise KeyStoreError(f"the PKCS#11 token failed to sign: {_name(exc)}") from exc
+        try:
+            raw = self._store._with_session(
+                lambda session: self._private(session).sign(digest, mechanism=Mechanism.ECDSA)
+            )
+        except PKCS11Error as exc:
+            raise KeyStoreError(f"the PKCS#11 token failed to sign: {_name(exc)}") from exc
         return bytes(encode_ecdsa_signature(raw))
 
 
@@ -131,7 +169,8 @@ class _Login:
     PKCS#11 logs in per application, not per session: a second ``C_Login`` fails with
     CKR_USER_ALREADY_LOGGED_IN. So a process logs in once per token; a later store must present
     the same PIN (compared as a salted digest, in constant time), and the last store to close
-    logs out.
+    logs out. When the token drops the session (an HSM restarted, a network HSM reconnected),
+    :meth:`reopen` logs in again with the PIN it keeps in memory (as the settings do).
     """
 
     _registry: ClassVar[dict[tuple[str, str], _Login]] = {}
@@ -143,7 +182,20 @@ class _Login:
         self.lock = threading.RLock()
         self._salt = os.urandom(16)
         self._pin_digest = self._digest(pin)
+        self._pin = pin
         self.users = 0
+
+    def __repr__(self) -> str:
+        return f"_Login(token={self.key[1]!r})"
+
+    def reopen(self, broken: Any) -> None:
+        """Replace the session ``broken`` by a new logged-in one (once, whoever asks first)."""
+        with self.lock:
+            if self.session is not broken:
+                return
+            with contextlib.suppress(PKCS11Error):
+                broken.close()
+            self.session = _log_in(Path(self.key[0]), self.key[1], self._pin)
 
     def _digest(self, pin: str) -> bytes:
         return hashlib.sha256(self._salt + pin.encode()).digest()
@@ -185,6 +237,9 @@ def _log_in(module: Path, token_label: str, pin: str) -> Any:
         raise KeyStoreError(f"the PKCS#11 module failed: {_name(exc)}") from exc
     try:
         return token.open(rw=True, user_pin=pin)
+    except UserAlreadyLoggedIn:
+        # Another session of this process is still logged in (reopen after a lost session).
+        return token.open(rw=True)
     except (PinIncorrect, PinLenRange) as exc:
         raise KeyStoreError(f"the PKCS#11 token {token_label!r} refused the PIN") from exc
     except PKCS11Error as exc:
@@ -215,7 +270,6 @@ class Pkcs11KeyStore:
         self._chain = tuple(chain)
         self._signers: dict[str, tuple[int, Pkcs11Signer]] = {}
         self._login = _Login.open(module, token_label, pin)
-        self._session = self._login.session
         self._lock = self._login.lock
         self._closed = False
         self.token_label = token_label
@@ -231,13 +285,26 @@ class Pkcs11KeyStore:
 
     # -- reading the token ---------------------------------------------------------------------
 
+    def _with_session(self, operation: Callable[[Any], _T]) -> _T:
+        """Run ``operation`` on the logged-in session; if the token lost the session, log in
+        again and run it once more. Other PKCS#11 errors propagate."""
+        with self._lock:
+            if self._closed:
+                raise KeyStoreError("this PKCS#11 key store is closed")
+            session = self._login.session
+            try:
+                return operation(session)
+            except _SESSION_LOST:
+                self._login.reopen(session)
+                return operation(self._login.session)
+
     def _find(self, object_class: ObjectClass, label: str | None = None) -> list[Any]:
         template: dict[Attribute, Any] = {Attribute.CLASS: object_class}
         if label is not None:
             template[Attribute.LABEL] = label
         with self._lock:
             try:
-                return list(self._session.get_objects(template))
+                return self._with_session(lambda session: list(session.get_objects(template)))
             except PKCS11Error as exc:
                 raise KeyStoreError(f"the PKCS#11 token failed: {_name(exc)}") from exc
 
@@ -260,15 +327,18 @@ class Pkcs11KeyStore:
         return sorted(g for g in ids if g is not None)
 
     def _token_key(self, key_id: str, generation: int) -> TokenKey:
+        def public_der(session: Any) -> bytes:
+            session.get_key(
+                object_class=ObjectClass.PRIVATE_KEY, label=key_id, id=_cka_id(generation)
+            )  # it must exist, not only its public half
+            public = session.get_key(
+                object_class=ObjectClass.PUBLIC_KEY, label=key_id, id=_cka_id(generation)
+            )
+            return bytes(encode_ec_public_key(public))
+
         with self._lock:
             try:
-                private = self._session.get_key(
-                    object_class=ObjectClass.PRIVATE_KEY, label=key_id, id=_cka_id(generation)
-                )
-                public = self._session.get_key(
-                    object_class=ObjectClass.PUBLIC_KEY, label=key_id, id=_cka_id(generation)
-                )
-                der = encode_ec_public_key(public)
+                der = self._with_session(public_der)
             except NoSuchKey as exc:
                 raise UnknownKeyError(key_id) from exc
             except PKCS11Error as exc:
@@ -276,7 +346,7 @@ class Pkcs11KeyStore:
         loaded = serialization.load_der_public_key(der)
         if not isinstance(loaded, ec.EllipticCurvePublicKey):
             raise KeyStoreError(f"{key_id} on the token is not an EC key")
-        return TokenKey(self, private, loaded)
+        return TokenKey(self, key_id, generation, loaded)
 
     # -- the KeyStore protocol -----------------------------------------------------------------
 
@@ -331,10 +401,12 @@ class Pkcs11KeyStore:
     def _generate(self, key_id: str, generation: int) -> int:
         with self._lock:
             try:
-                parameters = self._session.create_domain_parameters(
-                    KeyType.EC,
-                    {Attribute.EC_PARAMS: encode_named_curve_parameters(CURVE)},
-                    local=True,
+                parameters = self._with_session(
+                    lambda session: session.create_domain_parameters(
+                        KeyType.EC,
+                        {Attribute.EC_PARAMS: encode_named_curve_parameters(CURVE)},
+                        local=True,
+                    )
                 )
                 parameters.generate_keypair(
                     id=_cka_id(generation),
@@ -367,19 +439,21 @@ class Pkcs11KeyStore:
             if any(g == generation and c == certificate for g, c in self._certificates(key_id)):
                 return generation
             try:
-                self._session.create_object(
-                    {
-                        Attribute.CLASS: ObjectClass.CERTIFICATE,
-                        Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
-                        Attribute.TOKEN: True,
-                        Attribute.PRIVATE: False,
-                        Attribute.LABEL: key_id,
-                        Attribute.ID: _cka_id(generation),
-                        Attribute.SUBJECT: certificate.subject.public_bytes(),
-                        Attribute.ISSUER: certificate.issuer.public_bytes(),
-                        Attribute.SERIAL_NUMBER: _der_integer(certificate.serial_number),
-                        Attribute.VALUE: der,
-                    }
+                self._with_session(
+                    lambda session: session.create_object(
+                        {
+                            Attribute.CLASS: ObjectClass.CERTIFICATE,
+                            Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+                            Attribute.TOKEN: True,
+                            Attribute.PRIVATE: False,
+                            Attribute.LABEL: key_id,
+                            Attribute.ID: _cka_id(generation),
+                            Attribute.SUBJECT: certificate.subject.public_bytes(),
+                            Attribute.ISSUER: certificate.issuer.public_bytes(),
+                            Attribute.SERIAL_NUMBER: _der_integer(certificate.serial_number),
+                            Attribute.VALUE: der,
+                        }
+                    )
                 )
             except PKCS11Error as exc:
                 raise KeyStoreError(

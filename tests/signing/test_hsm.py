@@ -348,15 +348,35 @@ def test_threads_share_the_token_session(hsm: Hsm) -> None:
         public.verify(signature, data, ec.ECDSA(hashes.SHA256()))
 
 
-def test_a_token_session_that_died_is_key_unavailable_not_a_crash(hsm: Hsm) -> None:
+def test_a_closed_store_is_key_unavailable_not_a_crash(hsm: Hsm) -> None:
     hsm.enroll()
     key = hsm.store.node_key()
-    hsm.store.close()  # the session is gone, as when the HSM is unplugged
+    hsm.store.close()
     with pytest.raises(SigningError) as refused:
-        hsm.sign(sample_pdf("Mất kết nối HSM"), "seal")
+        hsm.sign(sample_pdf("Kho khóa đã đóng"), "seal")
     assert refused.value.code == "key_unavailable"
-    with pytest.raises(KeyStoreError, match="failed to sign"):
+    with pytest.raises(KeyStoreError, match="closed"):
         key.sign(b"receipt")
+
+
+def test_a_session_the_token_dropped_is_logged_in_again(hsm: Hsm, tmp_path: Path) -> None:
+    """An HSM that restarts or reconnects forgets its sessions: the next operation logs in
+    again (once) instead of failing until the node restarts."""
+    hsm.enroll()
+    receipts = NodeSigner(hsm.store.node_key(), "hsm-node")
+    signer = hsm.store.signer_for(SEAL)
+    dropped = hsm.store._login.session
+    dropped.close()  # what the token does when it drops us
+    assert receipts.verify(receipts.sign({"code": "01"}))["code"] == "01"
+    assert hsm.store._login.session is not dropped  # a new session, logged in
+    hsm.store._login.session.close()
+    signature = signer.sign_raw(b"data", "sha256")
+    public = hsm.store.certificate(SEAL).public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(signature, b"data", ec.ECDSA(hashes.SHA256()))
+    hsm.store._login.session.close()
+    sealed = hsm.sign(hsm.sign(sample_pdf("HSM khởi động lại"), "signer"), "seal")
+    assert hsm.validate(sealed, tmp_path)[0] is Indication.OK
 
 
 def test_a_request_for_an_outside_ca_is_signed_on_the_token_and_its_answer_installed(
