@@ -25,6 +25,7 @@ from docex.auth.service import create_api_token, create_principal
 from docex.config import Classification, Settings
 from docex.db import Database
 from docex.kit.clock import SystemClock
+from docex.kit.files import atomic_write
 from docex.migrations import upgrade
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.keks import KekRing
@@ -379,8 +380,4 @@ def _seed_demo(session: Any, settings: Settings) -> dict[str, Any]:
 
 
 def _write_private_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=2)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2).encode(), 0o600)

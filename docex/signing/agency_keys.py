@@ -41,17 +41,16 @@ is not post-quantum: the suite byte lets a hybrid KEM (ML-KEM-768 + X25519) repl
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from docex.kit.files import create_exclusively
 from docex.signing.keks import KeyUnavailable, UnwrapError
 
 MAGIC = b"DXA1"
@@ -171,24 +170,10 @@ class AgencyKeyStore:
         if path.exists():
             raise FileExistsError(f"agency {agency_id} already has a key pair")
         private_pem, public_pem = generate_agency_keypair(self._passphrase)
-        fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".agency-", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as fh:  # mkstemp creates it 0600
-                fh.write(private_pem)
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp_name, path)  # atomic, and never replaces an existing key
-            except FileExistsError:
-                raise FileExistsError(f"agency {agency_id} already has a key pair") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            create_exclusively(path, private_pem)  # never replaces an existing key
+        except FileExistsError:
+            raise FileExistsError(f"agency {agency_id} already has a key pair") from None
         return public_pem
 
     def private_pem(self, agency_id: str) -> bytes:

@@ -39,11 +39,9 @@ not open or that is damaged). Both derive from ``KekError``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import struct
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +49,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from docex.kit.files import create_exclusively
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -232,18 +232,7 @@ class KekRing:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)
         target = self._path(version)
-        encoded = self._encode(version, kek)
-        fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".kek-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:  # mkstemp creates it 0600
-                fh.write(encoded)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.link(tmp_name, target)  # atomic, and fails rather than replace an existing KEK
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-        _fsync_dir(self.directory)
+        create_exclusively(target, self._encode(version, kek))  # never replaces a KEK
         with self._lock:  # spares the scrypt of reading it back
             self._cache[version] = AESGCM(kek)
 
@@ -254,11 +243,3 @@ def _wrap_aad(version: int, aad: bytes) -> bytes:
 
 def _scrypt(passphrase: bytes, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=KEY_SIZE, n=1 << log2_n, r=r, p=p).derive(passphrase)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

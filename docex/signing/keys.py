@@ -14,6 +14,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from docex.kit.files import atomic_write, create_exclusively
+
 NODE_KEY_FILE = "node-signing-key.pem"
 
 
@@ -21,45 +23,59 @@ class KeyStoreError(RuntimeError):
     pass
 
 
-def _encryption(passphrase: str | None) -> serialization.KeySerializationEncryption:
-    if passphrase:
-        return serialization.BestAvailableEncryption(passphrase.encode())
-    return serialization.NoEncryption()
+def write_private_key(
+    path: Path, key: ec.EllipticCurvePrivateKey, passphrase: str | None, *, exclusive: bool = False
+) -> None:
+    """Write ``key`` as PKCS#8 PEM, encrypted with ``passphrase`` when there is one (PBES2, the
+    best ``cryptography`` offers), mode 0600, atomically; with ``exclusive``, never over an
+    existing file (``FileExistsError``)."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    (create_exclusively if exclusive else atomic_write)(path, pem, 0o600)
+
+
+def load_private_key(path: Path, passphrase: str | None) -> ec.EllipticCurvePrivateKey:
+    """Load an EC key written by :func:`write_private_key`; :class:`KeyStoreError` if it is
+    missing, cannot be decrypted or is not an EC key."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise KeyStoreError(f"no private key at {path}") from exc
+    try:
+        key = serialization.load_pem_private_key(
+            data, password=passphrase.encode() if passphrase else None
+        )
+    except (ValueError, TypeError) as exc:
+        raise KeyStoreError(f"{path.name} cannot be loaded: wrong or missing passphrase") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyStoreError(f"{path.name} is not an EC key")
+    return key
 
 
 def create_node_key(keys_dir: Path, passphrase: str | None = None) -> bool:
     """Create the node key if there is none. Returns True if a key was created."""
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(keys_dir, 0o700)
-    path = keys_dir / NODE_KEY_FILE
-    if path.exists():
+    try:
+        write_private_key(
+            keys_dir / NODE_KEY_FILE,
+            ec.generate_private_key(ec.SECP256R1()),
+            passphrase,
+            exclusive=True,
+        )
+    except FileExistsError:
         return False
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, _encryption(passphrase)
-    )
-    tmp = keys_dir / f".{NODE_KEY_FILE}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return True
 
 
 def load_node_key(keys_dir: Path, passphrase: str | None = None) -> ec.EllipticCurvePrivateKey:
     path = keys_dir / NODE_KEY_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise KeyStoreError(f"no node key at {path}; run `docex init` first") from exc
-    try:
-        key = serialization.load_pem_private_key(
-            data, password=passphrase.encode() if passphrase else None
-        )
-    except (ValueError, TypeError) as exc:
-        raise KeyStoreError("node key cannot be loaded: wrong or missing passphrase") from exc
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise KeyStoreError("node key is not an EC key")
-    return key
+    if not path.exists():
+        raise KeyStoreError(f"no node key at {path}; run `docex init` first")
+    return load_private_key(path, passphrase)

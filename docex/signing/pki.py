@@ -70,6 +70,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from docex.kit.files import atomic_write
+from docex.signing import keys
+from docex.signing.keys import KeyStoreError
+
 INDEX_FILE = "pki.json"
 INDEX_VERSION = 1
 ROOT_NAME = "docex Demo Root CA"
@@ -298,48 +302,12 @@ def _ensure_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-
-
-def _write_key(path: Path, key: PrivateKey, passphrase: str | None) -> None:
-    encryption: serialization.KeySerializationEncryption
-    if passphrase:
-        encryption = serialization.BestAvailableEncryption(passphrase.encode())
-    else:
-        encryption = serialization.NoEncryption()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
-    _atomic_write(path, pem, 0o600)
-
-
 def load_private_key(path: Path, passphrase: str | None) -> PrivateKey:
     """Load a PKCS#8 key written by this module; :class:`PkiError` if it cannot be decrypted."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise PkiError(f"no private key at {path}") from exc
-    try:
-        key = serialization.load_pem_private_key(
-            data, password=passphrase.encode() if passphrase else None
-        )
-    except (ValueError, TypeError) as exc:
-        raise PkiError(f"{path.name} cannot be loaded: wrong or missing passphrase") from exc
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise PkiError(f"{path.name} is not an EC key")
-    return key
+        return keys.load_private_key(path, passphrase)
+    except KeyStoreError as exc:
+        raise PkiError(str(exc)) from exc
 
 
 def load_certificate(path: Path) -> x509.Certificate:
@@ -477,7 +445,7 @@ class Pki:
 
     def _save(self, index: _Index) -> None:
         payload = json.dumps(index.to_json(), ensure_ascii=False, indent=2).encode()
-        _atomic_write(self.index_path, payload, 0o600)
+        atomic_write(self.index_path, payload, 0o600)
         self._index_cache = None
 
     @contextmanager
@@ -647,11 +615,11 @@ class Pki:
         stem = file_stem or format(serial, "x")
         cert_rel, key_rel = f"certs/{stem}.pem", f"private/{stem}.key.pem"
         if key is not None:
-            _write_key(self.directory / key_rel, key, self._passphrase)
+            keys.write_private_key(self.directory / key_rel, key, self._passphrase)
             self._keys[key_rel] = key
         else:
             key_rel = ""
-        _atomic_write(
+        atomic_write(
             self.directory / cert_rel, cert.public_bytes(serialization.Encoding.PEM), 0o600
         )
         self._certs[cert_rel] = cert
@@ -765,7 +733,7 @@ class Pki:
             self.ca_certificate(n).public_bytes(serialization.Encoding.PEM)
             for n in ("issuing", "root")
         )
-        _atomic_write(self.directory / "certs" / "chain.pem", chain, 0o600)
+        atomic_write(self.directory / "certs" / "chain.pem", chain, 0o600)
         return index
 
     def issue_seal(
@@ -924,7 +892,7 @@ class Pki:
             builder = builder.add_revoked_certificate(entry.build())
         crl = builder.sign(ca_key, hashes.SHA256())
         _ensure_dir(self.directory / "crl")
-        _atomic_write(
+        atomic_write(
             self.directory / "crl" / f"{name}.crl",
             crl.public_bytes(serialization.Encoding.DER),
             0o600,

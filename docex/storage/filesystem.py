@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from docex.kit.files import fsync_dir
 from docex.storage.base import (
     CHUNK_SIZE,
     BlobEntry,
@@ -56,7 +57,7 @@ class FilesystemBlobStore:
         with self._unsynced_lock:
             pending, self._unsynced = self._unsynced, set()
         for directory in sorted(pending, key=lambda p: len(p.parts), reverse=True):
-            _fsync_dir(directory)
+            fsync_dir(directory)
 
     def put_file(self, key: str, path: Path, *, sha256: str, size: int) -> BlobInfo:
         self._path(key)
@@ -139,11 +140,3 @@ def _read_chunks(fh: BinaryIO) -> Iterator[bytes]:
     with fh:
         while chunk := fh.read(CHUNK_SIZE):
             yield chunk
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
