@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from fastapi import APIRouter, FastAPI
 
 from docex import __version__
@@ -29,20 +28,17 @@ from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock, SystemClock
 from docex.metrics import Metrics
 from docex.node import Node
+from docex.node_keys import node_key, open_token
 from docex.routing.dispatcher import Dispatcher
 from docex.routing.endpoints import router as receipts_router
 from docex.signing.agency_keys import AgencyKeyStore
-from docex.signing.jws import EcdsaKey, NodeSigner
+from docex.signing.jws import NodeSigner
 from docex.signing.keks import KekRing
-from docex.signing.keys import load_node_key
 from docex.signing.pki import NODE_CERT_FILE
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import PKI_DIR, NodeSignatures, ValidationLimits
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
-
-if TYPE_CHECKING:
-    from docex.signing.hsm import Pkcs11KeyStore
 
 
 def build_store(settings: Settings) -> BlobStore:
@@ -69,30 +65,6 @@ def build_store(settings: Settings) -> BlobStore:
             region=storage.s3_region,
         )
     raise ValueError(f"unknown storage backend {backend!r}")
-
-
-def open_token(settings: Settings) -> Pkcs11KeyStore | None:
-    """The node's PKCS#11 key store when ``DOCEX_SIGNING__KEY_STORE=pkcs11``, else None."""
-    signing = settings.signing
-    if signing.key_store != "pkcs11":
-        return None
-    from docex.signing.hsm import Pkcs11KeyStore
-
-    module, label, pin = signing.pkcs11_module, signing.pkcs11_token, signing.pkcs11_pin
-    if module is None or label is None or pin is None:
-        raise ValueError("key_store 'pkcs11' needs a module, a token label and a PIN")
-    pki_chain = settings.data_dir / PKI_DIR / "certs" / "chain.pem"
-    chain = x509.load_pem_x509_certificates(pki_chain.read_bytes()) if pki_chain.exists() else []
-    return Pkcs11KeyStore(module, label, pin.get_secret_value(), chain=chain)
-
-
-def node_key(
-    settings: Settings, token: Pkcs11KeyStore | None
-) -> EcdsaKey | EllipticCurvePrivateKey:
-    """The node's receipt-signing key: on the token, or the file made by ``docex init``."""
-    if token is not None:
-        return token.node_key()
-    return load_node_key(settings.keys_dir, settings.passphrase)
 
 
 def build_node(

@@ -47,8 +47,8 @@ def pki_init(
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from docex.bootstrap import build_node_pki
     from docex.db import Database
+    from docex.node_keys import build_node_pki
     from docex.signing.pki import PkiError, UnencryptedKeysWarning
 
     settings = settings_for(data_dir)
@@ -105,7 +105,7 @@ def pki_rotate(
     old certificate is kept so that documents signed before still verify."""
     from cryptography.hazmat.primitives import hashes
 
-    from docex.bootstrap import rotate_signing_key
+    from docex.node_keys import rotate_signing_key
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
@@ -141,7 +141,7 @@ def pki_request(
     an outside certification authority; install its answer with `docex pki install`."""
     from cryptography.hazmat.primitives import serialization
 
-    from docex.bootstrap import request_certificate
+    from docex.node_keys import request_certificate
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
@@ -166,7 +166,7 @@ def pki_install(
     """Install the certificate a CA issued for KEY's request on the PKCS#11 token."""
     from cryptography import x509
 
-    from docex.bootstrap import install_signing_certificate
+    from docex.node_keys import install_signing_certificate
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
@@ -202,7 +202,7 @@ def pdf_sign(
     (--key seal:<code>) or as a person (--key person:<username>)."""
     from cryptography.x509.oid import NameOID
 
-    from docex.app import open_token
+    from docex.node_keys import open_token
     from docex.signing.keys import KeyStoreError
     from docex.signing.pades import SigningError
     from docex.signing.service import NodeSignatures

@@ -154,9 +154,7 @@ class Pkcs11Signer(PadesSigner):
     def __init__(
         self, certificate: x509.Certificate, key: TokenKey, chain: Sequence[x509.Certificate]
     ) -> None:
-        if certificate.public_key() != key.public_key():
-            raise KeyStoreError("the certificate is not this token key's")
-        super().__init__(certificate, chain)
+        super().__init__(certificate, key.public_key(), chain)
         self._token_key = key
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:

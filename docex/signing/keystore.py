@@ -86,6 +86,10 @@ class KeyStore(Protocol):
         """The signing key ids this store holds (``seal:…`` and ``person:…``)."""
         ...
 
+    def close(self) -> None:
+        """Release what the store holds open (a token session); the store is not used after."""
+        ...
+
 
 class PadesSigner(Signer):
     """A pyHanko signer for an ECDSA key wherever it lives; subclasses give :meth:`sign_raw`.
@@ -96,9 +100,16 @@ class PadesSigner(Signer):
     signature), so keeping the DER and loading fresh copies keeps sealing fast.
     """
 
-    def __init__(self, certificate: x509.Certificate, chain: Iterable[x509.Certificate]) -> None:
-        if not isinstance(certificate.public_key(), ec.EllipticCurvePublicKey):
-            raise KeyStoreError("signing keys are ECDSA keys")
+    def __init__(
+        self,
+        certificate: x509.Certificate,
+        public_key: ec.EllipticCurvePublicKey,
+        chain: Iterable[x509.Certificate],
+    ) -> None:
+        """``public_key``: the public half of the key that signs; the certificate must be
+        for it."""
+        if certificate.public_key() != public_key:
+            raise KeyStoreError("the certificate is not this key's")
         self._cert_der = certificate.public_bytes(serialization.Encoding.DER)
         self._chain_der = tuple(c.public_bytes(serialization.Encoding.DER) for c in chain)
         super().__init__(
@@ -183,9 +194,7 @@ class EcdsaSigner(PadesSigner):
         private_key: ec.EllipticCurvePrivateKey,
         chain: Iterable[x509.Certificate],
     ) -> None:
-        if certificate.public_key() != private_key.public_key():
-            raise KeyStoreError("the certificate is not this key's")
-        super().__init__(certificate, chain)
+        super().__init__(certificate, private_key.public_key(), chain)
         self._private_key = private_key
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
@@ -285,6 +294,9 @@ class FileKeyStore:
     @property
     def pki(self) -> Pki:
         return self._pki
+
+    def close(self) -> None:
+        """Nothing to release: the keys are files."""
 
     def _current(self, key_id: str) -> CertRecord | None:
         """The key id's current record, if its key is a file here (not on a token)."""

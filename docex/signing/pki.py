@@ -58,7 +58,7 @@ import fcntl
 import json
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -747,28 +747,16 @@ class Pki:
     ) -> CertRecord:
         """The agency's seal certificate; issued if absent, re-keyed if ``rotate``. With
         ``public_key`` the certificate is for that key (held on a token), not a new one."""
-        now = _as_utc(now)
-        key_id = seal_key_id(agency_code)
-        with self._locked():
-            index = self._index()
-            existing = self.current(key_id)
-            if existing is not None and not rotate:
-                return existing
-            subject = seal_subject(agency_code, agency_name)
-            index, rec = self._issue(
-                index,
-                role="seal",
-                key_id=key_id,
-                subject=subject,
-                issuer="issuing",
-                validity=SUBJECT_VALIDITY,
-                extensions=_signer_exts(index.base_url),
-                now=now,
-                public_key=public_key,
-            )
-            agencies = {**index.agencies, agency_code: agency_name}
-            self._save(replace(index, agencies=agencies))
-            return rec
+        return self._issue_signer(
+            "seal",
+            seal_key_id(agency_code),
+            agency_code,
+            agency_name,
+            lambda name: seal_subject(agency_code, name),
+            now=now,
+            rotate=rotate,
+            public_key=public_key,
+        )
 
     def issue_person(
         self,
@@ -784,8 +772,32 @@ class Pki:
         """A personal signer certificate for ``username``; issued if absent, re-keyed if
         ``rotate``. The agency's name comes from ``agency_name`` or the PKI's agency list.
         With ``public_key`` the certificate is for that key (held on a token)."""
+        return self._issue_signer(
+            "person",
+            person_key_id(username),
+            agency_code,
+            agency_name,
+            lambda name: person_subject(full_name, agency_code, name),
+            now=now,
+            rotate=rotate,
+            public_key=public_key,
+        )
+
+    def _issue_signer(
+        self,
+        role: Literal["seal", "person"],
+        key_id: str,
+        agency_code: str,
+        agency_name: str | None,
+        subject: Callable[[str], x509.Name],
+        *,
+        now: datetime,
+        rotate: bool,
+        public_key: ec.EllipticCurvePublicKey | None,
+    ) -> CertRecord:
+        """Issue (or, with ``rotate``, re-issue) the signing certificate of ``key_id`` from the
+        issuing CA, and remember the agency's name (from ``agency_name`` or the PKI's list)."""
         now = _as_utc(now)
-        key_id = person_key_id(username)
         with self._locked():
             index = self._index()
             existing = self.current(key_id)
@@ -794,20 +806,18 @@ class Pki:
             name = agency_name or index.agencies.get(agency_code)
             if name is None:
                 raise PkiError(f"agency {agency_code} is unknown to the PKI; give its name")
-            subject = person_subject(full_name, agency_code, name)
             index, rec = self._issue(
                 index,
-                role="person",
+                role=role,
                 key_id=key_id,
-                subject=subject,
+                subject=subject(name),
                 issuer="issuing",
                 validity=SUBJECT_VALIDITY,
                 extensions=_signer_exts(index.base_url),
                 now=now,
                 public_key=public_key,
             )
-            agencies = {**index.agencies, agency_code: name}
-            self._save(replace(index, agencies=agencies))
+            self._save(replace(index, agencies={**index.agencies, agency_code: name}))
             return rec
 
     def rotate(

@@ -184,9 +184,8 @@ class NodeSignatures:
             if self._pool is not None and self._own_pool:
                 self._pool.close()
             self._pool = None
-            closer = getattr(self.key_store, "close", None)
-            if closer is not None:
-                closer()
+            if self.key_store is not None:
+                self.key_store.close()
 
 
 def _der(data: bytes) -> bytes:
