@@ -11,12 +11,15 @@ these; the keys themselves are only touched in ``docex.signing``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from docex.agencies.models import Agency
 from docex.auth.models import Principal
@@ -182,31 +185,48 @@ def signing_subject(settings: Settings, key_id: str) -> tuple[str, x509.Name]:
     db = Database(settings.resolved_database_url)
     try:
         with db.read() as session:
-            if key_id.startswith("seal:"):
-                agency = session.get(Agency, key_id.removeprefix("seal:"))
-                if (
-                    agency is None
-                    or agency.node_id != settings.node_id
-                    or agency.status != "active"
-                ):
-                    raise PkiError(f"{key_id}: no active agency of this node has that code")
-                return agency.id, seal_subject(agency.id, agency.name)
-            if key_id.startswith("person:"):
-                username = key_id.removeprefix("person:")
-                person = session.scalar(
-                    select(Principal).where(
-                        Principal.username == username, Principal.active.is_(True)
-                    )
-                )
-                if person is None or person.agency_id is None:
-                    raise PkiError(f"{key_id}: no active person of an agency has that username")
-                agency = session.get(Agency, person.agency_id)
-                name = agency.name if agency is not None else person.agency_id
-                full_name = person.full_name or username
-                return person.agency_id, person_subject(full_name, person.agency_id, name)
+            return _subject_from_directory(session, settings.node_id, key_id)
+    except SQLAlchemyError as exc:
+        raise PkiError(
+            f"cannot read the node's directory ({type(exc).__name__}); run `docex init` first"
+        ) from exc
     finally:
         db.dispose()
+
+
+def _subject_from_directory(session: Any, node_id: str, key_id: str) -> tuple[str, x509.Name]:
+    """(agency code, subject) of ``key_id`` from the directory; ``PkiError`` if it has none."""
+    if key_id.startswith("seal:"):
+        agency = session.get(Agency, key_id.removeprefix("seal:"))
+        if agency is None or agency.node_id != node_id or agency.status != "active":
+            raise PkiError(f"{key_id}: no active agency of this node has that code")
+        return agency.id, seal_subject(agency.id, agency.name)
+    if key_id.startswith("person:"):
+        username = key_id.removeprefix("person:")
+        person = session.scalar(
+            select(Principal).where(Principal.username == username, Principal.active.is_(True))
+        )
+        if person is None or person.agency_id is None:
+            raise PkiError(f"{key_id}: no active person of an agency has that username")
+        agency = session.get(Agency, person.agency_id)
+        name = agency.name if agency is not None else person.agency_id
+        full_name = person.full_name or username
+        return person.agency_id, person_subject(full_name, person.agency_id, name)
     raise PkiError(f"{key_id!r} is not a signing key id (seal:<code> or person:<username>)")
+
+
+@contextmanager
+def _token_required(settings: Settings, action: str) -> Iterator[Pkcs11KeyStore]:
+    token = open_token(settings)
+    if token is None:
+        raise PkiError(
+            f"{action} is for keys on a PKCS#11 token (DOCEX_SIGNING__KEY_STORE=pkcs11); this "
+            "node keeps its keys in files, certified by its own PKI (docex pki init)"
+        )
+    try:
+        yield token
+    finally:
+        token.close()
 
 
 def request_certificate(
@@ -214,17 +234,9 @@ def request_certificate(
 ) -> x509.CertificateSigningRequest:
     """A PKCS#10 request for ``key_id``'s key on the token, for an outside CA (the national
     one). Raises ``PkiError`` or ``KeyStoreError``."""
-    _, subject = signing_subject(settings, key_id)
-    token = open_token(settings)
-    if token is None:
-        raise PkiError(
-            "requests are for keys on a PKCS#11 token (DOCEX_SIGNING__KEY_STORE=pkcs11); "
-            "file keys are certified by this node's PKI (docex pki init)"
-        )
-    try:
+    with _token_required(settings, "a certificate request") as token:
+        _, subject = signing_subject(settings, key_id)
         return token.request(key_id, subject, rotate=rotate)
-    finally:
-        token.close()
 
 
 def install_signing_certificate(
@@ -232,16 +244,11 @@ def install_signing_certificate(
 ) -> int:
     """Put the CA's answer to :func:`request_certificate` on the token, after checking that it
     names the agency ``key_id`` belongs to; returns the key's generation."""
-    code, _ = signing_subject(settings, key_id)
-    if agency_code_of(certificate) != code:
-        raise PkiError(f"the certificate does not name agency {code} (organizationIdentifier)")
-    token = open_token(settings)
-    if token is None:
-        raise PkiError("certificates are installed on a PKCS#11 token; this node keeps files")
-    try:
+    with _token_required(settings, "installing a certificate") as token:
+        code, _ = signing_subject(settings, key_id)
+        if agency_code_of(certificate) != code:
+            raise PkiError(f"the certificate does not name agency {code} (organizationIdentifier)")
         return token.install_certificate(key_id, certificate)
-    finally:
-        token.close()
 
 
 def _seal_certifier(pki: Pki, code: str, name: str, now: datetime) -> Certify:

@@ -635,3 +635,37 @@ def test_pki_rotate_gives_a_new_key_and_keeps_the_old_certificate(
     unknown = runner.invoke(_cli(), ["pki", "rotate", "seal:000.00.00.X99"], env=env)
     assert unknown.exit_code == 1
     assert "no signing key seal:000.00.00.X99" in unknown.output
+
+
+def test_pki_request_and_install_refuse_a_node_that_keeps_files(
+    cli_node: tuple[dict[str, str], Node], tmp_path: Path
+) -> None:
+    """Requests to an outside CA are for keys on a token; a node with file keys says so, and
+    a file that is not a certificate is refused before anything is looked up. Nothing is
+    written."""
+    env, _ = cli_node
+    runner = CliRunner()
+    request = runner.invoke(
+        _cli(),
+        ["pki", "request", "seal:000.00.00.G22", "-o", str(tmp_path / "req.pem")],
+        env=env,
+    )
+    assert request.exit_code == 1
+    assert "is for keys on a PKCS#11 token" in request.output
+    assert not (tmp_path / "req.pem").exists()
+
+    (tmp_path / "not-a-cert.pem").write_text("-----BEGIN CERTIFICATE-----\nxx\n")
+    bad = runner.invoke(
+        _cli(), ["pki", "install", "seal:000.00.00.G22", str(tmp_path / "not-a-cert.pem")], env=env
+    )
+    assert bad.exit_code == 1
+    assert "cannot read a certificate" in bad.output
+    issued = tmp_path / "issued.pem"
+    issued.write_bytes(
+        Pki.open(tmp_path / "data" / "pki", PASSPHRASE).root_certificate.public_bytes(
+            serialization.Encoding.PEM
+        )
+    )
+    on_files = runner.invoke(_cli(), ["pki", "install", "seal:000.00.00.G22", str(issued)], env=env)
+    assert on_files.exit_code == 1
+    assert "is for keys on a PKCS#11 token" in on_files.output
