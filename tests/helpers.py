@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -19,6 +18,9 @@ from docex.errors import Unauthenticated
 from docex.kit.samplepdf import sample_pdf
 from docex.node import Node
 from docex.routing.models import Delivery, Receipt
+from tests.fixtures import FIXTURES, fixture_files
+
+__all__ = ["FIXTURES", "fixture_files"]  # re-exported: tests import them from here too
 
 G22 = "000.00.00.G22"  # Government Office
 I01 = "000.00.00.I01"  # Fatherland Front
@@ -27,8 +29,6 @@ H41 = "000.00.00.H41"  # Nghệ An
 H26 = "000.00.00.H26"  # Hà Nội
 C1 = "001.00.41.H41"  # a commune of Nghệ An
 C2 = "002.00.41.H41"
-
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
 def token(credentials: dict[str, Any], who: str, role: str = "clerk") -> str:

@@ -31,6 +31,7 @@ from tests.helpers import (
     counts,
     deliver,
     envelope,
+    fixture_files,
     node_of,
     pdf,
     send,
@@ -40,7 +41,7 @@ from tests.helpers import (
 REFUSED = "api:request:refused"
 DOCUMENTS = "/api/v1/documents"
 BOUNDARY = "docex-test-boundary-7816"
-PDF_FIXTURES = sorted(p.name for p in (FIXTURES / "pdf").glob("*.pdf"))
+PDF_FIXTURES = [p.name for p in fixture_files("pdf", "*.pdf")]
 ENCRYPTED = {
     "minimal-aes256.pdf",
     "minimal-rc4.pdf",

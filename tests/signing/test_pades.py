@@ -41,8 +41,9 @@ from docex.signing.pades import (
 )
 from docex.signing.pki import Pki, build_pki
 from docex.signing.timestamps import InProcessTimeStamper, authority_from_pki
+from tests.fixtures import FIXTURES as FIXTURE_ROOT
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "pdf"
+FIXTURES = FIXTURE_ROOT / "pdf"
 PASSPHRASE = "a passphrase for the test PKI"
 AGENCY = ("000.00.00.G22", "Văn phòng Chính phủ")
 LEADER = ("lanhdao.vpcp", "Nguyễn Văn An", AGENCY[0])

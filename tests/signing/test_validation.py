@@ -1,6 +1,6 @@
 """PAdES validation on intake (docex.signing.validation and .sandbox), against a real offline
 PKI: the Decree 30 happy path, every attack of issue 3 with its precise indication, the hostile
-files of ../shared/fixtures/pdf, and the resource limits."""
+files of tests/fixtures/pdf, and the resource limits."""
 
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ from docex.signing.validation import (
     classify,
     validate_pdf,
 )
+from tests.fixtures import FIXTURES as FIXTURE_ROOT
+from tests.fixtures import fixture_files
 from tests.signing.conftest_validation import PadesDocs
 from tests.signing.pki import OTHER_AGENCY, SENDER, PadesPki
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "pdf"
+FIXTURES = FIXTURE_ROOT / "pdf"
 
 
 def check(
@@ -350,7 +352,7 @@ def test_encrypted_pdf(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
     assert check(pades_docs, pades_trust, "encrypted").indication is Indication.ENCRYPTED_PDF
 
 
-@pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.pdf")), ids=lambda p: p.name)
+@pytest.mark.parametrize("fixture", fixture_files("pdf", "*.pdf"), ids=lambda p: p.name)
 def test_every_shared_fixture_is_refused_without_raising(
     pades_trust: TrustConfig, fixture: Path
 ) -> None:
