@@ -14,6 +14,7 @@ from docex.agencies.schemas import (
     GroupList,
     GroupOut,
 )
+from docex.api.bodies import LimitedRoute
 from docex.api.deps import (
     ActorDep,
     CursorDep,
@@ -27,7 +28,7 @@ from docex.auth.policy import Action, authorize
 from docex.kit.pagination import decode_cursor, encode_cursor
 from docex.kit.text import Line
 
-router = APIRouter(tags=["agencies"])
+router = APIRouter(tags=["agencies"], route_class=LimitedRoute)
 
 
 def _out(agency: Agency) -> AgencyOut:
