@@ -76,6 +76,7 @@ def serve(
     """Serve the API (and the dispatcher) on HOST:PORT, 127.0.0.1:8000 by default."""
     import uvicorn
 
+    from docex.api.protocol import protocol_class
     from docex.app import create_app
     from docex.bootstrap import CREDENTIALS_FILE, init_node
 
@@ -97,6 +98,7 @@ def serve(
         app_,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(settings.limits),
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
