@@ -42,6 +42,7 @@ from docex.interop.packages import (
 )
 from docex.kit.clock import VIETNAM_TZ
 from docex.kit.text import has_control_chars
+from docex.routing.statuses import LABELS
 
 PREFIX = "edXML"
 _BASE64_CHUNK = 3 * 64 * 1024
@@ -438,6 +439,10 @@ def _open(w: _Writer) -> None:
 def status_to_edxml(package: StatusPackage) -> bytes:
     """``package`` as an edXML status package."""
     _check_extensions(package.extensions, ("MessageHeader",))
+    if package.code not in LABELS:
+        raise EdxmlInvalid(
+            f"{package.code!r} is not a status ({', '.join(LABELS)})", code="edxml_unknown_status"
+        )
     kept = package.extensions.get("MessageHeader", {})
     header: dict[str, Any] = {
         "From": _merge({"OrganId": _organ(package.from_id, "From/OrganId")}, kept.get("From")),

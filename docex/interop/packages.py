@@ -15,6 +15,7 @@ the package, and are left out of ``==`` (an export is new bytes, and carries no 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -95,6 +96,35 @@ class PackageFile:
     size: int
     sha256: str
     path: Path = field(compare=False)
+
+    @classmethod
+    def from_path(
+        cls,
+        path: Path,
+        *,
+        role: Literal["main", "attachment"],
+        content_id: str,
+        content_type: str,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> PackageFile:
+        """A file already on disk (for an export), measured and hashed."""
+        digest = hashlib.sha256()
+        size = 0
+        with path.open("rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+        return cls(
+            role=role,
+            name=name or path.name,
+            content_type=content_type,
+            content_id=content_id,
+            description=description,
+            size=size,
+            sha256=digest.hexdigest(),
+            path=path,
+        )
 
     def open(self) -> BinaryIO:
         return self.path.open("rb")
