@@ -48,7 +48,7 @@ from docex.interop.packages import (
     TraceHeader,
     XmlSignature,
 )
-from docex.interop.safexml import Element, XmlDocument, read_xml
+from docex.interop.safexml import Element, Readable, XmlDocument, read_xml
 from docex.kit.clock import VIETNAM_TZ
 from docex.kit.text import has_control_chars
 from docex.routing.statuses import LABELS
@@ -90,7 +90,7 @@ _ELEMENT_OF = {
 
 
 def parse_package(
-    source: bytes | BinaryIO,
+    source: bytes | Readable,
     *,
     limits: EdxmlLimits | None = None,
     spool_dir: Path | None = None,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Protocol
 from xml.parsers import expat
 
 from docex.interop.errors import EdxmlMalformed, EdxmlTooLarge
@@ -36,6 +36,12 @@ _NS_SEPARATOR = " "
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _HEAD = 1024
 _STRAY = re.compile(rb"[0-9 \t\r\n]{1,16}(?=<\?xml[ \t\r\n?])")
+
+
+class Readable(Protocol):
+    """Anything read like a binary file: ``read(n)`` returns at most ``n`` bytes, b"" at the end."""
+
+    def read(self, n: int, /) -> bytes: ...
 
 
 class TextSink(Protocol):
@@ -216,7 +222,7 @@ class _Builder:
             ) from None
 
 
-def _chunks(source: bytes | BinaryIO, max_bytes: int) -> Iterator[bytes]:
+def _chunks(source: bytes | Readable, max_bytes: int) -> Iterator[bytes]:
     if isinstance(source, bytes | bytearray | memoryview):
         view = memoryview(source)
         if len(view) > max_bytes:
@@ -255,7 +261,7 @@ def _skip_stray_prefix(head: bytes, warnings: list[str]) -> bytes:
 
 
 def read_xml(
-    source: bytes | BinaryIO,
+    source: bytes | Readable,
     limits: XmlLimits | None = None,
     *,
     sink_for: SinkFactory | None = None,
