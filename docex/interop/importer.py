@@ -675,8 +675,12 @@ class _Reader:
     def _files(self, envelope: Element) -> tuple[PackageFile, ...]:
         references: dict[str, _Fields] = {}
         body = self._one(envelope, "edXMLBody", required=False)
-        manifest = self._one(body, "edXMLManifest", required=False) if body is not None else None
+        manifest = None
+        if body is not None:
+            self._drop_unknown(body, frozenset({"edXMLManifest"}))
+            manifest = self._one(body, "edXMLManifest", required=False)
         if manifest is not None:
+            self._drop_unknown(manifest, frozenset({"Reference"}))
             for ref in manifest.find("Reference"):
                 fields = _Fields(generic(ref), "edXMLManifest/Reference")
                 content_id = fields.need("ContentId")
@@ -688,6 +692,8 @@ class _Reader:
                 references[content_id] = fields
         encoded = self._one(self.root, "AttachmentEncoded", required=False)
         attachments = encoded.find("Attachment") if encoded is not None else []
+        if encoded is not None:
+            self._drop_unknown(encoded, frozenset({"Attachment"}))
         files: list[PackageFile] = []
         seen: set[str] = set()
         for attachment in attachments:

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from docex.config import LimitSettings
 from docex.documents.envelope import Envelope
 from docex.documents.upload import SpooledFile
 from docex.interop.safexml import XmlLimits
@@ -39,6 +40,11 @@ class EdxmlLimits(XmlLimits):
     nodes, text) and the number of attachments."""
 
     max_files: int = 20
+
+    @classmethod
+    def from_settings(cls, limits: LimitSettings) -> EdxmlLimits:
+        """The node's own upload limits: body size and number of files."""
+        return cls(max_bytes=limits.max_body_bytes, max_files=limits.max_files)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -337,3 +338,64 @@ def test_documents_sample_count_covers_every_business_type() -> None:
     ]
     codes = sorted(p.stem.rsplit("_", 1)[1] for p in STATUSES)
     assert codes == ["01", "02", "03", "04", "05", "06", "13", "15", "16"]
+
+
+def test_a_real_xmldsig_block_is_still_only_recorded(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "user05")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    der = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+    text = small_document().replace(
+        "<Signature>", '<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">'
+    )
+    package = document(edit(text, "MIIFqTCCBJG", der))
+    assert package.signature is not None
+    assert (package.signature.certificate, package.signature.placeholder) == (True, False)
+    assert any("not verified, never trusted" in w for w in package.warnings)
+
+
+def test_utf16_is_read_like_utf8() -> None:
+    from tests.interop.samples import status
+
+    text = status()
+    utf16 = text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    assert parse_package(utf16) == parse_package(text.encode())
+
+
+def test_limits_follow_the_node_settings() -> None:
+    from docex.config import LimitSettings
+    from docex.interop import EdxmlLimits
+
+    limits = EdxmlLimits.from_settings(LimitSettings(max_body_bytes=4096, max_files=3))
+    assert (limits.max_bytes, limits.max_files) == (4096, 3)
+
+
+def test_unknown_elements_are_kept_in_the_header_and_reported_elsewhere() -> None:
+    text = small_document()
+    text = text.replace(
+        "<edXML:ToPlaces>",
+        "<edXML:Classification2022>Mật</edXML:Classification2022><edXML:ToPlaces>",
+    )
+    text = text.replace(
+        "</edXML:edXMLManifest>", "<edXML:Note>x</edXML:Note></edXML:edXMLManifest>"
+    )
+    text = text.replace("<edXML:Timestamp>", "<edXML:Hop>relay</edXML:Hop><edXML:Timestamp>")
+    package = document(text.encode())
+    assert package.extensions["MessageHeader"]["Classification2022"] == "Mật"
+    assert any("edXMLManifest/Note" in w for w in package.warnings)
+    assert any("TraceHeader/Hop" in w for w in package.warnings)
