@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from docex.cli.common import DataDir, JsonOut, console, fail, print_json, settings_for
+from docex.cli.edxml import edxml_app
 from docex.config import Classification
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(agency_app, name="agency")
 app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
+app.add_typer(edxml_app, name="edxml")
 
 
 @app.command()
