@@ -139,6 +139,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict: duplicate id with other content, or illegal state transition",
         413: "Too large: body, envelope or number of files",
         415: "Unsupported media type",
+        416: "Range not satisfiable: Content-Range gives the file's size",
         422: "Well-formed but invalid",
         503: "A dependency is unavailable (Retry-After)",
     }
