@@ -49,6 +49,7 @@ from docex_client.models import (
     Recipient,
     Sent,
     Signature,
+    Token,
     TraceItem,
 )
 from docex_client.multipart import Progress
@@ -91,6 +92,7 @@ __all__ = [
     "Sent",
     "Signature",
     "SourceChangedError",
+    "Token",
     "TraceItem",
     "TransportError",
     "UnavailableError",

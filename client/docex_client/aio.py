@@ -43,6 +43,7 @@ from docex_client.models import (
     Page,
     Receipt,
     Sent,
+    Token,
     TraceItem,
 )
 from docex_client.multipart import CHUNK_SIZE, FileSource, Progress
@@ -150,9 +151,10 @@ class AsyncDocexClient:
 
     # -- who ---------------------------------------------------------------------------------
 
-    async def login(self, username: str, password: str) -> str:
-        self.token = await self.call(calls.login(username, password))
-        return self.token
+    async def login(self, username: str, password: str) -> Token:
+        issued = await self.call(calls.login(username, password))
+        self.token = issued.access_token
+        return issued
 
     async def me(self) -> Me:
         return await self.call(calls.me())
@@ -170,13 +172,7 @@ class AsyncDocexClient:
         """See ``DocexClient.send``."""
         envelope = calls.with_message_id(envelope)
         with contextlib.ExitStack() as files:
-
-            def opened(source: FileSource) -> BinaryIO:
-                if isinstance(source, str | Path):
-                    return files.enter_context(Path(source).open("rb"))
-                return source
-
-            body = calls.send_body(envelope, main, attachments, opened)
+            body = calls.send_body(envelope, main, attachments, calls.opener(files))
 
             async def attempt() -> httpx.Response:
                 request = self._http.build_request(
@@ -318,8 +314,20 @@ class AsyncDocexClient:
 
     # -- services ----------------------------------------------------------------------------
 
-    async def sign_pdf(self, pdf: bytes, *, role: str = "seal") -> bytes:
-        return await self.call(calls.sign_pdf(pdf, role))
+    async def sign_pdf(
+        self, pdf: bytes | FileSource, *, role: str = "seal", progress: Progress | None = None
+    ) -> bytes:
+        """See ``DocexClient.sign_pdf``."""
+        with contextlib.ExitStack() as files:
+            body = calls.sign_body(pdf, role, calls.opener(files))
+            request = self._http.build_request(
+                "POST",
+                "/api/v1/pdf/sign",
+                headers={**body.headers, **self._auth()},
+                content=body.achunks(progress),
+            )
+            response = await self._send_once(request)
+        return response.content
 
     async def healthz(self) -> dict[str, Any]:
         return await self.call(calls.probe("/healthz"))

@@ -5,11 +5,14 @@ the answer. The sync and async clients differ only in how they send a Call (``sy
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, Generic, TypeVar
 from urllib.parse import quote
 
@@ -34,6 +37,7 @@ from docex_client.models import (
     Page,
     Receipt,
     Sent,
+    Token,
     TraceItem,
     items_of,
 )
@@ -120,14 +124,6 @@ def _items(parse: Callable[[Any], T], what: str) -> Callable[[httpx.Response], l
     return lambda response: items_of(json_body(response), parse, what)
 
 
-def _token(response: httpx.Response) -> str:
-    body = json_body(response)
-    token = body.get("access_token") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token:
-        raise ResponseError("no access_token in the answer", status=response.status_code)
-    return token
-
-
 def _probe(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -144,11 +140,11 @@ def sent(response: httpx.Response) -> Sent:
 # -- the endpoints --------------------------------------------------------------------------
 
 
-def login(username: str, password: str) -> Call[str]:
+def login(username: str, password: str) -> Call[Token]:
     return Call(
         "POST",
         "/api/v1/auth/token",
-        _token,
+        _model(Token.from_json),
         data={"username": username, "password": password},
         auth=False,
     )
@@ -229,16 +225,6 @@ def groups() -> Call[list[Group]]:
     return Call("GET", "/api/v1/groups", _items(Group.from_json, "groups"))
 
 
-def sign_pdf(pdf: bytes, role: str) -> Call[bytes]:
-    return Call(
-        "POST",
-        "/api/v1/pdf/sign",
-        lambda response: response.content,
-        data={"as": role},
-        files={"file": ("document.pdf", pdf, "application/pdf")},
-    )
-
-
 def probe(path: str) -> Call[dict[str, Any]]:
     return Call("GET", path, _probe, auth=False, retry=False)  # a probe reports, not waits
 
@@ -261,6 +247,17 @@ def with_message_id(envelope: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def opener(files: contextlib.ExitStack) -> Callable[[FileSource], BinaryIO]:
+    """Opens a path for reading (closed with ``files``); a file object is used as it is."""
+
+    def opened(source: FileSource) -> BinaryIO:
+        if isinstance(source, str | Path):
+            return files.enter_context(Path(source).open("rb"))
+        return source
+
+    return opened
+
+
 def send_body(
     envelope: Mapping[str, Any],
     main: FileSource,
@@ -275,4 +272,17 @@ def send_body(
     for index, source in enumerate(attachments, start=1):
         name = source_name(source, f"attachment-{index}")
         body.add_stream("attachment", name, content_type_for(name), opened(source))
+    return body
+
+
+def sign_body(
+    pdf: bytes | FileSource, role: str, opened: Callable[[FileSource], BinaryIO]
+) -> MultipartBody:
+    """The multipart body of ``POST /api/v1/pdf/sign``: the PDF and ``as`` (signer or seal)."""
+    body = MultipartBody()
+    body.add_bytes("as", role.encode(), "text/plain; charset=utf-8")
+    if isinstance(pdf, bytes):
+        body.add_stream("file", "document.pdf", "application/pdf", io.BytesIO(pdf))
+    else:
+        body.add_stream("file", source_name(pdf, "document.pdf"), "application/pdf", opened(pdf))
     return body

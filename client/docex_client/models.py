@@ -31,6 +31,7 @@ __all__ = [
     "Recipient",
     "Sent",
     "Signature",
+    "Token",
     "TraceItem",
 ]
 
@@ -107,6 +108,22 @@ class _Fields:
 
     def counts(self, key: str) -> dict[str, int]:
         return {str(k): int(v) for k, v in self.object(key).items() if isinstance(v, int)}
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token a person got for their password (``POST /api/v1/auth/token``)."""
+
+    access_token: str
+    expires_in: int | None
+    """Seconds it stays valid, counted from when it was issued."""
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        f = _Fields(data, "token")
+        expires = f.data.get("expires_in")
+        return cls(f.text("access_token"), expires if isinstance(expires, int) else None, f.data)
 
 
 @dataclass(frozen=True)

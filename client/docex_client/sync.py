@@ -45,6 +45,7 @@ from docex_client.models import (
     Page,
     Receipt,
     Sent,
+    Token,
     TraceItem,
 )
 from docex_client.multipart import CHUNK_SIZE, FileSource, Progress
@@ -155,10 +156,11 @@ class DocexClient:
 
     # -- who ---------------------------------------------------------------------------------
 
-    def login(self, username: str, password: str) -> str:
+    def login(self, username: str, password: str) -> Token:
         """Exchange a person's password for a bearer token, used by later calls; return it."""
-        self.token = self.call(calls.login(username, password))
-        return self.token
+        issued = self.call(calls.login(username, password))
+        self.token = issued.access_token
+        return issued
 
     def me(self) -> Me:
         return self.call(calls.me())
@@ -177,13 +179,7 @@ class DocexClient:
         makes sending again safe (the node answers with the original document)."""
         envelope = calls.with_message_id(envelope)
         with contextlib.ExitStack() as files:
-
-            def opened(source: FileSource) -> BinaryIO:
-                if isinstance(source, str | Path):
-                    return files.enter_context(Path(source).open("rb"))
-                return source
-
-            body = calls.send_body(envelope, main, attachments, opened)
+            body = calls.send_body(envelope, main, attachments, calls.opener(files))
 
             def attempt() -> httpx.Response:
                 request = self._http.build_request(
@@ -341,10 +337,22 @@ class DocexClient:
 
     # -- services ----------------------------------------------------------------------------
 
-    def sign_pdf(self, pdf: bytes, *, role: str = "seal") -> bytes:
-        """The node's signing service: ``pdf`` with one more PAdES signature, the caller's own
-        (``role="signer"``) or its agency's seal (``role="seal"``)."""
-        return self.call(calls.sign_pdf(pdf, role))
+    def sign_pdf(
+        self, pdf: bytes | FileSource, *, role: str = "seal", progress: Progress | None = None
+    ) -> bytes:
+        """The node's signing service: ``pdf`` (bytes, a path or a file) with one more PAdES
+        signature, the caller's own (``role="signer"``) or its agency's seal (``"seal"``).
+        The upload is streamed (``progress`` as for a send); not retried."""
+        with contextlib.ExitStack() as files:
+            body = calls.sign_body(pdf, role, calls.opener(files))
+            request = self._http.build_request(
+                "POST",
+                "/api/v1/pdf/sign",
+                headers={**body.headers, **self._auth()},
+                content=body.chunks(progress),
+            )
+            response = self._send_once(request)
+        return response.content
 
     def healthz(self) -> dict[str, Any]:
         return self.call(calls.probe("/healthz"))
