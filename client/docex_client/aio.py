@@ -46,7 +46,7 @@ from docex_client.models import (
     Token,
     TraceItem,
 )
-from docex_client.multipart import CHUNK_SIZE, FileSource, Progress
+from docex_client.multipart import FileSource, Progress
 from docex_client.retry import RetryPolicy
 from docex_client.version import USER_AGENT
 
@@ -245,7 +245,7 @@ class AsyncDocexClient:
                     response = await fetch(await asyncio.to_thread(receiver.forget))
                 try:
                     await asyncio.to_thread(receiver.begin, response)
-                    async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                    async for chunk in response.aiter_bytes():
                         await asyncio.to_thread(receiver.write, chunk)
                 except httpx.TransportError as exc:
                     raise calls.transport_error(response.request, exc) from exc

@@ -48,7 +48,7 @@ from docex_client.models import (
     Token,
     TraceItem,
 )
-from docex_client.multipart import CHUNK_SIZE, FileSource, Progress
+from docex_client.multipart import FileSource, Progress
 from docex_client.retry import RetryPolicy
 from docex_client.version import USER_AGENT
 
@@ -258,7 +258,7 @@ class DocexClient:
                     response = fetch(receiver.forget())
                 try:
                     receiver.begin(response)
-                    for chunk in response.iter_bytes(CHUNK_SIZE):
+                    for chunk in response.iter_bytes():
                         receiver.write(chunk)
                 except httpx.TransportError as exc:
                     raise calls.transport_error(response.request, exc) from exc
