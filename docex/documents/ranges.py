@@ -56,12 +56,12 @@ def requested_range(
             raise RangeNotSatisfiable(size)
         return ByteRange(max(0, size - suffix), size - 1, size)
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
+    if last_text and int(last_text) < first:
         return None  # invalid: ignored, as §14.1.1 says
     if first >= size:
         raise RangeNotSatisfiable(size)
-    return ByteRange(first, min(last, size - 1), size)
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    return ByteRange(first, last, size)
 
 
 def sliced(chunks: Iterator[bytes], wanted: ByteRange) -> Iterator[bytes]:
