@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -88,7 +89,7 @@ def test_an_unreadable_demo_credentials_file_is_named_with_its_full_path(
     assert "DOCEX_DATA_DIR" in detail
 
 
-def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     import typer.main
 
     command = typer.main.get_command(group) if not hasattr(group, "commands") else group
