@@ -107,7 +107,11 @@ def _envelope_fields(document: Document) -> list[tuple[str, Any]]:
 
 
 def show(ref: Ref) -> None:
-    """A document: envelope, files, recipients (with incoming numbers) and signatures."""
+    """A document: envelope, files, recipients (with incoming numbers) and signatures.
+
+    Tables: Tệp (files: id, role, name, size, SHA-256), Nơi nhận (recipients: agency,
+    transport, status with the incoming number of a 03, last update), Chữ ký số (signatures:
+    role, signer, agency, valid, trusted, when). --json has every field in full."""
     with remote() as client:
         document = client.document(client.resolve(ref))
     if json_mode():

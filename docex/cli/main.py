@@ -341,7 +341,10 @@ def agency_export_key(
 
 @agency_app.command("list")
 def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
-    """List the agencies of this node's directory."""
+    """List the agencies of this node's directory.
+
+    Columns: Mã (code), Tên (name), Loại (kind), Cấp trên (parent), Nút (node), Trạng thái
+    (status, and the successor of a retired code)."""
     from docex.agencies.service import search_agencies
     from docex.db import Database
 
@@ -366,7 +369,7 @@ def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     if as_json:
         print_json(data)
         return
-    table = Table("code", "name", "kind", "parent", "node", "status")
+    table = Table("Mã", "Tên", "Loại", "Cấp trên", "Nút", "Trạng thái")
     for a in data:
         status = f"{a['status']}" + (f" → {a['successor_id']}" if a["successor_id"] else "")
         table.add_row(a["id"], a["name"], a["kind"], a["parent_id"] or "", a["node_id"], status)

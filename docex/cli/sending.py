@@ -20,7 +20,7 @@ from docex.cli.common import CliError, UsageError, err, json_mode, print_json
 from docex.cli.connection import remote
 from docex.cli.documents import recipients_table, signatures_table
 from docex.cli.mailbox import Urgency
-from docex_client import DocexClient, DocexClientError, NotFoundError
+from docex_client import DocexClient, NotFoundError, TransportError, UnavailableError
 from docex_client.calls import with_message_id
 
 __all__ = ["send", "sign"]
@@ -172,8 +172,10 @@ def send(
                 err.print(f"message id: {sent_id}", markup=False)
             with render.transfer_bar(f"gửi / upload {main_pdf.name}", hidden=json_mode()) as bar:
                 result = client.send(envelope, main_pdf, attach or (), progress=bar)
-    except (DocexClientError, OSError) as exc:
-        if not isinstance(exc, CliError | NotFoundError) and not json_mode():
+    except (TransportError, UnavailableError):
+        # The document may have reached the node with its answer lost: the same id is the
+        # same send, so trying again can never make a second one.
+        if not json_mode():
             err.print(
                 f"gửi lại an toàn / to retry the same send: --message-id {sent_id}", markup=False
             )

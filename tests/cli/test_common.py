@@ -117,3 +117,18 @@ def test_every_commands_help_fits_80_columns_and_shows_plain_metavars(runner: Cl
     send_help = runner.invoke(app, ["send", "--help"]).stdout
     for metavar in ("--to", "CODE", "--subject", "TEXT", "--attach", "FILE", "--as"):
         assert metavar in send_help
+
+
+def test_a_send_that_got_no_answer_says_how_to_retry_it_safely(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from tests.functional.conftest import free_port
+
+    pdf = tmp_path / "cong-van.pdf"
+    pdf.write_bytes(b"%PDF-1.7")
+    url = f"http://127.0.0.1:{free_port()}"
+    args = ["send", str(pdf), "--to", "000.00.00.H41", "--subject", "Thử", "--url", url]
+    result = runner.invoke(app, [*args, "--token", "t", "--message-id", "qlvb-2026-7"])
+    assert result.exit_code == 1
+    assert "to retry the same send: --message-id qlvb-2026-7" in result.stderr
+    assert "(connection_failed)" in result.stderr
