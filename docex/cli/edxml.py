@@ -20,11 +20,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from docex.cli.common import JsonOut, console, fail, print_json
+from docex.cli.common import DocexTyper, JsonOut, console, fail, print_json
 
-edxml_app = typer.Typer(
+edxml_app = DocexTyper(
     help="edXML (QCVN 102:2016) packages: convert to docex's envelope and files, export back.",
-    no_args_is_help=True,
 )
 
 PACKAGE_FILE = "package.json"
