@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from cryptography import x509
 from fastapi import APIRouter, FastAPI
@@ -14,8 +13,7 @@ from starlette.types import ASGIApp
 
 from docex import __version__
 from docex.agencies.endpoints import router as agencies_router
-from docex.api import errors
-from docex.api.errors import ErrorBody
+from docex.api import errors, openapi
 from docex.api.headers import SecurityHeaders, docs_router
 from docex.api.limits import RequestLimits
 from docex.api.middleware import MetricsMiddleware
@@ -161,7 +159,7 @@ def create_app(
     app.include_router(docs_router(app))
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
     app.add_middleware(RequestLimits, limits=settings.limits)
-    _describe_errors_truthfully(app)
+    app.openapi = openapi.truthful(app.openapi)  # type: ignore[method-assign]
     return app
 
 
@@ -171,32 +169,3 @@ class _Docex(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(super().build_middleware_stack())
-
-
-def _describe_errors_truthfully(app: FastAPI) -> None:
-    """FastAPI documents its own 422 shape (``{"detail": [...]}``); docex answers every error
-    as ``{"error", "detail"}``. Rewrite the generated document to say what is really sent."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = generate()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["ErrorBody"] = ErrorBody.model_json_schema()
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                response = operation.get("responses", {}).get("422")
-                if response is not None:
-                    response["description"] = (
-                        "Well-formed but invalid (error: invalid_request, ...)"
-                    )
-                    response["content"] = {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
-                    }
-        for unused in ("HTTPValidationError", "ValidationError"):
-            components.pop(unused, None)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

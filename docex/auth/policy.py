@@ -159,14 +159,19 @@ def authorize(
         if action in (Action.READ_FILE, Action.READ_DOCUMENT) or not sees_it:
             raise DocumentNotFound()
         raise Forbidden(
-            f"a {actor.kind.value} may not report status {status_code} on this document",
+            f"{_a(actor.kind)} may not report status {status_code} on this document",
             code="status_not_allowed",
         )
-    raise Forbidden(f"a {actor.kind.value} may not do {action.value}")
+    raise Forbidden(f"{_a(actor.kind)} may not do {action.value}")
+
+
+def _a(kind: Kind) -> str:
+    """``"an auditor"``, ``"a clerk"``: the article English wants before the role's name."""
+    return f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value}"
 
 
 def acting_agency(actor: Actor) -> str:
     """The agency an agency principal acts for; node-scoped principals have none."""
     if actor.agency_id is None or actor.kind not in AGENCY_KINDS:
-        raise Forbidden(f"a {actor.kind.value} does not act for an agency")
+        raise Forbidden(f"{_a(actor.kind)} does not act for an agency")
     return actor.agency_id

@@ -1,5 +1,9 @@
 """``docex``: commands that act on this node's own configuration (init, serve, worker, token,
-user, agency) and, from ``cli/remote.py``, commands that talk to a running node over HTTP."""
+user, agency, keys), here; commands that talk to a running node over HTTP, by noun:
+``session.py`` (login, logout, me), ``sending.py`` (send, sign), ``mailbox.py`` (inbox,
+outbox), ``documents.py`` (show, download, status, receipts, trace, decrypt); the node's PKI
+in ``pki.py``. What they share: ``common.py`` (output, failures), ``connection.py``,
+``render.py``."""
 
 from __future__ import annotations
 
@@ -13,25 +17,59 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from docex.cli.common import DataDir, JsonOut, console, err, fail, print_json, settings_for
+from docex.cli.common import (
+    DataDir,
+    DocexTyper,
+    JsonOut,
+    console,
+    err,
+    fail,
+    print_json,
+    settings_for,
+)
+from docex.cli.edxml import edxml_app
 from docex.config import Classification, Settings
 
-app = typer.Typer(
+app = DocexTyper(
     name="docex",
     help="docex — electronic-document exchange node (Văn bản điện tử liên thông).",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
 )
-agency_app = typer.Typer(
-    help="Agencies of the directory (this node's database).", no_args_is_help=True
-)
-token_app = typer.Typer(help="Bearer tokens for system clients.", no_args_is_help=True)
-user_app = typer.Typer(help="People: clerks, leaders, auditors, admins.", no_args_is_help=True)
-keys_app = typer.Typer(help="This node's key-encryption keys (KEK).", no_args_is_help=True)
+agency_app = DocexTyper(help="Agencies of the directory (this node's database).")
+token_app = DocexTyper(help="Bearer tokens for system clients.")
+user_app = DocexTyper(help="People: clerks, leaders, auditors, admins.")
+keys_app = DocexTyper(help="This node's key-encryption keys (KEK).")
 app.add_typer(agency_app, name="agency")
 app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
+app.add_typer(edxml_app, name="edxml")
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    import importlib.metadata
+
+    import docex_client
+
+    try:
+        version = importlib.metadata.version("docex")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    console.print(f"docex {version} (docex-client {docex_client.__version__})")
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """docex — electronic-document exchange node (Văn bản điện tử liên thông)."""
 
 
 @app.command()
@@ -329,7 +367,10 @@ def agency_export_key(
 
 @agency_app.command("list")
 def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
-    """List the agencies of this node's directory."""
+    """List the agencies of this node's directory.
+
+    Columns: Mã (code), Tên (name), Loại (kind), Cấp trên (parent), Nút (node), Trạng thái
+    (status, and the successor of a retired code)."""
     from docex.agencies.service import search_agencies
     from docex.db import Database
 
@@ -354,7 +395,7 @@ def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     if as_json:
         print_json(data)
         return
-    table = Table("code", "name", "kind", "parent", "node", "status")
+    table = Table("Mã", "Tên", "Loại", "Cấp trên", "Nút", "Trạng thái")
     for a in data:
         status = f"{a['status']}" + (f" → {a['successor_id']}" if a["successor_id"] else "")
         table.add_row(a["id"], a["name"], a["kind"], a["parent_id"] or "", a["node_id"], status)
@@ -384,21 +425,42 @@ def keys_rotate(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
 
 @app.command("sample-pdf")
 def sample_pdf_cmd(
-    output: Path,
-    title: Annotated[str, typer.Option()] = "Công văn mẫu / sample letter",
-    size: Annotated[int, typer.Option(help="Approximate size in bytes.")] = 0,
+    output: Annotated[Path, typer.Argument(metavar="PATH", help="Where to write it.")],
+    title: Annotated[str, typer.Option(metavar="TEXT")] = "Công văn mẫu về việc thử nghiệm docex",
+    size: Annotated[int, typer.Option(metavar="BYTES", help="Approximate size.")] = 0,
+    as_json: JsonOut = False,
 ) -> None:
-    """Write a small valid PDF to OUTPUT, to try docex with."""
+    """Write a one-page PDF (in Vietnamese, its font embedded) to try docex with."""
     from docex.kit.samplepdf import sample_pdf
+    from docex.signing.font import embeddable_font
 
-    output.write_bytes(sample_pdf(title, size=size))
-    console.print(f"wrote {output} ({output.stat().st_size} bytes)")
+    output.write_bytes(sample_pdf(title, size=size, font=embeddable_font()))
+    if as_json:
+        print_json({"output": str(output), "size": output.stat().st_size})
+    else:
+        console.print(f"wrote {output} ({output.stat().st_size} bytes)", markup=False)
 
 
 def _register_remote() -> None:
-    from docex.cli import pki, remote
+    from docex.cli import documents, mailbox, pki, sending, session
+    from docex.cli.connection import RemoteCommand
 
-    remote.register(app)
+    for name, command in (
+        ("login", session.login),
+        ("me", session.me),
+        ("send", sending.send),
+        ("sign", sending.sign),
+        ("inbox", mailbox.inbox),
+        ("outbox", mailbox.outbox),
+        ("show", documents.show),
+        ("download", documents.download),
+        ("status", documents.status),
+        ("receipts", documents.receipts),
+        ("trace", documents.trace),
+        ("decrypt", documents.decrypt),
+    ):
+        app.command(name, cls=RemoteCommand)(command)
+    app.command("logout")(session.logout)
     pki.register(app)
 
 

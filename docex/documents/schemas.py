@@ -58,6 +58,7 @@ class InboxItem(BaseModel):
     urgency: str
     classification: str
     status: str | None
+    incoming_number: str | None = None  # số đến, given with status 03
     delivered_at: str | None
 
 
@@ -94,3 +95,17 @@ class TraceItem(BaseModel):
 
 class TracePage(BaseModel):
     items: list[TraceItem]
+
+
+class DocumentRef(BaseModel):
+    """A document a short id or business id matched."""
+
+    id: str
+    business_id: str
+    sender_id: str
+    subject: str
+    created_at: str
+
+
+class DocumentRefList(BaseModel):
+    items: list[DocumentRef]

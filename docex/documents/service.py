@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from docex.agencies.service import Recipient, published_keys, resolve_recipients
 from docex.audit import events
 from docex.audit.models import AuditEvent
-from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, authorize
+from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, allowed, authorize
 from docex.config import Classification
 from docex.documents.access import parties_of
 from docex.documents.envelope import URGENCY_PRIORITY, Envelope, parse_envelope
@@ -31,8 +31,10 @@ from docex.documents.protection import (
     require_party_keys,
     reveal,
 )
+from docex.documents.ranges import ByteRange, requested_range, sliced
 from docex.documents.schemas import (
     DocumentOut,
+    DocumentRef,
     FileOut,
     InboxItem,
     InboxPage,
@@ -327,6 +329,57 @@ def _get_document(session: Session, document_id: str) -> Document:
     return document
 
 
+SHORT_ID_MIN = 8
+_SHORT_ID = re.compile(r"[0-9a-f][0-9a-f-]{7,35}", re.ASCII)
+LOOKUP_LIMIT = 10
+
+
+def lookup(session: Session, actor: Actor, ref: str) -> list[DocumentRef]:
+    """The documents ``ref`` names that the actor may see: ids starting with ``ref`` (a short
+    id, at least 8 characters), or the document whose business id is ``ref``
+    (``000.00.00.G22,2026/11/25,12/VPCP-TTĐT``). At most ``LOOKUP_LIMIT``, oldest first.
+
+    The query only narrows the candidates to the actor's agency's documents; ``allowed``
+    decides, document by document, as for ``load_visible``."""
+    ref = ref.strip()
+    if "," in ref:
+        match = Document.business_id == ref
+    elif _SHORT_ID.fullmatch(ref.lower()):
+        match = Document.id.startswith(ref.lower(), autoescape=True)
+    else:
+        raise Unprocessable(
+            f"a reference is a document id, at least its first {SHORT_ID_MIN} characters, "
+            "or a business id (sender,yyyy/mm/dd,number/notation)",
+            code="invalid_reference",
+        )
+    query = select(Document).where(match)
+    if actor.kind is not Kind.AUDITOR:
+        received = (
+            select(Delivery.id)
+            .where(
+                Delivery.document_id == Document.id,
+                Delivery.recipient_id == actor.agency_id,
+                Delivery.transport == DELIVERED,
+            )
+            .exists()
+        )
+        query = query.where(or_(Document.sender_id == actor.agency_id, received))
+    found: list[DocumentRef] = []
+    for document in session.scalars(query.order_by(Document.id).limit(LOOKUP_LIMIT * 2)):
+        parties = parties_of(document, _deliveries(session, document.id))
+        if allowed(actor, Action.READ_DOCUMENT, parties):
+            found.append(
+                DocumentRef(
+                    id=document.id,
+                    business_id=document.business_id,
+                    sender_id=document.sender_id,
+                    subject=document.subject,
+                    created_at=rfc3339(document.created_at),
+                )
+            )
+    return found[:LOOKUP_LIMIT]
+
+
 def load_visible(
     session: Session, actor: Actor, document_id: str
 ) -> tuple[Document, list[Delivery]]:
@@ -425,9 +478,17 @@ def _record_read(
 
 
 def open_file(
-    node: Node, actor: Actor, document_id: str, file_id: str, *, now: datetime
-) -> tuple[DocumentFile, Iterator[bytes]]:
-    """The file's plaintext for a reader the policy lets through, checked as it streams.
+    node: Node,
+    actor: Actor,
+    document_id: str,
+    file_id: str,
+    *,
+    now: datetime,
+    range_header: str | None = None,
+    if_range: str | None = None,
+) -> tuple[DocumentFile, Iterator[bytes], ByteRange | None]:
+    """The file's plaintext for a reader the policy lets through, checked as it streams; only
+    the byte range asked for, if one is (``documents.ranges``: the rest of a cut download).
 
     The first segment is decrypted and authenticated before this returns, so a wrong key or a
     swapped blob is an error response, not a broken download; later corruption aborts the
@@ -439,6 +500,7 @@ def open_file(
         wrap = None
         if file.wrapped_key is None and actor.agency_id is not None:
             wrap = session.get(FileKeyWrap, (file.id, actor.agency_id))
+    wanted = requested_range(range_header, if_range, size=file.size, etag=f'"{file.sha256}"')
     if file.wrapped_key is None and not node.agency_keys.has(actor.agency_id or ""):
         raise Conflict(
             "your agency keeps its private key itself: fetch the file sealed and decrypt it "
@@ -475,8 +537,12 @@ def open_file(
         corrupt = StoredFileCorrupt(f"the blob of file {file.id} is missing")
         _report_corruption(node, actor, document.id, file.id, corrupt, now)
         raise corrupt from exc
-    _record_read(node, actor, document_id, file_id, now)
-    return file, _guarded(node, actor, document.id, file.id, first, plaintext, now)
+    if wanted is None:
+        _record_read(node, actor, document_id, file_id, now)
+        return file, _guarded(node, actor, document.id, file.id, first, plaintext, now), None
+    _record_read(node, actor, document_id, file_id, now, range=wanted.content_range)
+    whole = _guarded(node, actor, document.id, file.id, first, plaintext, now)
+    return file, sliced(whole, wanted), wanted
 
 
 def open_sealed_file(
@@ -593,6 +659,7 @@ def inbox(
             urgency=doc.urgency,
             classification=doc.classification,
             status=delivery.status,
+            incoming_number=delivery.incoming_number,
             delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
         )
         for delivery, doc in rows[:limit]

@@ -311,3 +311,17 @@ def test_nobody_reports_arrival_01_or_an_unknown_code(role: str) -> None:
             actor(role, relation), Action.RECIPIENT_STATUS, parties(), status_code=code
         )
         assert not allowed(actor(role, relation), Action.SENDER_STATUS, parties(), status_code=code)
+
+
+@pytest.mark.parametrize(
+    ("role", "article"), [("auditor", "an auditor"), ("admin", "an admin"), ("clerk", "a clerk")]
+)
+def test_refusals_read_as_english(role: str, article: str) -> None:
+    who = actor(role, "node" if role in ("auditor", "admin") else "sender")
+    if role == "clerk":
+        with pytest.raises(Forbidden) as refused:
+            authorize(who, Action.READ_AUDIT)
+    else:
+        with pytest.raises(Forbidden) as refused:
+            authorize(who, Action.READ_MAILBOX)
+    assert refused.value.detail.startswith(f"{article} may not do ")
