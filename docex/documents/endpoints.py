@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
 from docex.api.errors import ErrorBody, error_responses
 from docex.documents import service
+from docex.documents.media_types import served_type
 from docex.documents.schemas import DocumentOut, InboxPage, OutboxPage, TracePage
 from docex.documents.upload import receive_upload
 
@@ -107,7 +108,7 @@ def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> Doc
 def download_file(
     document_id: str, file_id: str, actor: ActorDep, node: NodeDep
 ) -> StreamingResponse:
-    """Download one file of a document, streamed, decrypted and checked against its SHA-256."""
+    """Download one file, decrypted and checked against its SHA-256; octet-stream unless safe."""
     now = node.clock.now()
     file, chunks = service.open_file(node, actor, document_id, file_id, now=now)
 
@@ -115,7 +116,7 @@ def download_file(
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file.name)}"
     return StreamingResponse(
         chunks,
-        media_type=file.content_type,
+        media_type=served_type(file.content_type),
         headers={
             "ETag": f'"{file.sha256}"',
             "Content-Length": str(file.size),
