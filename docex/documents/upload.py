@@ -24,6 +24,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from docex.config import LimitSettings
+from docex.documents.media_types import accepted_type
 from docex.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMedia
 
 FILE_PARTS = ("main", "attachment")
@@ -133,15 +134,14 @@ class _Receiver:
                 raise PayloadTooLarge(
                     f"at most {self.limits.max_files} files per document", code="too_many_files"
                 )
+            content_type = accepted_type(self._headers.get("content-type"), role=name)
             fd, tmp = tempfile.mkstemp(dir=self.spool_dir, prefix="upload-")
             self._file = os.fdopen(fd, "wb")
             self._hash = hashlib.sha256()
-            content_type = self._headers.get("content-type", "application/octet-stream")
             self._current = SpooledFile(
                 role=name,
                 name=sanitize_filename(filename or name, max_chars=self.limits.max_file_name_chars),
-                content_type=content_type.split(";")[0].strip().lower()[:100]
-                or "application/octet-stream",
+                content_type=content_type,
                 path=Path(tmp),
             )
             self.upload.files.append(self._current)

@@ -5,13 +5,14 @@ from sqlalchemy import select
 
 from docex.api.deps import ActorDep, NodeDep, ReadSession, WriteSession
 from docex.api.errors import error_responses
+from docex.api.json_bodies import StrictJsonRoute
 from docex.documents.service import load_visible
 from docex.kit.clock import VIETNAM_TZ, rfc3339
 from docex.routing.models import Receipt
 from docex.routing.receipts import StatusRequest, record_status
 from docex.routing.schemas import ReceiptList, ReceiptOut, StatusIn, StatusOut
 
-router = APIRouter(tags=["receipts"])
+router = APIRouter(tags=["receipts"], route_class=StrictJsonRoute)
 
 
 def _out(r: Receipt) -> ReceiptOut:
@@ -31,7 +32,7 @@ def _out(r: Receipt) -> ReceiptOut:
     "/documents/{document_id}/statuses",
     status_code=201,
     response_model=StatusOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 def post_status(
     document_id: str, body: StatusIn, actor: ActorDep, node: NodeDep, session: WriteSession
