@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from docex.kit.ids import NODE_ID_PATTERN
+
 
 class Classification(StrEnum):
     """Security marking of a document, ordered from least to most sensitive."""
@@ -134,7 +136,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("docex-data")
     database_url: str | None = None
-    node_id: str = "docex-local"
+    node_id: str = Field(default="docex-local", pattern=NODE_ID_PATTERN)
     public_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000

@@ -6,7 +6,8 @@ from anyone, before the token is even looked at. :class:`LimitedRoute` turns tha
 every route that takes such a body: the caller is authenticated (when the route needs an
 actor), the declared ``Content-Length`` is checked, and the body is read under the cap
 (``limits.max_small_body_bytes``, or the route class's own) — each refusal a clean 401/413
-through the one error handler — before FastAPI parses the bytes it was handed.
+through the one error handler — before the strict JSON reading of :class:`StrictJsonRoute`
+and FastAPI's own parsing see the bytes it was handed.
 
 Documents and PDFs to sign are not small: their endpoints stream their bodies themselves
 (``documents/upload.py``), after authentication.
@@ -18,12 +19,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
 from docex.api.deps import authenticate_request, get_actor
+from docex.api.json_bodies import StrictJsonRoute
 from docex.kit.bodies import read_capped
 from docex.node import Node
 
@@ -32,8 +33,9 @@ def _needs_actor(dependant: Dependant) -> bool:
     return any(sub.call is get_actor or _needs_actor(sub) for sub in dependant.dependencies)
 
 
-class LimitedRoute(APIRoute):
-    """A route whose FastAPI-parsed body is read only after authentication, under a cap."""
+class LimitedRoute(StrictJsonRoute):
+    """A route whose FastAPI-parsed body is read only after authentication, under a cap, and
+    then, if JSON, strictly (``json_bodies.py``)."""
 
     cap: ClassVar[int | None] = None  # None: the node's limits.max_small_body_bytes
 

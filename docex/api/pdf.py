@@ -82,6 +82,7 @@ async def sign(request: Request, actor: ActorDep, node: NodeDep) -> Response:
             max_files=1,
             max_body_bytes=limits.max_body_bytes,
             max_file_name_chars=limits.max_file_name_chars,
+            typed_by_content=frozenset({"file"}),
         ),
         spool_dir=node.settings.spool_dir,
     )

@@ -286,7 +286,7 @@ def agency_add(
                 name=name,
                 kind=kind,
                 parent_id=parent,
-                node_id=node or settings.node_id,
+                node_id=settings.node_id if node is None else node,
                 now=SystemClock().now(),
             )
             ensure_custodial_keys(
@@ -310,11 +310,13 @@ def agency_retire(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Retire an agency code; mail addressed to it goes to its successor."""
+    """Retire an agency code; mail addressed to it goes to its successor (needed while mail
+    still reaches it: queued deliveries, a group, a retired agency it succeeds)."""
     from docex.agencies.service import update_agency
     from docex.db import Database
     from docex.errors import DocexError
     from docex.kit.clock import SystemClock
+    from docex.routing.deliveries import queued_to
 
     db = Database(settings_for(data_dir).resolved_database_url)
     try:
@@ -326,6 +328,7 @@ def agency_retire(
                 successor_id=successor,
                 now=SystemClock().now(),
                 actor_id=None,
+                queued_mail=queued_to,
             )
     except DocexError as exc:
         raise fail(f"{exc.code}: {exc.detail}") from exc

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
 from docex.api.errors import ErrorBody, error_responses
 from docex.documents import service
+from docex.documents.media_types import served_type
 from docex.documents.schemas import (
     DocumentOut,
     DocumentRefList,
@@ -131,8 +132,8 @@ def download_file(
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> StreamingResponse:
-    """Download one file of a document, streamed, decrypted and checked against its SHA-256;
-    one byte range (`Range: bytes=<first>-`) resumes a cut download."""
+    """Download one file, decrypted and checked against its SHA-256 (octet-stream unless its
+    type is safe to show); one byte range (`Range: bytes=<first>-`) resumes a cut download."""
     now = node.clock.now()
     file, chunks, part = service.open_file(
         node, actor, document_id, file_id, now=now, range_header=range_header, if_range=if_range
@@ -142,7 +143,7 @@ def download_file(
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file.name)}"
     response = StreamingResponse(
         chunks,
-        media_type=file.content_type,
+        media_type=served_type(file.content_type),
         headers={
             "ETag": f'"{file.sha256}"',
             "Content-Length": str(file.size),

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+_WITHHELD = (
+    "true when the caller is not cleared for the document's classification: the subject is "
+    "then a placeholder naming the document, and the envelope's free text reads [withheld]"
+)
 
 
 class FileOut(BaseModel):
@@ -44,6 +49,7 @@ class DocumentOut(BaseModel):
     business_id: str
     sender_id: str
     envelope: dict[str, Any]
+    content_withheld: bool = Field(default=False, description=_WITHHELD)
     files: list[FileOut]
     signatures: list[SignatureOut]
     recipients: list[RecipientOut]
@@ -55,6 +61,7 @@ class InboxItem(BaseModel):
     business_id: str
     sender_id: str
     subject: str
+    content_withheld: bool = Field(default=False, description=_WITHHELD)
     urgency: str
     classification: str
     status: str | None
@@ -71,6 +78,7 @@ class OutboxItem(BaseModel):
     document_id: str
     business_id: str
     subject: str
+    content_withheld: bool = Field(default=False, description=_WITHHELD)
     urgency: str
     classification: str
     created_at: str

@@ -394,19 +394,66 @@ def _sees_all_recipients(actor: Actor, document: Document) -> bool:
     return actor.kind is Kind.AUDITOR or actor.agency_id == document.sender_id
 
 
+WITHHELD = "[withheld]"
+# What of an envelope stays visible when its free text is withheld: identifiers, addressing and
+# handling. Anything not named here (subject, summary, signer, reasons, place, and any field
+# added later) is withheld: a list of what to show cannot forget a new secret.
+_SHOWN_FIELDS: dict[str, frozenset[str] | None] = {
+    "message_id": None,
+    "recipients": None,
+    "code": None,
+    "document_type": None,
+    "urgency": None,
+    "classification": None,
+    "due_date": None,
+    "steering": None,
+    "in_reply_to": None,
+    "promulgation": frozenset({"date"}),
+    "business": frozenset({"type", "refers_to"}),
+}
+
+
+def reads_content(actor: Actor, parties: Parties) -> bool:
+    """Whether ``actor`` reads the subject and free text (policy READ_CONTENT)."""
+    return allowed(actor, Action.READ_CONTENT, parties)
+
+
+def withheld_subject(document: Document) -> str:
+    """What stands for the subject of a document the reader is not cleared for: its marking
+    and its identifiers (the business id holds the number and notation)."""
+    return f"[{document.classification} document, subject withheld] {document.business_id}"
+
+
+def _withheld_envelope(document: Document) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    for name, value in document.envelope.items():
+        visible = _SHOWN_FIELDS.get(name, frozenset())
+        if visible is None:
+            shown[name] = value
+        elif isinstance(value, dict):
+            shown[name] = {k: v if k in visible else WITHHELD for k, v in value.items()}
+        else:
+            shown[name] = WITHHELD
+    shown["subject"] = withheld_subject(document)
+    return shown
+
+
 def document_view(actor: Actor, document: Document, deliveries: Sequence[Delivery]) -> DocumentOut:
-    """Sender and auditors see every recipient; a recipient sees its own row only."""
+    """Sender and auditors see every recipient; a recipient sees its own row only. The subject
+    and free text of the envelope are withheld from readers not cleared for them."""
     shown = (
         deliveries
         if _sees_all_recipients(actor, document)
         else [d for d in deliveries if d.recipient_id == actor.agency_id]
     )
+    content = reads_content(actor, parties_of(document, deliveries))
     return DocumentOut(
         id=document.id,
         message_id=document.message_id,
         business_id=document.business_id,
         sender_id=document.sender_id,
-        envelope=document.envelope,
+        envelope=document.envelope if content else _withheld_envelope(document),
+        content_withheld=not content,
         files=[
             FileOut(
                 id=f.id,
@@ -612,10 +659,6 @@ def _report_corruption(
     node.committer.run(record)
 
 
-def cleared(actor: Actor, classification: str) -> bool:
-    return actor.clearance.rank >= Classification(classification).rank
-
-
 def inbox(
     session: Session,
     actor: Actor,
@@ -650,20 +693,23 @@ def inbox(
     rows = session.execute(
         query.order_by(Delivery.delivered_at.desc(), Delivery.id.desc()).limit(limit + 1)
     ).all()
-    items = [
-        InboxItem(
-            document_id=doc.id,
-            business_id=doc.business_id,
-            sender_id=doc.sender_id,
-            subject=doc.subject if cleared(actor, doc.classification) else "",
-            urgency=doc.urgency,
-            classification=doc.classification,
-            status=delivery.status,
-            incoming_number=delivery.incoming_number,
-            delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
+    items = []
+    for delivery, doc in rows[:limit]:
+        content = reads_content(actor, parties_of(doc, [delivery]))
+        items.append(
+            InboxItem(
+                document_id=doc.id,
+                business_id=doc.business_id,
+                sender_id=doc.sender_id,
+                subject=doc.subject if content else withheld_subject(doc),
+                content_withheld=not content,
+                urgency=doc.urgency,
+                classification=doc.classification,
+                status=delivery.status,
+                incoming_number=delivery.incoming_number,
+                delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
+            )
         )
-        for delivery, doc in rows[:limit]
-    ]
     next_cursor = None
     if len(rows) > limit and (last_at := rows[limit - 1][0].delivered_at) is not None:
         next_cursor = encode_cursor(last_at.isoformat(), rows[limit - 1][0].id)
@@ -689,20 +735,23 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
         ).all():
             counts[document_id][0][transport] += n
             counts[document_id][1][status or "none"] += n
-    items = [
-        OutboxItem(
-            document_id=d.id,
-            business_id=d.business_id,
-            subject=d.subject if cleared(actor, d.classification) else "",
-            urgency=d.urgency,
-            classification=d.classification,
-            created_at=rfc3339(d.created_at),
-            recipients=sum(counts[d.id][0].values()),
-            transport=dict(counts[d.id][0]),
-            status=dict(counts[d.id][1]),
+    items = []
+    for d in page:
+        content = reads_content(actor, parties_of(d, []))
+        items.append(
+            OutboxItem(
+                document_id=d.id,
+                business_id=d.business_id,
+                subject=d.subject if content else withheld_subject(d),
+                content_withheld=not content,
+                urgency=d.urgency,
+                classification=d.classification,
+                created_at=rfc3339(d.created_at),
+                recipients=sum(counts[d.id][0].values()),
+                transport=dict(counts[d.id][0]),
+                status=dict(counts[d.id][1]),
+            )
         )
-        for d in page
-    ]
     next_cursor = encode_cursor(page[-1].id) if len(docs) > limit else None
     return OutboxPage(items=items, next_cursor=next_cursor)
 

@@ -32,6 +32,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from docex.config import LimitSettings
+from docex.documents.media_types import accepted_type
 from docex.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMedia
 from docex.kit.bodies import capped, check_declared_length
 
@@ -49,6 +50,9 @@ class FormShape:
     max_files: int
     max_body_bytes: int
     max_file_name_chars: int
+    # File parts whose type is their content (a PDF, checked as one): their declared
+    # Content-Type is checked for form only, not against the attachments' allow-list.
+    typed_by_content: frozenset[str] = frozenset({"main"})
 
     @property
     def parts(self) -> str:
@@ -217,14 +221,14 @@ class _Receiver:
                 raise PayloadTooLarge(
                     f"at most {self.shape.max_files} files per document", code="too_many_files"
                 )
+            role = "main" if name in self.shape.typed_by_content else name
+            content_type = accepted_type(self._headers.get("content-type"), role=role)
             self._file, tmp = _spool_file(self.spool_dir)
             self._hash = hashlib.sha256()
-            content_type = self._headers.get("content-type", "application/octet-stream")
             self._current = SpooledFile(
                 role=name,
                 name=sanitize_filename(filename or name, max_chars=self.shape.max_file_name_chars),
-                content_type=content_type.split(";")[0].strip().lower()[:100]
-                or "application/octet-stream",
+                content_type=content_type,
                 path=tmp,
                 handle=self._file,
             )

@@ -32,7 +32,7 @@ def _out(r: Receipt) -> ReceiptOut:
     "/documents/{document_id}/statuses",
     status_code=201,
     response_model=StatusOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 def post_status(
     document_id: str, body: StatusIn, actor: ActorDep, node: NodeDep, session: WriteSession
