@@ -9,10 +9,13 @@ from datetime import timedelta
 
 from cryptography import x509
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from docex import __version__
 from docex.agencies.endpoints import router as agencies_router
 from docex.api import errors, openapi
+from docex.api.headers import SecurityHeaders, docs_router
+from docex.api.limits import RequestLimits
 from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
@@ -22,6 +25,7 @@ from docex.config import Settings
 from docex.db import Database
 from docex.documents.endpoints import router as documents_router
 from docex.documents.orphans import sweep_orphans
+from docex.documents.upload import sweep_spool
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock, SystemClock
 from docex.metrics import Metrics
@@ -70,6 +74,7 @@ def build_node(
 ) -> Node:
     clock = clock or SystemClock()
     settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sweep_spool(settings.spool_dir)  # what a killed process left; live requests' are locked
     db = Database(settings.resolved_database_url)
     secret = settings.passphrase
     token = open_token(settings)
@@ -134,12 +139,14 @@ def create_app(
             node.signatures.close()
             node.db.dispose()
 
-    app = FastAPI(
+    app = _Docex(
         title="docex",
         version=__version__,
         summary="Interconnected electronic-document exchange node",
         description="Send signed official documents between agencies; receive signed receipts.",
         lifespan=lifespan,
+        docs_url=None,  # served by docs_router, with their Content-Security-Policy
+        redoc_url=None,
     )
     app.state.node = node
     errors.install(app)
@@ -149,6 +156,16 @@ def create_app(
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)
+    app.include_router(docs_router(app))
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
+    app.add_middleware(RequestLimits, limits=settings.limits)
     app.openapi = openapi.truthful(app.openapi)  # type: ignore[method-assign]
     return app
+
+
+class _Docex(FastAPI):
+    """FastAPI with :class:`SecurityHeaders` around its whole stack, Starlette's error
+    middleware included: even a 500 carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())

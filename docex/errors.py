@@ -5,6 +5,7 @@
     ├── Unauthenticated      401    no token, unknown/expired token, wrong password
     ├── Forbidden            403    authenticated, but the role may not do this
     ├── NotFound             404    absent *or not visible to the caller* (never leak existence)
+    ├── RequestTimeout       408    the request body stopped coming, or came too slowly
     ├── Conflict             409    duplicate id with other content, illegal state transition
     ├── PayloadTooLarge      413    body, envelope or file count over the node's limits
     ├── UnsupportedMedia     415    not multipart, main file not a PDF
@@ -57,6 +58,15 @@ class Forbidden(DocexError):
 class NotFound(DocexError):
     status = 404
     default_code = "not_found"
+
+
+class RequestTimeout(DocexError):
+    status = 408
+    default_code = "request_timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
 
 
 class Conflict(DocexError):

@@ -14,6 +14,7 @@ from docex.agencies.schemas import (
     GroupList,
     GroupOut,
 )
+from docex.api.bodies import LimitedRoute
 from docex.api.deps import (
     ActorDep,
     CursorDep,
@@ -23,13 +24,12 @@ from docex.api.deps import (
     WriteSession,
 )
 from docex.api.errors import error_responses
-from docex.api.json_bodies import StrictJsonRoute
 from docex.auth.policy import Action, authorize
 from docex.kit.pagination import decode_cursor, encode_cursor
 from docex.kit.text import Line
 from docex.routing.deliveries import queued_to
 
-router = APIRouter(tags=["agencies"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["agencies"], route_class=LimitedRoute)
 
 
 def _out(agency: Agency) -> AgencyOut:

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from docex.cli.common import (
@@ -21,12 +22,13 @@ from docex.cli.common import (
     DocexTyper,
     JsonOut,
     console,
+    err,
     fail,
     print_json,
     settings_for,
 )
 from docex.cli.edxml import edxml_app
-from docex.config import Classification
+from docex.config import Classification, Settings
 
 app = DocexTyper(
     name="docex",
@@ -79,22 +81,41 @@ def init(
     """Create the data directory, migrate the database, create the node key (idempotent)."""
     from docex.bootstrap import init_node
 
-    result = init_node(settings_for(data_dir), demo=demo)
+    settings = settings_for(data_dir)
+    result = init_node(settings, demo=demo)
     data = {
         "data_dir": str(result.data_dir.resolve()),
         "database": result.database_url,
         "key_created": result.key_created,
+        "keys_encrypted": settings.passphrase is not None,
         "demo_seeded": result.demo_seeded,
         "credentials": str(result.credentials_path) if result.credentials_path else None,
     }
     if as_json:
         print_json(data)
+    else:
+        console.print(f"data directory  {data['data_dir']}")
+        console.print(f"database        {data['database']} (migrated)")
+        console.print(f"node key        {'created' if result.key_created else 'present'}")
+        if result.credentials_path:
+            console.print(f"demo logins     {result.credentials_path}")
+    warn_if_keys_in_the_clear(settings, demo=demo)
+
+
+def warn_if_keys_in_the_clear(settings: Settings, *, demo: bool) -> None:
+    """Say it loudly, on stderr, when the node's keys lie unencrypted in its data directory
+    (a demo node, with its published demo logins, says so itself)."""
+    from docex.bootstrap import CREDENTIALS_FILE
+
+    if settings.passphrase is not None or demo or (settings.data_dir / CREDENTIALS_FILE).exists():
         return
-    console.print(f"data directory  {data['data_dir']}")
-    console.print(f"database        {data['database']} (migrated)")
-    console.print(f"node key        {'created' if result.key_created else 'present'}")
-    if result.credentials_path:
-        console.print(f"demo logins     {result.credentials_path}")
+    err.print(
+        "[bold red]WARNING: DOCEX_SIGNING__KEY_PASSPHRASE is not set: this node's keys are "
+        f"stored UNENCRYPTED in {escape(str(settings.keys_dir))}.[/bold red]\n"
+        "Anyone who can read that directory (or a backup of it) can sign receipts and seals "
+        "as this node and its agencies, and decrypt every stored document. Set a passphrase "
+        "before `docex init` for a real node (README: Configuration)."
+    )
 
 
 @app.command()
@@ -113,6 +134,7 @@ def serve(
     """Serve the API (and the dispatcher) on HOST:PORT, 127.0.0.1:8000 by default."""
     import uvicorn
 
+    from docex.api.protocol import protocol_class
     from docex.app import create_app
     from docex.bootstrap import CREDENTIALS_FILE, init_node
 
@@ -122,6 +144,7 @@ def serve(
             update={"dispatcher": settings.dispatcher.model_copy(update={"enabled": False})}
         )
     init_node(settings, demo=demo)
+    warn_if_keys_in_the_clear(settings, demo=demo)
     app_ = create_app(settings)
     console.print(
         f"docex node [bold]{settings.node_id}[/bold] on [bold]http://{settings.host}:{settings.port}[/bold]"
@@ -134,6 +157,7 @@ def serve(
         app_,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(settings.limits),
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,

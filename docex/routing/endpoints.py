@@ -3,16 +3,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from docex.api.bodies import LimitedRoute
 from docex.api.deps import ActorDep, NodeDep, ReadSession, WriteSession
 from docex.api.errors import error_responses
-from docex.api.json_bodies import StrictJsonRoute
 from docex.documents.service import load_visible
 from docex.kit.clock import VIETNAM_TZ, rfc3339
 from docex.routing.models import Receipt
 from docex.routing.receipts import StatusRequest, record_status
 from docex.routing.schemas import ReceiptList, ReceiptOut, StatusIn, StatusOut
 
-router = APIRouter(tags=["receipts"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["receipts"], route_class=LimitedRoute)
 
 
 def _out(r: Receipt) -> ReceiptOut:
