@@ -3,8 +3,9 @@
 What is guaranteed. ``validate_pdf`` returns a frozen ``ValidationReport`` and never raises for
 bad input. The report ``passed`` only if all of the following hold:
 
-- the file is a PDF that pyHanko parses strictly (ISO 32000-2 §7.5), is not encrypted, and
-  carries at least one filled signature field;
+- the file is a PDF that pyHanko parses strictly (ISO 32000-2 §7.5), is not encrypted, has a
+  page tree that is a tree (every node reached once, no cycle: §7.7.3.2) with at least one page
+  (``ValidationReport.pages``), and carries at least one filled signature field;
 - **every** signature (ISO 32000-2 §12.8, ETSI EN 319 142-1 PAdES; CMS per RFC 5652) is
   *intact* (the ``/ByteRange`` digest matches the signed ``messageDigest``) and *valid* (the
   signature over the signed attributes verifies with the signer's public key);
@@ -60,7 +61,7 @@ import functools
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -485,6 +486,8 @@ class ValidationReport:
     """One report per filled signature field (and document timestamp), in signing order."""
     validated_at: datetime | None = None
     """The validation time (aware UTC)."""
+    pages: int | None = None
+    """Pages in the document's page tree; None when the file was refused before counting."""
 
     @property
     def passed(self) -> bool:
@@ -497,6 +500,7 @@ class ValidationReport:
             "detail": self.detail,
             "detail_vi": self.detail_vi,
             "validated_at": _iso(self.validated_at),
+            "pages": self.pages,
             "signatures": [s.to_dict() for s in self.signatures],
         }
 
@@ -1309,6 +1313,39 @@ def _uncovered_tail(fh: Any, reader: PdfFileReader, size: int) -> str | None:
     return None
 
 
+def page_count(reader: PdfFileReader) -> int:
+    """The pages of the document's page tree, each node resolved once.
+
+    ISO 32000-2 §7.7.3.2: the page tree is a tree of indirect objects, each node with one
+    ``/Parent``. A node reached twice (a cycle, or a page listed twice: 400,000 references to
+    one page made pypdf build 400,000 page objects) is refused, not counted; a node with
+    ``/Kids`` is an intermediate node, any other dictionary a page (as readers do when
+    ``/Type`` is missing).
+    """
+    root = reader.root.raw_get("/Pages") if "/Pages" in reader.root else None
+    todo: list[Any] = [root]
+    seen: set[Any] = set()
+    pages = 0
+    while todo:
+        ref = todo.pop()
+        if not isinstance(ref, generic.IndirectObject):
+            raise misc.PdfReadError("the page tree holds a direct object or nothing")
+        if ref.reference in seen:
+            raise misc.PdfReadError("the page tree reaches a node twice (not a tree)")
+        seen.add(ref.reference)
+        node = ref.get_object()
+        if not isinstance(node, generic.DictionaryObject):
+            raise misc.PdfReadError("a page tree node is not a dictionary")
+        kids = node.get("/Kids")
+        if kids is None:
+            pages += 1
+        elif isinstance(kids, generic.ArrayObject):
+            todo.extend(reversed(kids))
+        else:
+            raise misc.PdfReadError("/Kids is not an array")
+    return pages
+
+
 def _validate_file(
     path: Path, sender_agency: str, trust: TrustConfig, policy: SignaturePolicy, now: datetime
 ) -> ValidationReport:
@@ -1322,6 +1359,14 @@ def _validate_file(
         reader = PdfFileReader(fh, strict=True)
         if "/Encrypt" in reader.trailer:
             return failure_report(Indication.ENCRYPTED_PDF, now=now)
+        try:
+            pages = page_count(reader)
+        except misc.PdfDecodeLimitError:
+            raise
+        except misc.PdfReadError as exc:
+            return failure_report(Indication.INVALID_PDF, str(exc)[:200], now=now)
+        if pages < 1:
+            return failure_report(Indication.INVALID_PDF, "the PDF has no pages", now=now)
         run = _Run(
             reader=reader,
             file_size=size,
@@ -1339,9 +1384,9 @@ def _validate_file(
         )
         reports = _run_coroutine(run)
         if not reports:
-            return failure_report(Indication.UNSIGNED, now=now)
+            return replace(failure_report(Indication.UNSIGNED, now=now), pages=pages)
         tail = _uncovered_tail(fh, reader, size)
-    return _verdict(reports, policy, sender_agency, now, tail)
+    return replace(_verdict(reports, policy, sender_agency, now, tail), pages=pages)
 
 
 def validate_pdf(

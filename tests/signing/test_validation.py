@@ -36,6 +36,7 @@ from docex.signing.validation import (
 )
 from tests.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.fixtures import fixture_files
+from tests.security.hostile_pdfs import BOMBS, classic_pdf
 from tests.signing.conftest_validation import PadesDocs
 from tests.signing.pki import OTHER_AGENCY, SENDER, PadesPki
 
@@ -346,6 +347,59 @@ def test_decompression_bomb_is_stopped_quickly(
     )
     assert report.indication in (Indication.RESOURCE_LIMIT, Indication.INVALID_PDF)
     assert time.monotonic() - started < 15
+
+
+def test_the_report_counts_the_pages(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
+    assert check(pades_docs, pades_trust, "ok").pages == 1
+    assert check(pades_docs, pades_trust, "unsigned").pages == 1  # counted before refusing
+    assert check(pades_docs, pades_trust, "ok").to_dict()["pages"] == 1
+
+
+_CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
+_PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"
+
+
+@pytest.mark.parametrize(
+    ("objects", "cause"),
+    [
+        ({1: _CATALOG, 2: b"<< /Type /Pages /Kids [] /Count 0 >>"}, "the PDF has no pages"),
+        (
+            {1: _CATALOG, 2: b"<< /Type /Pages /Kids [3 0 R 3 0 R] /Count 2 >>", 3: _PAGE},
+            "reaches a node twice",
+        ),
+        (
+            {1: _CATALOG, 2: b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 2 >>", 3: _PAGE},
+            "reaches a node twice",
+        ),
+        ({1: _CATALOG, 2: b"<< /Type /Pages /Kids 3 0 R /Count 1 >>", 3: _PAGE}, "not an array"),
+        ({1: b"<< /Type /Catalog >>"}, "direct object or nothing"),
+    ],
+    ids=["no-pages", "page-listed-twice", "cycle", "kids-not-an-array", "no-page-tree"],
+)
+def test_a_page_tree_that_is_empty_or_not_a_tree_is_invalid_pdf(
+    pades_trust: TrustConfig, tmp_path: Path, objects: dict[int, bytes], cause: str
+) -> None:
+    path = tmp_path / "tree.pdf"
+    path.write_bytes(classic_pdf(objects))
+
+    report = validate_pdf(path, sender_agency=SENDER, trust=pades_trust, policy=STRICT_DECREE_30)
+
+    assert report.indication is Indication.INVALID_PDF
+    assert cause in report.detail
+    assert report.pages is None
+
+
+@pytest.mark.parametrize("name", ["objstm-whitespace", "objstm-nested-flate"])
+def test_pages_behind_an_object_stream_bomb_are_a_resource_limit(
+    pades_trust: TrustConfig, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(BOMBS[name]())
+
+    report = validate_pdf(path, sender_agency=SENDER, trust=pades_trust, policy=STRICT_DECREE_30)
+
+    assert report.indication is Indication.RESOURCE_LIMIT
+    assert "Decoded stream data exceeds the limit" in report.detail
 
 
 def test_encrypted_pdf(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
