@@ -41,7 +41,8 @@ What it guarantees
   interrupted signing, ``PdfTBSDocument``/``PreparedByteRangeDigest``). That split was chosen
   over probing the file in the sandbox before signing it in process: a probe proves only that
   *its* reads were bounded, while here the process holding the keys never parses the hostile
-  bytes at all. The signed result is the same bytes pyHanko's one-step signing would write.
+  bytes at all. The document written is the one the one-step flow (``PdfSigner``'s own signing
+  session) wrote, byte for byte but for the random font-subset tag and file ``/ID``.
 - B-LT without a network: :func:`revocation_context` builds a validation context that trusts the
   node's root, requires revocation data (hard fail) and asks the node's own OCSP responder and
   CRLs in-process; :class:`RevocationContexts` reuses one per thread for a minute on a busy node.
