@@ -11,10 +11,10 @@ bomb) while staying under a node's body limit.
   a few KiB that inflate to 384 MiB.
 - ``broken_xref``: 40 MiB of small objects under a cross-reference table whose offsets and
   ``startxref`` are wrong, so a lenient reader rebuilds the table by scanning every byte.
-- ``xref_chain``: 20,000 incremental updates, each with its own cross-reference section chained
+- ``xref_chain``: 5,000 incremental updates, each with its own cross-reference section chained
   by ``/Prev``.
 - ``deep_nesting``: arrays nested 200,000 deep in the catalog.
-- ``wide_page_tree``: one ``/Pages`` node with 400,000 kids (all the same page).
+- ``wide_page_tree``: one ``/Pages`` node with 100,000 kids (all the same page).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def broken_xref(size: int = 40 * MiB) -> bytes:
     return bytes(out)
 
 
-def xref_chain(updates: int = 20_000) -> bytes:
+def xref_chain(updates: int = 5_000) -> bytes:
     """A small document followed by ``updates`` incremental updates chained by ``/Prev``."""
     base = classic_pdf(
         {
@@ -185,7 +185,7 @@ def deep_nesting(depth: int = 200_000) -> bytes:
     )
 
 
-def wide_page_tree(kids: int = 400_000) -> bytes:
+def wide_page_tree(kids: int = 100_000) -> bytes:
     """One page tree node with ``kids`` references to the same page."""
     refs = b"3 0 R " * kids
     return classic_pdf(

@@ -3,7 +3,7 @@ nothing is stored, while the API process stays under 300 MB.
 
 The bombs are generated (``tests/security/hostile_pdfs.py``: object streams of whitespace, a
 doubly deflated object stream, a 40 MiB broken cross-reference table sent four times at once, a
-chain of 20,000 revisions, nesting 200,000 deep, a page tree of 400,000 kids), plus every file
+chain of 5,000 revisions, nesting 200,000 deep, a page tree of 100,000 kids), plus every file
 of ``tests/fixtures/pdf``. Both doors a PDF comes in by are tried: intake
 (``POST /api/v1/documents``) and the signing service (``POST /api/v1/pdf/sign``), four requests
 at a time. The node's validator workers are separate processes, capped on their own: the RSS
