@@ -117,6 +117,7 @@ def build_node(
                 memory_bytes=settings.signatures.validation_memory_mb * 1024 * 1024,
             ),
             pool=validators,
+            spool_dir=settings.spool_dir,
         ),
     )
 

@@ -260,6 +260,8 @@ def pdf_sign(
             )
     except SigningError as exc:
         raise fail(f"{exc.code}: {exc.detail}") from exc
+    finally:
+        signatures.close()  # its bounded worker, which parsed the PDF
     output.write_bytes(signed)
     result = {
         "input": str(input_path),

@@ -170,7 +170,9 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
         Action.SEND,
         Parties(sender_id, frozenset(), envelope.classification),
     )
-    check_pdf(main.path)
+    check_pdf(main.path)  # header and tail bytes only: nothing is parsed in this process
+    # One bounded job in a worker: the structure (well-formed, not encrypted, pages) and the
+    # signatures; a hostile PDF costs that worker its limits, never this process.
     report = node.signatures.validate(main.path, sender_agency=sender_id, now=now)
     if not report.passed:
         raise SignatureRejected(str(report.indication), f"{report.detail} / {report.detail_vi}")
