@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import anyio.to_thread
 from cryptography import x509
 from fastapi import APIRouter, FastAPI
 
@@ -122,6 +123,12 @@ def create_app(
     """``validators``: a validator pool to share (tests run many nodes in one process)."""
     node = build_node(settings, clock=clock, validators=validators)
 
+    def shut_down() -> None:
+        node.dispatcher.stop()
+        node.committer.close()
+        node.signatures.close()
+        node.db.dispose()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
@@ -129,10 +136,8 @@ def create_app(
         try:
             yield
         finally:
-            node.dispatcher.stop()
-            node.committer.close()
-            node.signatures.close()
-            node.db.dispose()
+            # Joins threads: never on the event loop.
+            await anyio.to_thread.run_sync(shut_down)
 
     app = FastAPI(
         title="docex",

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
-from docex.api.deps import ActorDep, NodeDep, WriteSession
+from docex.api.deps import ActorDep, NodeDep
 from docex.api.errors import error_responses
 from docex.auth.schemas import MeOut, TokenOut
 from docex.auth.service import login
@@ -15,13 +15,13 @@ router = APIRouter(tags=["auth"])
 @router.post("/auth/token", response_model=TokenOut, responses=error_responses(401, 422))
 def issue_token(
     node: NodeDep,
-    session: WriteSession,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
 ) -> TokenOut:
     """Exchange a person's username and password for a bearer token."""
     ttl = node.settings.auth.access_token_ttl_seconds
-    issued = login(session, username, password, now=node.clock.now(), ttl_seconds=ttl)
+    with node.db.write() as session:
+        issued = login(session, username, password, now=node.clock.now(), ttl_seconds=ttl)
     return TokenOut(access_token=issued.secret, expires_in=ttl)
 
 

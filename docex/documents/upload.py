@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from starlette.concurrency import run_in_threadpool
 
 from docex.config import LimitSettings
 from docex.documents.media_types import accepted_type
@@ -214,8 +215,9 @@ async def receive_upload(
                 raise PayloadTooLarge(
                     f"body over the limit of {limits.max_body_bytes} bytes", code="body_too_large"
                 )
-            parser.write(chunk)
-        parser.finalize()
+            # The parser's callbacks write the spool files: disk I/O, off the event loop.
+            await run_in_threadpool(parser.write, chunk)
+        await run_in_threadpool(parser.finalize)
     except MultipartParseError as exc:
         receiver.close()
         receiver.upload.discard()
