@@ -25,6 +25,7 @@ from docex.documents.endpoints import router as documents_router
 from docex.documents.orphans import sweep_orphans
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock, SystemClock
+from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
 from docex.node_keys import node_key, open_token
@@ -114,6 +115,7 @@ def build_node(
             ),
             pool=validators,
         ),
+        proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
     )
 
 

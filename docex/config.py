@@ -7,14 +7,17 @@ reach a log or a repr.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from docex.kit.ids import NODE_ID_PATTERN
+from docex.kit.proxies import ProxyHeader
 
 
 class Classification(StrEnum):
@@ -118,6 +121,10 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "info"
     max_classification: Classification = Classification.TOP_SECRET
+    # Proxies (addresses or CIDR blocks) whose forwarding header says who the client is;
+    # from anyone else the socket peer is the client (docex/kit/proxies.py).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    forwarded_header: ProxyHeader = "x-forwarded-for"
 
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
@@ -125,6 +132,19 @@ class Settings(BaseSettings):
     signatures: SignaturesSettings = SignaturesSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
     auth: AuthSettings = AuthSettings()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        """``10.0.0.1, 10.1.0.0/16`` or a JSON list; each entry must be an address or a block."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [str(v).strip() for v in value if str(v).strip()]
+            for entry in value:
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,6 +8,7 @@ from docex.config import Settings
 from docex.db import Database
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
+from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.routing.dispatcher import Dispatcher
 from docex.signing.agency_keys import AgencyKeyStore
@@ -30,4 +31,5 @@ class Node:
     keks: KekRing
     agency_keys: AgencyKeyStore
     signatures: NodeSignatures
+    proxies: TrustedProxies
     background: list[str] = field(default_factory=list)

@@ -1,4 +1,5 @@
-"""Typed FastAPI dependencies: the node, the authenticated actor, read sessions.
+"""Typed FastAPI dependencies: the node, the client's address, the authenticated actor, read
+sessions.
 
 There is no write-session dependency, on purpose: a dependency's set-up, the endpoint and the
 dependency's tear-down run in three separate worker-thread calls with the event loop in
@@ -21,6 +22,7 @@ from docex.auth.policy import Actor
 from docex.auth.service import authenticate
 from docex.errors import Unauthenticated
 from docex.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from docex.kit.proxies import client_address
 from docex.node import Node
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
@@ -40,6 +42,15 @@ def read_session(node: NodeDep) -> Iterator[Session]:
 
 
 ReadSession = Annotated[Session, Depends(read_session)]
+
+
+async def get_client_address(request: Request) -> str:
+    """The client's address, as ``docex.kit.proxies`` decides it (no I/O: on the loop)."""
+    node: Node = request.app.state.node
+    return client_address(request.scope, node.proxies)
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 def get_actor(

@@ -26,6 +26,7 @@ from docex.api.middleware import route_template
 from docex.audit import events
 from docex.auth.policy import Actor
 from docex.errors import DocexError, ServiceUnavailable
+from docex.kit.proxies import client_address
 from docex.node import Node
 from docex.signing.keys import KeyStoreError
 from docex.storage.base import BlobStoreUnavailable
@@ -59,7 +60,7 @@ async def _refuse(
     node: Node = request.app.state.node
     actor: Actor | None = getattr(request.state, "actor", None)
     node.metrics.refusals.labels(code, _route(request)).inc()
-    client = request.client.host if request.client else None
+    client = client_address(request.scope, node.proxies)
     path = request.url.path
     at = node.clock.now()
 
