@@ -18,6 +18,7 @@ from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
+from docex.audit.refusals import RefusalTally
 from docex.auth.endpoints import router as auth_router
 from docex.config import Settings
 from docex.db import Database
@@ -116,6 +117,7 @@ def build_node(
             pool=validators,
         ),
         proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
+        refusals=RefusalTally(db, clock, window_seconds=settings.refusal_window_seconds),
     )
 
 
@@ -127,6 +129,7 @@ def create_app(
 
     def shut_down() -> None:
         node.dispatcher.stop()
+        node.refusals.stop()
         node.committer.close()
         node.signatures.close()
         node.db.dispose()
@@ -135,10 +138,11 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
             node.dispatcher.start()
+        node.refusals.start()
         try:
             yield
         finally:
-            # Joins threads: never on the event loop.
+            # Joins threads and writes the last refusal tallies: never on the event loop.
             await anyio.to_thread.run_sync(shut_down)
 
     app = FastAPI(

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     # from anyone else the socket peer is the client (docex/kit/proxies.py).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     forwarded_header: ProxyHeader = "x-forwarded-for"
+    # Refusals of anonymous requests are audited as one event per (address, error, window).
+    refusal_window_seconds: float = Field(default=60.0, gt=0)
 
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()

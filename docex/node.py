@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from docex.audit.refusals import RefusalTally
 from docex.config import Settings
 from docex.db import Database
 from docex.groupcommit import GroupCommitter
@@ -32,4 +33,5 @@ class Node:
     agency_keys: AgencyKeyStore
     signatures: NodeSignatures
     proxies: TrustedProxies
+    refusals: RefusalTally
     background: list[str] = field(default_factory=list)

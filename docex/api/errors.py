@@ -1,8 +1,11 @@
 """The one place where failures become HTTP answers: ``{"error": code, "detail": text}``.
 
-Every refusal (4xx) is also written to the audit log, in a transaction of its own (the change
-it refused was rolled back), and counted in ``docex_refusals``. Unexpected exceptions become a
-500 with no detail; database, blob store and signing-key outages become 503 with Retry-After.
+Every refusal (4xx) is also audited and counted in ``docex_refusals``: a refusal of an
+authenticated actor is one event, written in a transaction of its own (the change it refused was
+rolled back); a refusal of an anonymous request is counted per client address, error code and
+time window (``docex.audit.refusals``), so a flood cannot grow the log. Unexpected exceptions
+become a 500 with no detail; database, blob store and signing-key outages become 503 with
+Retry-After.
 
 The handlers run on the event loop: the audit write goes to a worker thread, never blocking the
 loop (``docex.db`` refuses a session opened there).
@@ -62,26 +65,33 @@ async def _refuse(
     node.metrics.refusals.labels(code, _route(request)).inc()
     client = client_address(request.scope, node.proxies)
     path = request.url.path
-    at = node.clock.now()
+    first = actor is None and node.refusals.count(
+        address=client, code=code, status=status, method=request.method, path=path
+    )
+    if actor is not None or first:
+        at = node.clock.now()
+        # An anonymous refusal audited at once is the first of its window (docex.audit.refusals).
+        anonymous: dict[str, Any] = {} if actor else {"count": 1}
 
-    def record(session: Session) -> None:
-        events.record(
-            session,
-            events.REQUEST_REFUSED,
-            at=at,
-            actor_id=actor.id if actor else None,
-            agency_id=actor.agency_id if actor else None,
-            method=request.method,
-            path=path[:300],
-            status=status,
-            error=code,
-            client=client,
-        )
+        def record(session: Session) -> None:
+            events.record(
+                session,
+                events.REQUEST_REFUSED,
+                at=at,
+                actor_id=actor.id if actor else None,
+                agency_id=actor.agency_id if actor else None,
+                method=request.method,
+                path=path[:300],
+                status=status,
+                error=code,
+                client=client,
+                **anonymous,
+            )
 
-    try:
-        await run_in_threadpool(node.committer.run, record)
-    except Exception:
-        log.exception("could not audit a refusal (%s %s)", status, code)
+        try:
+            await run_in_threadpool(node.committer.run, record)
+        except Exception:
+            log.exception("could not audit a refusal (%s %s)", status, code)
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
