@@ -20,6 +20,7 @@ from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.audit.refusals import RefusalTally
 from docex.auth.endpoints import router as auth_router
+from docex.auth.signin import PasswordSignIn, ThrottlePolicy
 from docex.config import Settings
 from docex.db import Database
 from docex.documents.endpoints import router as documents_router
@@ -85,13 +86,24 @@ def build_node(
     store = build_store(settings)
     committer = GroupCommitter(db, before_commit=store.barrier)
     grace = timedelta(seconds=settings.dispatcher.orphan_grace_seconds)
+    sign_in = PasswordSignIn(
+        db,
+        clock,
+        ThrottlePolicy.from_settings(settings.auth),
+        on_lock=lambda scope: metrics.sign_in_locks.labels(scope).inc(),
+    )
+
+    def housekeeping() -> None:
+        sweep_orphans(db, committer, store, now=clock.now(), grace=grace)
+        sign_in.purge()
+
     dispatcher = Dispatcher(
         db,
         signer,
         settings.dispatcher,
         node_id=settings.node_id,
         clock=clock,
-        housekeeping=lambda: sweep_orphans(db, committer, store, now=clock.now(), grace=grace),
+        housekeeping=housekeeping,
     )
     return Node(
         settings=settings,
@@ -118,6 +130,7 @@ def build_node(
         ),
         proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
         refusals=RefusalTally(db, clock, window_seconds=settings.refusal_window_seconds),
+        sign_in=sign_in,
     )
 
 

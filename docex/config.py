@@ -106,6 +106,15 @@ class DispatcherSettings(BaseModel):
 
 class AuthSettings(BaseModel):
     access_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    # Sign-in throttling (docex/auth/signin.py): after this many failures in a row, an account
+    # (or, after the second figure, a client address) waits before its next attempt, twice as
+    # long after each further failure, up to the maximum; failures are forgotten after a quiet
+    # spell.
+    sign_in_free_attempts: int = Field(default=5, ge=1)
+    sign_in_address_free_attempts: int = Field(default=30, ge=1)
+    sign_in_backoff_seconds: float = Field(default=1.0, gt=0)
+    sign_in_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    sign_in_forget_seconds: float = Field(default=3600.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from docex.audit.refusals import RefusalTally
+from docex.auth.signin import PasswordSignIn
 from docex.config import Settings
 from docex.db import Database
 from docex.groupcommit import GroupCommitter
@@ -34,4 +35,5 @@ class Node:
     signatures: NodeSignatures
     proxies: TrustedProxies
     refusals: RefusalTally
+    sign_in: PasswordSignIn
     background: list[str] = field(default_factory=list)

@@ -45,6 +45,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "too_many_requests",
 }
 
 
@@ -161,6 +162,7 @@ ERROR_TEXTS: dict[int, str] = {
     415: "Unsupported media type",
     416: "Range not satisfiable: Content-Range gives the file's size",
     422: "Well-formed but invalid",
+    429: "Too many failed attempts: wait Retry-After seconds (too_many_attempts)",
     503: "A dependency is unavailable (Retry-After)",
 }
 
