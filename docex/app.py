@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import anyio.to_thread
 from cryptography import x509
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
@@ -20,7 +21,9 @@ from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
+from docex.audit.refusals import RefusalTally
 from docex.auth.endpoints import router as auth_router
+from docex.auth.signin import PasswordSignIn, ThrottlePolicy
 from docex.config import Settings
 from docex.db import Database
 from docex.documents.endpoints import router as documents_router
@@ -28,6 +31,7 @@ from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock, SystemClock
+from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
 from docex.node_keys import node_key, open_token
@@ -87,13 +91,24 @@ def build_node(
     store = build_store(settings)
     committer = GroupCommitter(db, before_commit=store.barrier)
     grace = timedelta(seconds=settings.dispatcher.orphan_grace_seconds)
+    sign_in = PasswordSignIn(
+        db,
+        clock,
+        ThrottlePolicy.from_settings(settings.auth),
+        on_lock=lambda scope: metrics.sign_in_locks.labels(scope).inc(),
+    )
+
+    def housekeeping() -> None:
+        sweep_orphans(db, committer, store, now=clock.now(), grace=grace)
+        sign_in.purge()
+
     dispatcher = Dispatcher(
         db,
         signer,
         settings.dispatcher,
         node_id=settings.node_id,
         clock=clock,
-        housekeeping=lambda: sweep_orphans(db, committer, store, now=clock.now(), grace=grace),
+        housekeeping=housekeeping,
     )
     return Node(
         settings=settings,
@@ -119,6 +134,9 @@ def build_node(
             pool=validators,
             spool_dir=settings.spool_dir,
         ),
+        proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
+        refusals=RefusalTally(db, clock, window_seconds=settings.refusal_window_seconds),
+        sign_in=sign_in,
     )
 
 
@@ -128,17 +146,23 @@ def create_app(
     """``validators``: a validator pool to share (tests run many nodes in one process)."""
     node = build_node(settings, clock=clock, validators=validators)
 
+    def shut_down() -> None:
+        node.dispatcher.stop()
+        node.refusals.stop()
+        node.committer.close()
+        node.signatures.close()
+        node.db.dispose()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
             node.dispatcher.start()
+        node.refusals.start()
         try:
             yield
         finally:
-            node.dispatcher.stop()
-            node.committer.close()
-            node.signatures.close()
-            node.db.dispose()
+            # Joins threads and writes the last refusal tallies: never on the event loop.
+            await anyio.to_thread.run_sync(shut_down)
 
     app = _Docex(
         title="docex",

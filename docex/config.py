@@ -7,15 +7,18 @@ reach a log or a repr.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from docex.kit.ids import NODE_ID_PATTERN
+from docex.kit.proxies import ProxyHeader
 
 
 class Classification(StrEnum):
@@ -127,6 +130,15 @@ class DispatcherSettings(BaseModel):
 
 class AuthSettings(BaseModel):
     access_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    # Sign-in throttling (docex/auth/signin.py): after this many failures in a row, an account
+    # (or, after the second figure, a client address) waits before its next attempt, twice as
+    # long after each further failure, up to the maximum; failures are forgotten after a quiet
+    # spell.
+    sign_in_free_attempts: int = Field(default=5, ge=1)
+    sign_in_address_free_attempts: int = Field(default=30, ge=1)
+    sign_in_backoff_seconds: float = Field(default=1.0, gt=0)
+    sign_in_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    sign_in_forget_seconds: float = Field(default=3600.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -142,6 +154,12 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "info"
     max_classification: Classification = Classification.TOP_SECRET
+    # Proxies (addresses or CIDR blocks) whose forwarding header says who the client is;
+    # from anyone else the socket peer is the client (docex/kit/proxies.py).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    forwarded_header: ProxyHeader = "x-forwarded-for"
+    # Refusals of anonymous requests are audited as one event per (address, error, window).
+    refusal_window_seconds: float = Field(default=60.0, gt=0)
 
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
@@ -150,6 +168,19 @@ class Settings(BaseSettings):
     dispatcher: DispatcherSettings = DispatcherSettings()
     auth: AuthSettings = AuthSettings()
     metrics: MetricsSettings = MetricsSettings()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        """``10.0.0.1, 10.1.0.0/16`` or a JSON list; each entry must be an address or a block."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [str(v).strip() for v in value if str(v).strip()]
+            for entry in value:
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
     @property
     def resolved_database_url(self) -> str:

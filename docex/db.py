@@ -5,10 +5,17 @@ transaction survives a power cut, and write transactions start with ``BEGIN IMME
 writers queue on the lock instead of failing half-way when one upgrades from read to write.
 PostgreSQL needs none of this. Services never commit: the request or task boundary does, through
 ``Database.write()``.
+
+No session is ever opened on a thread that runs an asyncio event loop (``read()`` and ``write()``
+raise ``BlockingOnEventLoop``): a blocked loop answers nothing, and on SQLite a write that waits
+for the lock there waits for a holder that needs the loop to finish, forever. The HTTP layer
+opens its sessions in worker threads, and each write transaction begins and ends within one
+synchronous call, never across an ``await``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -57,6 +64,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 _WRITE = "docex_write"
 
 
+class BlockingOnEventLoop(RuntimeError):
+    """Blocking work was attempted on the thread of a running event loop (a bug, never input)."""
+
+
+def forbid_event_loop(what: str) -> None:
+    """Raise if the calling thread runs an asyncio event loop: ``what`` would block it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise BlockingOnEventLoop(f"{what} on the event loop's thread; run it in a worker thread")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -85,6 +105,16 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def insert_if_missing(session: Session, model: type[Base], keys: list[str], **values: Any) -> None:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING``: a row created once however many
+    transactions try at the same time (SQLite and PostgreSQL both speak it)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+
+
 class Database:
     """One engine; ``read()`` sessions never commit, ``write()`` commits or rolls back."""
 
@@ -106,11 +136,13 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """Closing (not rolling back) ends the transaction and leaves loaded objects readable."""
+        forbid_event_loop("a database read")
         with self._read() as session:
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
+        forbid_event_loop("a database write")
         with contextlib.ExitStack() as stack:
             if self._writer_lock is not None:
                 stack.enter_context(self._writer_lock)

@@ -11,6 +11,7 @@
     ├── UnsupportedMedia     415    not multipart, main file not a PDF
     ├── RangeNotSatisfiable  416    a byte range past the end of a file; has Content-Range
     ├── Unprocessable        422    well-formed but invalid: envelope, recipients, PDF content
+    ├── TooManyRequests      429    slowed down (sign-in attempts); has Retry-After
     └── ServiceUnavailable   503    a dependency (database, blob store) is down; has Retry-After
 
 Each carries a machine-readable ``code`` (the ``error`` field of the response) and a ``detail``
@@ -100,6 +101,19 @@ class RangeNotSatisfiable(DocexError):
 class Unprocessable(DocexError):
     status = 422
     default_code = "unprocessable"
+
+
+class TooManyRequests(DocexError):
+    status = 429
+    default_code = "too_many_attempts"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, retry_after)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ServiceUnavailable(DocexError):

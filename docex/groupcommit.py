@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from docex.db import Database
+from docex.db import Database, forbid_event_loop
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class GroupCommitter:
     def run(self, job: Callable[[Session], T]) -> T:
         """Run ``job`` in a write transaction shared with concurrent jobs; return its result
         once committed, or raise its exception (or the commit's)."""
+        forbid_event_loop("a group commit")
         self._ensure_started()
         item = _Job(job)
         self._queue.put(item)

@@ -78,6 +78,12 @@ class Metrics:
             ["error", "route"],
             registry=self.registry,
         )
+        self.sign_in_locks = Counter(
+            "docex_sign_in_locks",
+            "Accounts and client addresses locked out after failed sign-ins, by scope",
+            ["scope"],
+            registry=self.registry,
+        )
 
     def watch_queue(self, db: Database, clock: Clock) -> None:
         self.registry.register(_QueueCollector(db, clock))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from docex.audit.refusals import RefusalTally
+from docex.auth.signin import PasswordSignIn
 from docex.config import Settings
 from docex.db import Database
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
+from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.routing.dispatcher import Dispatcher
 from docex.signing.agency_keys import AgencyKeyStore
@@ -30,4 +33,7 @@ class Node:
     keks: KekRing
     agency_keys: AgencyKeyStore
     signatures: NodeSignatures
+    proxies: TrustedProxies
+    refusals: RefusalTally
+    sign_in: PasswordSignIn
     background: list[str] = field(default_factory=list)

@@ -21,7 +21,6 @@ from docex.api.deps import (
     LimitDep,
     NodeDep,
     ReadSession,
-    WriteSession,
 )
 from docex.api.errors import error_responses
 from docex.auth.policy import Action, authorize
@@ -75,25 +74,24 @@ def get_agency(agency_id: str, actor: ActorDep, session: ReadSession) -> AgencyO
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
-def create_agency(
-    body: AgencyCreate, actor: ActorDep, node: NodeDep, session: WriteSession
-) -> AgencyOut:
+def create_agency(body: AgencyCreate, actor: ActorDep, node: NodeDep) -> AgencyOut:
     """Add an agency to the directory (admin)."""
     authorize(actor, Action.ADMIN_REGISTRY)
-    agency = service.create_agency(
-        session,
-        code=body.id,
-        name=body.name,
-        kind=body.kind,
-        parent_id=body.parent_id,
-        node_id=node.settings.node_id if body.node_id is None else body.node_id,
-        now=node.clock.now(),
-        actor_id=actor.id,
-    )
-    service.ensure_custodial_keys(
-        session, node.agency_keys, node_id=node.settings.node_id, now=node.clock.now()
-    )
-    return _out(agency)
+    with node.db.write() as session:
+        agency = service.create_agency(
+            session,
+            code=body.id,
+            name=body.name,
+            kind=body.kind,
+            parent_id=body.parent_id,
+            node_id=node.settings.node_id if body.node_id is None else body.node_id,
+            now=node.clock.now(),
+            actor_id=actor.id,
+        )
+        service.ensure_custodial_keys(
+            session, node.agency_keys, node_id=node.settings.node_id, now=node.clock.now()
+        )
+        return _out(agency)
 
 
 @router.patch(
@@ -101,20 +99,19 @@ def create_agency(
     response_model=AgencyOut,
     responses=error_responses(400, 401, 403, 404, 422),
 )
-def patch_agency(
-    agency_id: str, body: AgencyPatch, actor: ActorDep, node: NodeDep, session: WriteSession
-) -> AgencyOut:
+def patch_agency(agency_id: str, body: AgencyPatch, actor: ActorDep, node: NodeDep) -> AgencyOut:
     """Rename, move, retire or re-home an agency (admin); retiring may need a successor."""
     authorize(actor, Action.ADMIN_REGISTRY)
-    agency = service.update_agency(
-        session,
-        agency_id,
-        now=node.clock.now(),
-        actor_id=actor.id,
-        queued_mail=queued_to,
-        **body.model_dump(exclude_unset=True),
-    )
-    return _out(agency)
+    with node.db.write() as session:
+        agency = service.update_agency(
+            session,
+            agency_id,
+            now=node.clock.now(),
+            actor_id=actor.id,
+            queued_mail=queued_to,
+            **body.model_dump(exclude_unset=True),
+        )
+        return _out(agency)
 
 
 @router.get("/groups", response_model=GroupList, responses=error_responses(401))

@@ -1,4 +1,13 @@
-"""Typed FastAPI dependencies: the node, the authenticated actor, database sessions."""
+"""Typed FastAPI dependencies: the node, the client's address, the authenticated actor, read
+sessions.
+
+There is no write-session dependency, on purpose: a dependency's set-up, the endpoint and the
+dependency's tear-down run in three separate worker-thread calls with the event loop in
+between, so a write transaction opened by a dependency would hold the database's write lock
+(SQLite) or row locks (PostgreSQL) while waiting for the loop and for a free worker thread,
+which may all be taken by requests waiting for that same lock. Write endpoints open their
+transaction in their own (synchronous) body: ``with node.db.write() as session: ...``, which
+commits before the response is sent."""
 
 from __future__ import annotations
 
@@ -14,6 +23,7 @@ from docex.auth.policy import Actor
 from docex.auth.service import authenticate
 from docex.errors import Unauthenticated
 from docex.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from docex.kit.proxies import client_address
 from docex.node import Node
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
@@ -32,16 +42,16 @@ def read_session(node: NodeDep) -> Iterator[Session]:
         yield session
 
 
-def write_session(node: NodeDep) -> Iterator[Session]:
-    """The request boundary commits: services only add and flush."""
-    with node.db.write() as session:
-        yield session
-
-
 ReadSession = Annotated[Session, Depends(read_session)]
-# scope="function": commit when the endpoint returns, before the response is sent, so a
-# client never holds a 2xx for a change that was not committed.
-WriteSession = Annotated[Session, Depends(write_session, scope="function")]
+
+
+async def get_client_address(request: Request) -> str:
+    """The client's address, as ``docex.kit.proxies`` decides it (no I/O: on the loop)."""
+    node: Node = request.app.state.node
+    return client_address(request.scope, node.proxies)
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 def get_actor(

@@ -1,8 +1,14 @@
 """The one place where failures become HTTP answers: ``{"error": code, "detail": text}``.
 
-Every refusal (4xx) is also written to the audit log, in a transaction of its own (the change
-it refused was rolled back), and counted in ``docex_refusals``. Unexpected exceptions become a
-500 with no detail; database, blob store and signing-key outages become 503 with Retry-After.
+Every refusal (4xx) is also audited and counted in ``docex_refusals``: a refusal of an
+authenticated actor is one event, written in a transaction of its own (the change it refused was
+rolled back); a refusal of an anonymous request is counted per client address, error code and
+time window (``docex.audit.refusals``), so a flood cannot grow the log. Unexpected exceptions
+become a 500 with no detail; database, blob store and signing-key outages become 503 with
+Retry-After.
+
+The handlers run on the event loop: the audit write goes to a worker thread, never blocking the
+loop (``docex.db`` refuses a session opened there).
 """
 
 from __future__ import annotations
@@ -15,11 +21,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from docex.api.middleware import route_template
 from docex.audit import events
+from docex.auth.policy import Actor
 from docex.errors import DocexError, ServiceUnavailable
+from docex.kit.proxies import client_address
 from docex.node import Node
 from docex.signing.keys import KeyStoreError
 from docex.storage.base import BlobStoreUnavailable
@@ -35,6 +45,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "too_many_requests",
 }
 
 
@@ -47,29 +58,41 @@ def _route(request: Request) -> str:
     return route_template(request.scope)
 
 
-def _refuse(
+async def _refuse(
     request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     node: Node = request.app.state.node
-    actor = getattr(request.state, "actor", None)
-    route = _route(request)
-    node.metrics.refusals.labels(code, route).inc()
-    try:
-        with node.db.write() as session:
+    actor: Actor | None = getattr(request.state, "actor", None)
+    node.metrics.refusals.labels(code, _route(request)).inc()
+    client = client_address(request.scope, node.proxies)
+    path = request.url.path
+    first = actor is None and node.refusals.count(
+        address=client, code=code, status=status, method=request.method, path=path
+    )
+    if actor is not None or first:
+        at = node.clock.now()
+        # An anonymous refusal audited at once is the first of its window (docex.audit.refusals).
+        anonymous: dict[str, Any] = {} if actor else {"count": 1}
+
+        def record(session: Session) -> None:
             events.record(
                 session,
                 events.REQUEST_REFUSED,
-                at=node.clock.now(),
+                at=at,
                 actor_id=actor.id if actor else None,
                 agency_id=actor.agency_id if actor else None,
                 method=request.method,
-                path=request.url.path[:300],
+                path=path[:300],
                 status=status,
                 error=code,
-                client=request.client.host if request.client else None,
+                client=client,
+                **anonymous,
             )
-    except Exception:
-        log.exception("could not audit a refusal (%s %s)", status, code)
+
+        try:
+            await run_in_threadpool(node.committer.run, record)
+        except Exception:
+            log.exception("could not audit a refusal (%s %s)", status, code)
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -82,26 +105,26 @@ def install(app: FastAPI) -> None:
                 status_code=exc.status,
                 headers=exc.headers,
             )
-        return _refuse(request, exc.status, exc.code, exc.detail, exc.headers)
+        return await _refuse(request, exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
-        return _refuse(request, 422, "invalid_request", problems[:1000] or "invalid request")
+        return await _refuse(request, 422, "invalid_request", problems[:1000] or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else code
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
-        return _refuse(request, exc.status_code, code, detail, headers)
+        return await _refuse(request, exc.status_code, code, detail, headers)
 
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot store that validation let through: still the client's.
-        return _refuse(request, 422, "invalid_value", "a value cannot be stored as given")
+        return await _refuse(request, 422, "invalid_value", "a value cannot be stored as given")
 
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
@@ -139,6 +162,7 @@ ERROR_TEXTS: dict[int, str] = {
     415: "Unsupported media type",
     416: "Range not satisfiable: Content-Range gives the file's size",
     422: "Well-formed but invalid",
+    429: "Too many failed attempts: wait Retry-After seconds (too_many_attempts)",
     503: "A dependency is unavailable (Retry-After)",
 }
 

@@ -20,8 +20,10 @@ from docex.errors import Forbidden
 router = APIRouter(tags=["operations"])
 
 
+# async, and touching nothing: liveness must not wait for a worker thread, which a flood of
+# requests can all occupy.
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok", "version": __version__}
 

@@ -1,11 +1,12 @@
 """Public PKI services of a node that hosts the demo PKI: OCSP (RFC 6960), CRLs (RFC 5280) and
 time-stamping (RFC 3161), at the URLs its certificates name. No authentication: relying
-parties anywhere must reach them."""
+parties anywhere must reach them. Signing happens in a worker thread, never on the event loop."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from docex.api.deps import NodeDep
 from docex.api.errors import error_responses
@@ -24,7 +25,7 @@ async def _body(request: Request) -> bytes:
 @router.post("/ocsp", response_class=Response, responses=error_responses(404, 413))
 async def ocsp(request: Request, node: NodeDep) -> Response:
     """OCSP responder for certificates of this node's PKI."""
-    answer = node.signatures.ocsp(await _body(request))
+    answer = await run_in_threadpool(node.signatures.ocsp, await _body(request))
     if answer is None:
         raise NotFound("this node hosts no PKI", code="no_pki")
     return Response(answer, media_type="application/ocsp-response")
@@ -42,7 +43,7 @@ def crl(name: str, node: NodeDep) -> Response:
 @router.post("/tsa", response_class=Response, responses=error_responses(404, 413))
 async def tsa(request: Request, node: NodeDep) -> Response:
     """RFC 3161 time-stamping authority."""
-    answer = node.signatures.timestamp(await _body(request))
+    answer = await run_in_threadpool(node.signatures.timestamp, await _body(request))
     if answer is None:
         raise NotFound("this node hosts no PKI", code="no_pki")
     return Response(answer, media_type="application/timestamp-reply")

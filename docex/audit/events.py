@@ -20,6 +20,9 @@ REQUEST_REFUSED: Final = "api:request:refused"
 TOKEN_ISSUED: Final = "auth:token:issued"  # noqa: S105 (an event name)
 TOKEN_CREATED: Final = "auth:token:created"  # noqa: S105
 PRINCIPAL_CREATED: Final = "auth:principal:created"
+# Sign-in throttling (auth/signin.py): failed sign-ins blocked an account or a client address.
+ACCOUNT_LOCKED: Final = "auth:account:locked"
+ADDRESS_LOCKED: Final = "auth:address:locked"
 # Registry.
 AGENCY_CREATED: Final = "registry:agency:created"
 AGENCY_UPDATED: Final = "registry:agency:updated"

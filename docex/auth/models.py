@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docex.db import Base, UTCDateTime
@@ -36,3 +36,21 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins of one account or one client address, and until when it must wait.
+
+    ``key`` is the client address for ``scope="address"``, and the SHA-256 (hex) of the username
+    as typed for ``scope="account"``: any string a client sends, known account or not, gets the
+    same treatment (so a lock-out does not reveal which usernames exist), and a hash stores
+    usernames PostgreSQL could not (a NUL) at a fixed width.
+    """
+
+    __tablename__ = "sign_in_throttles"
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # account | address
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

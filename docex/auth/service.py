@@ -118,17 +118,24 @@ def create_api_token(
     return IssuedToken(secret=secret, expires_at=None)
 
 
-def login(
-    session: Session, username: str, password: str, *, now: datetime, ttl_seconds: int
-) -> IssuedToken:
-    # A name no principal can have (control characters) gets the same answer as a wrong one.
+def check_password(session: Session, username: str, password: str) -> Principal | None:
+    """The active principal with this username and password, or None; as slow for a name that
+    does not exist (or that no principal can have, with control characters) as for one that
+    does. Throttling is the caller's: ``docex.auth.signin``."""
     clean = not has_control_chars(username)
     principal = (
         session.scalar(select(Principal).where(Principal.username == username)) if clean else None
     )
     ok = verify_password(principal.password_hash if principal else None, password)
     if principal is None or not ok or not principal.active:
-        raise Unauthenticated("wrong username or password", code="invalid_credentials")
+        return None
+    return principal
+
+
+def issue_access_token(
+    session: Session, principal: Principal, now: datetime, *, ttl_seconds: int
+) -> IssuedToken:
+    """A bearer token for a person who has just signed in, expiring after ``ttl_seconds``."""
     secret = token_secret(TOKEN_PREFIX)
     expires_at = now + timedelta(seconds=ttl_seconds)
     session.add(

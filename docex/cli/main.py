@@ -161,6 +161,7 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=False,  # who the client is, docex decides (DOCEX_TRUSTED_PROXIES)
     )
 
 

@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from starlette.concurrency import run_in_threadpool
 
 from docex.config import LimitSettings
 from docex.documents.media_types import accepted_type
@@ -297,8 +298,9 @@ async def receive_form(
         raise BadRequest("invalid multipart boundary", code="malformed_multipart") from exc
     try:
         async for chunk in capped(body, shape.max_body_bytes):
-            parser.write(chunk)
-        parser.finalize()
+            # The parser's callbacks write the spool files: disk I/O, off the event loop.
+            await run_in_threadpool(parser.write, chunk)
+        await run_in_threadpool(parser.finalize)
     except MultipartParseError as exc:
         receiver.upload.discard()
         raise BadRequest(f"malformed multipart body: {exc}", code="malformed_multipart") from exc

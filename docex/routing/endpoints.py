@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from docex.api.bodies import LimitedRoute
-from docex.api.deps import ActorDep, NodeDep, ReadSession, WriteSession
+from docex.api.deps import ActorDep, NodeDep, ReadSession
 from docex.api.errors import error_responses
 from docex.documents.service import load_visible
 from docex.kit.clock import VIETNAM_TZ, rfc3339
@@ -34,23 +34,22 @@ def _out(r: Receipt) -> ReceiptOut:
     response_model=StatusOut,
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
-def post_status(
-    document_id: str, body: StatusIn, actor: ActorDep, node: NodeDep, session: WriteSession
-) -> StatusOut:
+def post_status(document_id: str, body: StatusIn, actor: ActorDep, node: NodeDep) -> StatusOut:
     """Report a status (02..06, 15, 16 as recipient; 13 as sender); returns the signed receipt."""
-    document, deliveries = load_visible(session, actor, document_id)
-    now = node.clock.now()
-    receipts = record_status(
-        session,
-        node.signer,
-        actor,
-        document,
-        deliveries,
-        StatusRequest(body.code, body.note, body.incoming_number, body.recipients),
-        now=now,
-        local_year=now.astimezone(VIETNAM_TZ).year,
-    )
-    outs = [_out(r) for r in receipts]
+    with node.db.write() as session:
+        document, deliveries = load_visible(session, actor, document_id)
+        now = node.clock.now()
+        receipts = record_status(
+            session,
+            node.signer,
+            actor,
+            document,
+            deliveries,
+            StatusRequest(body.code, body.note, body.incoming_number, body.recipients),
+            now=now,
+            local_year=now.astimezone(VIETNAM_TZ).year,
+        )
+        outs = [_out(r) for r in receipts]
     return StatusOut(**outs[0].model_dump(), receipts=outs)
 
 

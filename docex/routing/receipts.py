@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from docex.audit import events
 from docex.auth.policy import Action, Actor, authorize
+from docex.db import insert_if_missing
 from docex.documents.access import parties_of
 from docex.documents.models import Document
 from docex.errors import Conflict, IllegalTransition, Unprocessable
@@ -102,10 +103,27 @@ def status_history(session: Session, delivery_id: str) -> list[str]:
 def next_incoming_number(session: Session, agency_id: str, year: int) -> str:
     """Decree 30: incoming numbers run from 1 each year, per agency. Called inside the write
     transaction, so on PostgreSQL the row lock and on SQLite the write lock serialise it."""
-    counter = session.get(RegistryCounter, (agency_id, "incoming", year), with_for_update=True)
-    if counter is None:
-        counter = RegistryCounter(agency_id=agency_id, book="incoming", year=year, last=0)
-        session.add(counter)
+    # Created if missing without a race: two first receipts of a year at once on PostgreSQL
+    # would otherwise both INSERT, and one fail on the primary key (a 500).
+    insert_if_missing(
+        session,
+        RegistryCounter,
+        ["agency_id", "book", "year"],
+        agency_id=agency_id,
+        book="incoming",
+        year=year,
+        last=0,
+    )
+    counter = session.scalars(
+        select(RegistryCounter)
+        .where(
+            RegistryCounter.agency_id == agency_id,
+            RegistryCounter.book == "incoming",
+            RegistryCounter.year == year,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     counter.last += 1
     return str(counter.last)
 
@@ -151,6 +169,9 @@ def record_status(
     business_type = (document.envelope.get("business") or {}).get("type", "new")
     receipts: list[Receipt] = []
     for delivery in targets:
+        # Statuses of one delivery are serial: on PostgreSQL two at once would both read the
+        # same history and both pass the transition check (SQLite's writes are serial already).
+        session.refresh(delivery, with_for_update=True)
         if delivery.transport != "delivered":
             raise Conflict(
                 f"the document has not yet arrived at {delivery.recipient_id}",

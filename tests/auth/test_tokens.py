@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 
 from docex.app import create_app
 from docex.auth.models import Principal, Token
-from docex.auth.service import login
+from docex.auth.service import check_password, issue_access_token
 from docex.config import Settings
 from docex.db import Base
 from tests.helpers import G22, H41, audit_events, node_of
@@ -130,12 +130,10 @@ def test_token_issued_in_the_past_and_expired_is_401_invalid_token(
 ) -> None:
     clerk = person(credentials, G22)
     with node_of(client).db.write() as session:
-        issued = login(
-            session,
-            clerk["username"],
-            clerk["password"],
-            now=datetime.now(UTC) - timedelta(hours=2),
-            ttl_seconds=60,
+        principal = check_password(session, clerk["username"], clerk["password"])
+        assert principal is not None
+        issued = issue_access_token(
+            session, principal, datetime.now(UTC) - timedelta(hours=2), ttl_seconds=60
         )
     response = client.get(ME, headers=bearer(issued.secret))
     assert response.status_code == 401
