@@ -13,7 +13,7 @@ dates written as strings (``"2026-07-01"``), nothing else: no timestamps, no dat
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -34,6 +34,10 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def _iso_date(value: Any) -> Any:
+    # From JSON a date is a string; a caller building an envelope in Python (the edXML
+    # importer) hands a date itself. A datetime is neither.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
     if isinstance(value, str) and _ISO_DATE.fullmatch(value):
         return date.fromisoformat(value)  # ValueError (2026-02-30) → a validation error
     raise ValueError("a date is a string YYYY-MM-DD")
