@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from docex.agencies.codes import (
+from docex.vocabulary.codes import (
     GROUP_PREFIX,
     check_code,
     check_group_name,

@@ -19,7 +19,7 @@ from docex.agencies.service import Recipient
 from docex.audit import events
 from docex.documents.models import Document
 from docex.kit.ids import uuid7
-from docex.routing import statuses
+from docex.vocabulary import statuses
 from docex.routing.models import Delivery
 from docex.routing.receipts import issue_receipt
 from docex.signing.jws import NodeSigner

@@ -23,7 +23,7 @@ from docex.documents.models import Document
 from docex.errors import Conflict, IllegalTransition, Unprocessable
 from docex.kit.clock import rfc3339
 from docex.kit.ids import uuid7
-from docex.routing import statuses
+from docex.vocabulary import statuses
 from docex.routing.models import Delivery, Receipt, RegistryCounter
 from docex.signing.jws import NodeSigner
 
