@@ -30,7 +30,6 @@ from typing import Any, BinaryIO, Literal
 from cryptography import x509
 from pydantic import ValidationError
 
-from docex.vocabulary.codes import is_valid_code
 from docex.documents.envelope import Envelope
 from docex.documents.upload import sanitize_filename
 from docex.interop.errors import EdxmlInvalid, EdxmlTooLarge
@@ -51,6 +50,7 @@ from docex.interop.packages import (
 from docex.interop.safexml import Element, Readable, XmlDocument, read_xml
 from docex.kit.clock import VIETNAM_TZ
 from docex.kit.text import has_control_chars
+from docex.vocabulary.codes import is_valid_code
 from docex.vocabulary.statuses import LABELS
 
 Resolve = Callable[[str], "str | None"]
