@@ -13,20 +13,21 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
 from docex import __version__
-from docex.agencies.endpoints import router as agencies_router
 from docex.api import errors, openapi
+from docex.api.agencies import router as agencies_router
+from docex.api.auth import router as auth_router
+from docex.api.documents import router as documents_router
 from docex.api.headers import SecurityHeaders, docs_router
 from docex.api.limits import RequestLimits
 from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
+from docex.api.receipts import router as receipts_router
 from docex.audit.refusals import RefusalTally
-from docex.auth.endpoints import router as auth_router
 from docex.auth.signin import PasswordSignIn, ThrottlePolicy
 from docex.config import Settings
 from docex.db import Database
-from docex.documents.endpoints import router as documents_router
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
 from docex.groupcommit import GroupCommitter
@@ -36,7 +37,6 @@ from docex.metrics import Metrics
 from docex.node import Node
 from docex.node_keys import node_key, open_token
 from docex.routing.dispatcher import Dispatcher
-from docex.routing.endpoints import router as receipts_router
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.jws import NodeSigner
 from docex.signing.keks import KekRing

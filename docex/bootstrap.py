@@ -15,7 +15,7 @@ from docex.agencies.models import Agency
 from docex.agencies.service import create_agency, create_group, ensure_custodial_keys
 from docex.auth.policy import Kind
 from docex.auth.service import create_api_token, create_principal
-from docex.config import Classification, Settings
+from docex.config import Settings
 from docex.db import Database
 from docex.kit.clock import SystemClock
 from docex.kit.files import atomic_write
@@ -24,6 +24,7 @@ from docex.node_keys import build_node_pki, ensure_node_key
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.keks import KekRing
 from docex.signing.pki import UnencryptedKeysWarning
+from docex.vocabulary.levels import Classification
 
 CREDENTIALS_FILE = "demo-credentials.json"
 

@@ -122,8 +122,8 @@ class DocexClient(docex_client.DocexClient):
         encrypted (``/sealed``) and decrypt it here with that key; the node never sees it.
         Checked against the SHA-256 recorded at intake; returns it. No partial file is left;
         a local file problem (a full disk) is the ``OSError`` it is."""
-        from docex.config import Classification
         from docex.documents.protection import StoredFileCorrupt, open_sealed
+        from docex.vocabulary.levels import Classification
 
         meta = self.document(document_id).file(file_id)
         if meta is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,22 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from docex.kit.ids import NODE_ID_PATTERN
 from docex.kit.proxies import ProxyHeader
-
-
-class Classification(StrEnum):
-    """Security marking of a document, ordered from least to most sensitive."""
-
-    NORMAL = "normal"
-    CONFIDENTIAL = "confidential"
-    SECRET = "secret"  # noqa: S105 (a classification, not a password)
-    TOP_SECRET = "top_secret"  # noqa: S105
-
-    @property
-    def rank(self) -> int:
-        return _CLASSIFICATION_ORDER.index(self)
-
-
-_CLASSIFICATION_ORDER = list(Classification)
+from docex.vocabulary.levels import Classification
 
 
 class LimitSettings(BaseModel):

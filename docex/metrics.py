@@ -28,8 +28,8 @@ class _QueueCollector(Collector):
         self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        from docex.routing.deliveries import TRANSPORT_STATES
-        from docex.routing.models import Delivery
+        from docex.documents.models import Delivery
+        from docex.vocabulary.transport import QUEUED, TRANSPORT_STATES
 
         by_state = GaugeMetricFamily(
             "docex_deliveries", "Deliveries by transport state", labels=["transport"]
@@ -46,7 +46,7 @@ class _QueueCollector(Collector):
                     ).all()
                 )
                 first = session.scalar(
-                    select(func.min(Delivery.created_at)).where(Delivery.transport == "queued")
+                    select(func.min(Delivery.created_at)).where(Delivery.transport == QUEUED)
                 )
         except Exception:  # a scrape must not fail because the database is down
             return

@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from docex.audit.models import AuditEvent
 from docex.auth.service import authenticate
 from docex.bootstrap import DEMO_AGENCIES
-from docex.documents.models import Document, DocumentFile
+from docex.documents.models import Delivery, Document, DocumentFile
 from docex.errors import Unauthenticated
 from docex.kit.samplepdf import sample_pdf
 from docex.node import Node
-from docex.routing.models import Delivery, Receipt
+from docex.routing.models import Receipt
 from tests.fixtures import FIXTURES, fixture_files
 
 __all__ = ["FIXTURES", "fixture_files"]  # re-exported: tests import them from here too

@@ -17,18 +17,18 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from docex.agencies.codes import (
+from docex.agencies.models import Agency, Group, GroupMember
+from docex.audit import events
+from docex.errors import Conflict, NotFound, Unprocessable
+from docex.kit.text import describe, fold, hidden_char
+from docex.signing.agency_keys import AgencyKeyStore
+from docex.vocabulary.codes import (
     GROUP_PREFIX,
     check_code,
     check_group_name,
     check_node_id,
     is_valid_code,
 )
-from docex.agencies.models import Agency, Group, GroupMember
-from docex.audit import events
-from docex.errors import Conflict, NotFound, Unprocessable
-from docex.kit.text import describe, fold, hidden_char
-from docex.signing.agency_keys import AgencyKeyStore
 
 KINDS = ("party", "state", "front", "social", "other")
 MAX_SUCCESSION_DEPTH = 16

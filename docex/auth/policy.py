@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from docex.config import Classification
 from docex.errors import DocumentNotFound, Forbidden
+from docex.vocabulary.levels import Classification
 
 
 class Kind(StrEnum):

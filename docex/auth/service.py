@@ -14,10 +14,10 @@ from docex.audit import events
 from docex.auth.models import Principal, Token
 from docex.auth.passwords import hash_password, verify_password
 from docex.auth.policy import AGENCY_KINDS, Actor, Kind
-from docex.config import Classification
 from docex.errors import Conflict, Unauthenticated, Unprocessable
 from docex.kit.ids import token_secret, uuid7
 from docex.kit.text import has_control_chars
+from docex.vocabulary.levels import Classification
 
 TOKEN_PREFIX = "dxt"  # noqa: S105 (a prefix, not a secret)
 

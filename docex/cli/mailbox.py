@@ -10,16 +10,14 @@ import typer
 from docex.cli import render
 from docex.cli.common import err, json_mode, print_json
 from docex.cli.connection import remote
+from docex.vocabulary.levels import URGENCIES
 from docex_client import InboxItem, OutboxItem, Page
 
 __all__ = ["Urgency", "inbox", "outbox"]
 
 
-class Urgency(StrEnum):
-    normal = "normal"
-    urgent = "urgent"
-    very_urgent = "very_urgent"
-    flash = "flash"
+# A command-line choice of the shared urgency levels (typer wants an Enum).
+Urgency = StrEnum("Urgency", [(name, name) for name in URGENCIES])  # type: ignore[misc]
 
 
 Limit = Annotated[int | None, typer.Option(min=1, max=500, metavar="N", help="Page size.")]

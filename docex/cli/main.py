@@ -28,7 +28,8 @@ from docex.cli.common import (
     settings_for,
 )
 from docex.cli.edxml import edxml_app
-from docex.config import Classification, Settings
+from docex.config import Settings
+from docex.vocabulary.levels import Classification
 
 app = DocexTyper(
     name="docex",

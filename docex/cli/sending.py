@@ -20,18 +20,11 @@ from docex.cli.common import CliError, UsageError, err, json_mode, print_json
 from docex.cli.connection import remote
 from docex.cli.documents import recipients_table, signatures_table
 from docex.cli.mailbox import Urgency
+from docex.vocabulary.levels import Classification
 from docex_client import DocexClient, NotFoundError, TransportError, UnavailableError
 from docex_client.calls import with_message_id
 
 __all__ = ["send", "sign"]
-
-
-class Classification(StrEnum):
-    # S105: these are classification levels (độ mật), not credentials.
-    normal = "normal"
-    confidential = "confidential"
-    secret = "secret"  # noqa: S105
-    top_secret = "top_secret"  # noqa: S105
 
 
 class Role(StrEnum):

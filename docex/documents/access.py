@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from docex.auth.policy import Parties
-from docex.config import Classification
-from docex.documents.models import Document
-from docex.routing.models import Delivery
+from docex.documents.models import Delivery, Document
+from docex.vocabulary.levels import Classification
+from docex.vocabulary.transport import DELIVERED
 
 
 def parties_of(document: Document, deliveries: Iterable[Delivery]) -> Parties:
@@ -15,6 +15,6 @@ def parties_of(document: Document, deliveries: Iterable[Delivery]) -> Parties:
     it does not exist for that agency (as it would not on a remote recipient's node)."""
     return Parties(
         sender_id=document.sender_id,
-        recipient_ids=frozenset(d.recipient_id for d in deliveries if d.transport == "delivered"),
+        recipient_ids=frozenset(d.recipient_id for d in deliveries if d.transport == DELIVERED),
         classification=Classification(document.classification),
     )

@@ -18,13 +18,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from docex.config import Classification
 from docex.errors import Forbidden, Unprocessable
 from docex.kit import strictjson
 from docex.kit.text import describe, find_hidden_chars, hidden_char
+from docex.vocabulary.levels import Classification, Urgency
 
-Urgency = Literal["normal", "urgent", "very_urgent", "flash"]
-URGENCY_PRIORITY: dict[str, int] = {"normal": 0, "urgent": 1, "very_urgent": 2, "flash": 3}
 SENDER_FIELDS = ("sender", "sender_id", "from", "from_agency")
 
 _Text = Field(default=None, max_length=2000)

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from docex.config import Classification
 from docex.db import Database
 from docex.documents.models import Document, DocumentFile
 from docex.errors import DocexError, Unprocessable
@@ -43,6 +42,7 @@ from docex.storage.encryption import (
     encrypt,
     new_data_key,
 )
+from docex.vocabulary.levels import Classification
 
 
 class StoredFileCorrupt(DocexError):

@@ -18,10 +18,10 @@ from docex.agencies.service import Recipient, published_keys, resolve_recipients
 from docex.audit import events
 from docex.audit.models import AuditEvent
 from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, allowed, authorize
-from docex.config import Classification
 from docex.documents.access import parties_of
-from docex.documents.envelope import URGENCY_PRIORITY, Envelope, parse_envelope
-from docex.documents.models import Document, DocumentFile, FileKeyWrap
+from docex.documents.deliveries import queue_deliveries
+from docex.documents.envelope import Envelope, parse_envelope
+from docex.documents.models import Delivery, Document, DocumentFile, FileKeyWrap
 from docex.documents.pdf import check_pdf
 from docex.documents.protection import (
     SealedFile,
@@ -57,13 +57,13 @@ from docex.kit.clock import VIETNAM_TZ, as_utc, rfc3339
 from docex.kit.faults import INTAKE_AFTER_BLOBS, crash_point
 from docex.kit.ids import uuid7
 from docex.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
-from docex.routing.deliveries import DELIVERED, queue_deliveries
-from docex.routing.models import Delivery
 from docex.signing.jws import canonical_json
 from docex.storage.base import BlobNotFound, BlobStore
+from docex.vocabulary.levels import URGENCY_PRIORITY, Classification
+from docex.vocabulary.transport import DELIVERED
 
 if TYPE_CHECKING:
-    from docex.node import Node
+    from docex.documents.ports import Node
 
 
 @dataclass(frozen=True)

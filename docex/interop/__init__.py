@@ -4,7 +4,8 @@ edXML (QCVN 102:2016/BTTTT, namespace ``http://www.mic.gov.vn/TBT/QCVN_102_2016`
 national format of the interconnected document network:
 
 - :func:`parse_package` reads a document or status package, safely (:mod:`.safexml`: no DTD,
-  bounded), into docex's :class:`~docex.documents.envelope.Envelope` and files, or a status;
+  bounded), into docex's :class:`~docex.documents.envelope.Envelope` and files, or a status
+  (:mod:`.importer`; field formats in :mod:`.fields`, attachments decoded by :mod:`.spools`);
 - :func:`document_to_edxml` / :func:`write_document` and :func:`status_to_edxml` write them
   back in the form the national hub accepts;
 - refusals are :class:`~docex.interop.errors.EdxmlError` (``edxml_*`` codes, 400/413/422).

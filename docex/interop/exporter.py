@@ -25,9 +25,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 
-from docex.agencies.codes import is_valid_code
-from docex.config import Classification
-from docex.documents.envelope import URGENCY_PRIORITY, Envelope
+from docex.documents.envelope import Envelope
 from docex.interop.errors import EdxmlInvalid
 from docex.interop.importer import TIMED_FLASH
 from docex.interop.packages import (
@@ -42,7 +40,9 @@ from docex.interop.packages import (
 )
 from docex.kit.clock import VIETNAM_TZ
 from docex.kit.text import has_control_chars
-from docex.routing.statuses import LABELS
+from docex.vocabulary.codes import is_valid_code
+from docex.vocabulary.levels import URGENCY_PRIORITY, Classification
+from docex.vocabulary.statuses import LABELS
 
 PREFIX = "edXML"
 _BASE64_CHUNK = 3 * 64 * 1024

@@ -19,21 +19,17 @@ import base64
 import binascii
 import contextlib
 import dataclasses
-import hashlib
-import os
-import tempfile
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 from cryptography import x509
 from pydantic import ValidationError
 
-from docex.agencies.codes import is_valid_code
 from docex.documents.envelope import Envelope
 from docex.documents.upload import sanitize_filename
-from docex.interop.errors import EdxmlInvalid, EdxmlTooLarge
+from docex.interop.errors import EdxmlInvalid
+from docex.interop.fields import Fields, generic, invalid, missing
 from docex.interop.packages import (
     NAMESPACE,
     XMLDSIG_NAMESPACE,
@@ -49,9 +45,10 @@ from docex.interop.packages import (
     XmlSignature,
 )
 from docex.interop.safexml import Element, Readable, XmlDocument, read_xml
-from docex.kit.clock import VIETNAM_TZ
+from docex.interop.spools import Base64Spool, Spools
 from docex.kit.text import has_control_chars
-from docex.routing.statuses import LABELS
+from docex.vocabulary.codes import is_valid_code
+from docex.vocabulary.statuses import LABELS
 
 Resolve = Callable[[str], "str | None"]
 """Maps an edXML ``DocumentId`` to the id of a docex document, or None when none is known."""
@@ -66,9 +63,6 @@ PRIORITIES: dict[str, str] = {"0": "normal", "1": "urgent", "2": "very_urgent", 
 TIMED_FLASH = "4"  # hỏa tốc hẹn giờ: flash with a deadline docex does not carry
 STEERING: dict[str, bool] = {"0": False, "1": True}
 MAX_ID_CHARS = 300
-_DATE_FORMATS = ("%Y/%m/%d", "%Y-%m-%d")
-_TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S")
-_ATTACHMENT_DATA = ("edXML", "AttachmentEncoded", "Attachment", "ContentTransferEncoded")
 
 # Where each envelope field comes from, for messages that name the element, not the field.
 _ELEMENT_OF = {
@@ -105,225 +99,13 @@ def parse_package(
     edXML ids are in ``package.reference`` and ``package.response_for``.
     """
     limits = limits or EdxmlLimits()
-    spools = _Spools(limits, spool_dir)
+    spools = Spools(limits, spool_dir)
     try:
         document = read_xml(source, limits, sink_for=spools.sink_for)
         return _Reader(document, resolve).package()
     except BaseException:
         spools.discard()
         raise
-
-
-# --- attachments: base64 decoded while it is parsed ------------------------------------------
-
-
-class _Base64Spool:
-    """Decodes base64 text into a spool file chunk by chunk, hashing it on the way."""
-
-    def __init__(self, directory: Path | None) -> None:
-        fd, name = tempfile.mkstemp(dir=directory, prefix="edxml-", suffix=".part")
-        self.path = Path(name)
-        self.file: BinaryIO | None = os.fdopen(fd, "wb")
-        self.hash = hashlib.sha256()
-        self.size = 0
-        self.pending = b""
-        self.padded = False
-        self.finished = False
-
-    def _bad(self, why: str) -> EdxmlInvalid:
-        return EdxmlInvalid(
-            f"attachment data is not valid base64: {why}", code="edxml_invalid_base64"
-        )
-
-    def write(self, text: str) -> None:
-        try:
-            data = "".join(text.split()).encode("ascii")
-        except UnicodeEncodeError:
-            raise self._bad("non-ASCII characters") from None
-        if not data:
-            return
-        if self.padded:
-            raise self._bad("data after the final padding")
-        self.pending += data
-        whole = len(self.pending) // 4 * 4
-        if whole:
-            block, self.pending = self.pending[:whole], self.pending[whole:]
-            try:
-                decoded = binascii.a2b_base64(block, strict_mode=True)
-            except binascii.Error as exc:
-                raise self._bad(str(exc)) from None
-            self.padded = block.endswith(b"=")
-            if self.file is None:
-                raise self._bad("data after the end of the element")
-            self.file.write(decoded)
-            self.hash.update(decoded)
-            self.size += len(decoded)
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-        if self.pending:
-            raise self._bad(f"{len(self.pending)} characters left over (missing padding?)")
-        self.finished = True
-
-    def discard(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-
-class _Spools:
-    def __init__(self, limits: EdxmlLimits, directory: Path | None) -> None:
-        self.limits = limits
-        self.directory = directory
-        self.spools: list[_Base64Spool] = []
-
-    def sink_for(self, path: tuple[str, ...]) -> _Base64Spool | None:
-        if path != _ATTACHMENT_DATA:
-            return None
-        if len(self.spools) >= self.limits.max_files:
-            raise EdxmlTooLarge(
-                f"more than {self.limits.max_files} attachments", code="edxml_too_many_files"
-            )
-        spool = _Base64Spool(self.directory)
-        self.spools.append(spool)
-        return spool
-
-    def discard(self) -> None:
-        for spool in self.spools:
-            spool.discard()
-
-
-# --- generic form: what docex keeps of elements it has no field for --------------------------
-
-
-def generic(element: Element) -> Any:
-    """An element as JSON: text if it has neither children nor attributes, else an object of
-    ``@attribute``s, ``#text`` (mixed content) and children by name (repeated → a list)."""
-    text = element.text.strip()
-    if not element.children and not element.attrs:
-        return text
-    out: dict[str, Any] = {f"@{k}": v for k, v in element.attrs.items()}
-    if text:
-        out["#text"] = text
-    for child in element.children:
-        value = generic(child)
-        if child.name not in out:
-            out[child.name] = value
-        elif isinstance(out[child.name], list):
-            out[child.name].append(value)
-        else:
-            out[child.name] = [out[child.name], value]
-    return out
-
-
-def _missing(where: str) -> EdxmlInvalid:
-    return EdxmlInvalid(f"<{where}> is required", code="edxml_missing_element")
-
-
-def _invalid(where: str, why: str) -> EdxmlInvalid:
-    return EdxmlInvalid(f"<{where}>: {why}", code="edxml_invalid_value")
-
-
-def parse_date(text: str, where: str) -> date:
-    for fmt in _DATE_FORMATS:
-        with contextlib.suppress(ValueError):
-            return datetime.strptime(text, fmt).date()  # noqa: DTZ007 (a date, no time of day)
-    raise EdxmlInvalid(f"<{where}> {text!r} is not a date (yyyy/MM/dd)", code="edxml_invalid_date")
-
-
-def parse_timestamp(text: str, where: str) -> datetime:
-    """``yyyy/MM/dd HH:mm:ss`` in Vietnam time (or ISO 8601) → aware UTC."""
-    moment: datetime | None = None
-    for fmt in _TIME_FORMATS:
-        with contextlib.suppress(ValueError):
-            moment = datetime.strptime(text, fmt)  # noqa: DTZ007 (zone set just below)
-            break
-    if moment is None:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise EdxmlInvalid(
-                f"<{where}> {text!r} is not a timestamp (yyyy/MM/dd HH:mm:ss)",
-                code="edxml_invalid_date",
-            ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=VIETNAM_TZ)
-    return moment.astimezone(UTC)
-
-
-class _Fields:
-    """The children of one element in generic form, taken one by one; what is left over is
-    what docex has no field for."""
-
-    def __init__(self, value: Any, where: str) -> None:
-        if isinstance(value, list):
-            raise EdxmlInvalid(f"<{where}> appears more than once", code="edxml_duplicate_element")
-        if isinstance(value, str):
-            if value:
-                raise _invalid(where, "holds text where elements were expected")
-            value = {}
-        self.values: dict[str, Any] = dict(value)
-        self.where = where
-
-    def _path(self, name: str) -> str:
-        return f"{self.where}/{name}"
-
-    def text(
-        self, name: str, *, required: bool = False, max_chars: int | None = None
-    ) -> str | None:
-        value = self.values.pop(name, None)
-        if isinstance(value, list):
-            raise EdxmlInvalid(
-                f"<{self._path(name)}> appears more than once", code="edxml_duplicate_element"
-            )
-        if isinstance(value, dict):
-            raise _invalid(self._path(name), "holds elements where text was expected")
-        if not value:
-            if required:
-                raise _missing(self._path(name))
-            return None
-        if max_chars is not None and len(value) > max_chars:
-            raise _invalid(self._path(name), f"longer than {max_chars} characters")
-        return str(value)
-
-    def need(self, name: str, *, max_chars: int | None = None) -> str:
-        value = self.text(name, required=True, max_chars=max_chars)
-        if value is None:  # pragma: no cover - text(required=True) raised
-            raise _missing(self._path(name))
-        return value
-
-    def date(self, name: str, *, required: bool = False) -> date | None:
-        value = self.text(name, required=required)
-        return parse_date(value, self._path(name)) if value is not None else None
-
-    def timestamp(self, name: str) -> datetime:
-        return parse_timestamp(self.need(name), self._path(name))
-
-    def group(self, name: str, *, required: bool = False) -> _Fields | None:
-        if name not in self.values:
-            if required:
-                raise _missing(self._path(name))
-            return None
-        return _Fields(self.values.pop(name), self._path(name))
-
-    def need_group(self, name: str) -> _Fields:
-        if name not in self.values:
-            raise _missing(self._path(name))
-        return _Fields(self.values.pop(name), self._path(name))
-
-    def groups(self, name: str) -> list[_Fields]:
-        value = self.values.pop(name, None)
-        if value is None:
-            return []
-        items = value if isinstance(value, list) else [value]
-        return [_Fields(item, self._path(name)) for item in items]
-
-    def rest(self) -> dict[str, Any]:
-        return self.values
 
 
 # --- the reader ---------------------------------------------------------------------------------
@@ -401,14 +183,14 @@ class _Reader:
             )
         if not found:
             if required:
-                raise _missing(f"{parent.name}/{name}")
+                raise missing(f"{parent.name}/{name}")
             return None
         return found[0]
 
     def _child(self, parent: Element, name: str) -> Element:
         found = self._one(parent, name)
         if found is None:  # pragma: no cover - _one(required=True) raised
-            raise _missing(f"{parent.name}/{name}")
+            raise missing(f"{parent.name}/{name}")
         return found
 
     def _drop_unknown(self, parent: Element, known: frozenset[str]) -> None:
@@ -419,7 +201,7 @@ class _Reader:
                     "edXML package"
                 )
 
-    def _drop_rest(self, fields: _Fields) -> None:
+    def _drop_rest(self, fields: Fields) -> None:
         for name in fields.rest():
             self.warnings.append(f"dropped <{fields.where}/{name}>: docex has no field for it")
 
@@ -475,7 +257,7 @@ class _Reader:
 
     # references
 
-    def _response_for(self, fields: _Fields) -> ResponseFor:
+    def _response_for(self, fields: Fields) -> ResponseFor:
         document_id = fields.need("DocumentId", max_chars=MAX_ID_CHARS)
         response = ResponseFor(
             document_id=document_id,
@@ -486,7 +268,7 @@ class _Reader:
         self._drop_rest(fields)
         return response
 
-    def _staff(self, fields: _Fields) -> StaffInfo | None:
+    def _staff(self, fields: Fields) -> StaffInfo | None:
         staff = StaffInfo(
             department=fields.text("Department"),
             staff=fields.text("Staff"),
@@ -513,7 +295,7 @@ class _Reader:
         message: Element,
         signature: XmlSignature | None,
     ) -> DocumentPackage:
-        m = _Fields(generic(message), "MessageHeader")
+        m = Fields(generic(message), "MessageHeader")
         ext: dict[str, Any] = {}
         sender = m.need_group("From")
         sender_id = sender.need("OrganId")
@@ -527,7 +309,7 @@ class _Reader:
             if rest := to.rest():
                 to_details.append({"OrganId": organ, **rest})
         if not recipients:
-            raise _missing("MessageHeader/To")
+            raise missing("MessageHeader/To")
         if to_details:
             ext["To"] = to_details
         document_id = m.need("DocumentId", max_chars=MAX_ID_CHARS)
@@ -536,7 +318,7 @@ class _Reader:
         if (code := m.group("Code")) is not None:
             number, notation = code.text("CodeNumber"), code.text("CodeNotation")
             if number is None and notation is not None:
-                raise _missing("MessageHeader/Code/CodeNumber")
+                raise missing("MessageHeader/Code/CodeNumber")
             if number is not None:
                 data["code"] = {"number": number, "notation": notation or ""}
             if rest := code.rest():
@@ -552,10 +334,10 @@ class _Reader:
             number_text = kind.text("Type")
             name = kind.text("TypeName")
             if number_text is None and name is not None:
-                raise _missing("MessageHeader/DocumentType/Type")
+                raise missing("MessageHeader/DocumentType/Type")
             if number_text is not None:
                 if not number_text.isascii() or not number_text.isdigit():
-                    raise _invalid("MessageHeader/DocumentType/Type", "not a number")
+                    raise invalid("MessageHeader/DocumentType/Type", "not a number")
                 data["document_type"] = {"type": int(number_text), "name": name or ""}
             if rest := kind.rest():
                 ext["DocumentType"] = rest
@@ -585,14 +367,14 @@ class _Reader:
                 )
             elif priority is not None:
                 if priority not in PRIORITIES:
-                    raise _invalid("MessageHeader/OtherInfo/Priority", f"{priority!r} is not 0–4")
+                    raise invalid("MessageHeader/OtherInfo/Priority", f"{priority!r} is not 0–4")
                 data["urgency"] = PRIORITIES[priority]
             if rest := other.rest():
                 ext["OtherInfo"] = rest
         response_for = tuple(self._response_for(r) for r in m.groups("ResponseFor"))
         if (steering := m.text("SteeringType")) is not None:
             if steering not in STEERING:
-                raise _invalid("MessageHeader/SteeringType", f"{steering!r} is not 0 or 1")
+                raise invalid("MessageHeader/SteeringType", f"{steering!r} is not 0 or 1")
             data["steering"] = STEERING[steering]
         ext.update(m.rest())
         extensions: Extensions = {"MessageHeader": ext} if ext else {}
@@ -634,7 +416,7 @@ class _Reader:
         listing = self._one(header, "TraceHeaderList", required=False)
         if listing is None:
             return (), None, None
-        t = _Fields(generic(listing), "TraceHeaderList")
+        t = Fields(generic(listing), "TraceHeaderList")
         trace = []
         for hop in t.groups("TraceHeader"):
             trace.append(
@@ -647,7 +429,7 @@ class _Reader:
         if (b := t.group("Bussiness")) is not None:
             kind = b.need("BussinessDocType")
             if kind not in BUSINESS_TYPES:
-                raise _invalid("TraceHeaderList/Bussiness/BussinessDocType", f"{kind!r} is not 0–3")
+                raise invalid("TraceHeaderList/Bussiness/BussinessDocType", f"{kind!r} is not 0–3")
             business = {"type": BUSINESS_TYPES[kind]}
             if (reason := b.text("BussinessDocReason")) is not None:
                 business["reason"] = reason
@@ -673,7 +455,7 @@ class _Reader:
             ) from None
 
     def _files(self, envelope: Element) -> tuple[PackageFile, ...]:
-        references: dict[str, _Fields] = {}
+        references: dict[str, Fields] = {}
         body = self._one(envelope, "edXMLBody", required=False)
         manifest = None
         if body is not None:
@@ -682,7 +464,7 @@ class _Reader:
         if manifest is not None:
             self._drop_unknown(manifest, frozenset({"Reference"}))
             for ref in manifest.find("Reference"):
-                fields = _Fields(generic(ref), "edXMLManifest/Reference")
+                fields = Fields(generic(ref), "edXMLManifest/Reference")
                 content_id = fields.need("ContentId")
                 if content_id in references:
                     raise EdxmlInvalid(
@@ -710,13 +492,13 @@ class _Reader:
         return tuple(files)
 
     def _file(
-        self, attachment: Element, references: dict[str, _Fields], seen: set[str]
+        self, attachment: Element, references: dict[str, Fields], seen: set[str]
     ) -> PackageFile:
         data = self._one(attachment, "ContentTransferEncoded", required=False)
-        if data is None or not isinstance(data.sink, _Base64Spool) or not data.sink.finished:
-            raise _missing("AttachmentEncoded/Attachment/ContentTransferEncoded")
+        if data is None or not isinstance(data.sink, Base64Spool) or not data.sink.finished:
+            raise missing("AttachmentEncoded/Attachment/ContentTransferEncoded")
         spool = data.sink
-        fields = _Fields(
+        fields = Fields(
             {k: v for k, v in generic(attachment).items() if k != "ContentTransferEncoded"},
             "AttachmentEncoded/Attachment",
         )
@@ -729,7 +511,7 @@ class _Reader:
         reference = references.get(content_id)
         if reference is None:
             self.warnings.append(f"attachment {content_id!r} is not listed in the manifest")
-            reference = _Fields({}, "edXMLManifest/Reference")
+            reference = Fields({}, "edXMLManifest/Reference")
         raw_name = _agree(
             self.warnings,
             content_id,
@@ -795,7 +577,7 @@ class _Reader:
             self.warnings.append("dropped the TraceHeaderList of a status package")
         if envelope_element.find("edXMLBody") or self.root.find("AttachmentEncoded"):
             self.warnings.append("dropped the body and attachments of a status package")
-        m = _Fields(generic(message), "MessageHeader")
+        m = Fields(generic(message), "MessageHeader")
         ext: dict[str, Any] = {}
         sender = m.need_group("From")
         from_id = sender.need("OrganId")

@@ -28,7 +28,7 @@ from docex.interop.packages import (
     XmlSignature,
 )
 from docex.kit.clock import as_utc, rfc3339
-from docex.routing.statuses import LABELS
+from docex.vocabulary.statuses import LABELS
 
 
 class _Form(BaseModel):

@@ -203,7 +203,7 @@ class DocumentPackage(_Spooled):
 @dataclass(frozen=True)
 class StatusPackage(_Spooled):
     code: str
-    """01–16, as in ``docex.routing.statuses``."""
+    """01–16, as in ``docex.vocabulary.statuses``."""
     from_id: str
     """``From/OrganId`` as the package states it: a claim, never the author at intake."""
     response_for: ResponseFor

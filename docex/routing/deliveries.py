@@ -9,25 +9,17 @@ A delivery is created ``queued`` in the intake transaction; the dispatcher moves
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from docex.agencies.service import Recipient
 from docex.audit import events
-from docex.documents.models import Document
-from docex.kit.ids import uuid7
-from docex.routing import statuses
-from docex.routing.models import Delivery
+from docex.documents.models import Delivery, Document
 from docex.routing.receipts import issue_receipt
 from docex.signing.jws import NodeSigner
-
-QUEUED = "queued"
-DELIVERED = "delivered"
-FAILED = "failed"
-TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
+from docex.vocabulary import statuses
+from docex.vocabulary.transport import DELIVERED, FAILED, QUEUED
 
 
 def queued_to(session: Session, agency_id: str) -> int:
@@ -40,50 +32,6 @@ def queued_to(session: Session, agency_id: str) -> int:
         )
         or 0
     )
-
-
-def queue_deliveries(
-    session: Session,
-    document: Document,
-    recipients: Sequence[Recipient],
-    *,
-    priority: int,
-    now: datetime,
-    actor_id: str,
-) -> list[Delivery]:
-    rows = []
-    for recipient in recipients:
-        delivery = Delivery(
-            id=uuid7(),
-            document_id=document.id,
-            recipient_id=recipient.agency_id,
-            addressed_as=recipient.addressed_as,
-            transport=QUEUED,
-            status=None,
-            priority=priority,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        rows.append(delivery)
-        detail: dict[str, object] = {
-            "delivery_id": delivery.id,
-            "addressed_as": recipient.addressed_as,
-        }
-        if recipient.via:
-            detail["succession"] = [*recipient.via, recipient.agency_id]
-        events.record(
-            session,
-            events.DELIVERY_QUEUED,
-            at=now,
-            actor_id=actor_id,
-            agency_id=recipient.agency_id,
-            document_id=document.id,
-            **detail,
-        )
-    session.add_all(rows)
-    return rows
 
 
 def deliver_locally(

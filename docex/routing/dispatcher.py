@@ -27,13 +27,13 @@ from sqlalchemy import and_, or_, select, update
 from docex.agencies.models import Agency
 from docex.config import DispatcherSettings
 from docex.db import Database
-from docex.documents.models import Document
+from docex.documents.models import Delivery, Document
 from docex.kit.clock import Clock
 from docex.kit.faults import DISPATCHER_AFTER_CLAIM, crash_point
 from docex.kit.ids import uuid7
-from docex.routing.deliveries import QUEUED, defer_or_fail, deliver_locally
-from docex.routing.models import Delivery
+from docex.routing.deliveries import defer_or_fail, deliver_locally
 from docex.signing.jws import NodeSigner
+from docex.vocabulary.transport import QUEUED
 
 log = logging.getLogger(__name__)
 

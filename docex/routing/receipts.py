@@ -19,13 +19,14 @@ from docex.audit import events
 from docex.auth.policy import Action, Actor, authorize
 from docex.db import insert_if_missing
 from docex.documents.access import parties_of
-from docex.documents.models import Document
+from docex.documents.models import Delivery, Document
 from docex.errors import Conflict, IllegalTransition, Unprocessable
 from docex.kit.clock import rfc3339
 from docex.kit.ids import uuid7
-from docex.routing import statuses
-from docex.routing.models import Delivery, Receipt, RegistryCounter
+from docex.routing.models import Receipt, RegistryCounter
 from docex.signing.jws import NodeSigner
+from docex.vocabulary import statuses
+from docex.vocabulary.transport import DELIVERED
 
 
 def main_sha256(document: Document) -> str:
@@ -172,7 +173,7 @@ def record_status(
         # Statuses of one delivery are serial: on PostgreSQL two at once would both read the
         # same history and both pass the transition check (SQLite's writes are serial already).
         session.refresh(delivery, with_for_update=True)
-        if delivery.transport != "delivered":
+        if delivery.transport != DELIVERED:
             raise Conflict(
                 f"the document has not yet arrived at {delivery.recipient_id}",
                 code="not_delivered",

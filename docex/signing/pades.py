@@ -63,7 +63,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from io import BytesIO
 from typing import BinaryIO, Literal, Protocol
 
@@ -92,6 +92,7 @@ from pyhanko_certvalidator.errors import PathError
 from pyhanko_certvalidator.errors import ValidationError as CertValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from docex.kit.clock import VIETNAM_TZ
 from docex.signing.font import VietnameseFontFactory, text_width
 from docex.signing.keys import KeyStoreError
 from docex.signing.keystore import KeyStore, UnknownKeyError
@@ -114,7 +115,6 @@ SigningErrorCode = Literal[
 MD_ALGORITHM = "sha256"
 HEADER_WINDOW = 1024  # ISO 32000-2 §7.5.2: readers look for the header in the first KiB
 
-VIETNAM_TIME = timezone(timedelta(hours=7))
 FIELD_PREFIX: dict[SigningRole, str] = {"signer": "docex-signer", "seal": "docex-seal"}
 
 # Box geometry in PDF points (1/72 inch).
@@ -165,7 +165,7 @@ def vietnam_timestamp(moment: datetime) -> str:
     """``dd/MM/yyyy HH:mm:ss +07:00``, as Decree 30's Appendix I shows signing times."""
     if moment.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware")
-    return moment.astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M:%S +07:00")
+    return moment.astimezone(VIETNAM_TZ).strftime("%d/%m/%Y %H:%M:%S +07:00")
 
 
 def appearance_lines(

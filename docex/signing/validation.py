@@ -41,7 +41,7 @@ bad input. The report ``passed`` only if all of the following hold:
   applied after the signer's signature (its ``/ByteRange`` ends later in the file).
 
 Agency codes accepted in a certificate: the bare code (``000.00.00.G22``, ASCII, the same grammar
-as ``docex.agencies.codes``) or the code after a registration-scheme prefix of 2 to 6 capital
+as ``docex.vocabulary.codes``) or the code after a registration-scheme prefix of 2 to 6 capital
 ASCII letters and ``:`` or ``-`` (``VN:000.00.00.G22``, ``NTRVN-000.00.00.G22``).
 
 Against what. A document altered after signing (a flipped byte, an incremental saving attack, a
@@ -126,7 +126,7 @@ HEADER_WINDOW: Final = 1024  # ISO 32000-2 §7.5.2: readers look for the header 
 _TAIL_WINDOW: Final = 64 * 1024  # a trailer, startxref and %%EOF: far less than this
 _MAX_CAUSE: Final = 300  # characters of technical cause appended to a report's detail
 
-# Same grammar as docex.agencies.codes (signing imports no other domain package).
+# Same grammar as docex.vocabulary.codes (signing imports no other domain package).
 _AGENCY_CODE = re.compile(
     r"(?:[A-Z]{2,6}[:\-])?(?P<code>(?:[0-9]{2,3}\.){1,3}[A-Z]{1,2}[0-9]{2})", re.ASCII
 )

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from docex.agencies.codes import is_valid_code
 from docex.kit.pagination import encode_cursor
+from docex.vocabulary.codes import is_valid_code
 from tests.helpers import A01, C1, C2, G22, H26, H41, I01, audit_events, auth
 
 AGENCIES = "/api/v1/agencies"

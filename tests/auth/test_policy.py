@@ -13,8 +13,8 @@ import itertools
 import pytest
 
 from docex.auth.policy import Action, Actor, Kind, Parties, allowed, authorize
-from docex.config import Classification
 from docex.errors import DocumentNotFound, Forbidden, NotFound
+from docex.vocabulary.levels import Classification
 
 SENDER = "000.00.00.G22"
 RECIPIENT = "000.00.00.H41"

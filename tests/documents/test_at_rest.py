@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from docex.config import Classification
 from docex.documents.models import DocumentFile, FileKeyWrap
 from docex.documents.protection import rotate_data_keys
+from docex.vocabulary.levels import Classification
 from tests.helpers import (
     A01,
     G22,

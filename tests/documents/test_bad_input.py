@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from docex.app import create_app
-from docex.config import Classification, LimitSettings, Settings
+from docex.config import LimitSettings, Settings
 from docex.kit.pagination import encode_cursor
+from docex.vocabulary.levels import Classification
 from tests.helpers import (
     FIXTURES,
     G22,

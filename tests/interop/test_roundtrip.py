@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from docex.config import Classification
 from docex.documents.envelope import Business, CodeInfo, DocumentType, Envelope, Promulgation
 from docex.interop import (
     DocumentPackage,
@@ -33,6 +32,7 @@ from docex.interop import (
     write_document,
 )
 from docex.kit.samplepdf import sample_pdf
+from docex.vocabulary.levels import Classification
 from tests.interop.samples import SAMPLES, sample
 
 H41 = "000.00.00.H41"

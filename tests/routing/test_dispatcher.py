@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from docex.agencies.models import Agency
+from docex.documents.models import Delivery
 from docex.routing.dispatcher import Dispatcher
-from docex.routing.models import Delivery, Receipt
+from docex.routing.models import Receipt
 from tests.helpers import G22, H26, H41, auth, envelope, node_of, pdf, send
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from docex.routing.statuses import allowed_next
+from docex.vocabulary.statuses import allowed_next
 from tests.helpers import G22, H26, H41, auth, deliver, envelope, pdf, send
 
 

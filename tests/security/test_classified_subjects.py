@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from docex.auth.policy import Kind
 from docex.auth.service import create_api_token, create_principal
-from docex.config import Classification
+from docex.vocabulary.levels import Classification
 from tests.helpers import G22, H41, auth, deliver, envelope, node_of, pdf, send
 
 SUBJECT = "Kế hoạch diễn tập phòng thủ khu vực Bắc Trung Bộ"

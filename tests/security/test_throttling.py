@@ -252,25 +252,3 @@ def test_forgotten_rows_are_purged_and_locked_ones_kept(
     with node_of(node).db.read() as session:
         kept = {(row.scope, row.failures) for row in session.scalars(select(SignInThrottle))}
     assert kept == {("account", 6), ("address", 6)}
-
-
-def test_the_migrations_build_exactly_the_tables_the_models_declare(
-    database: tuple[str, dict[str, Any]],
-) -> None:
-    """The throttle table (migration 0005) and every other: no difference Alembic can see."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from docex.db import Base, make_engine
-    from docex.models import import_all
-
-    import_all()
-    engine = make_engine(database[0])
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert compare_metadata(context, Base.metadata) == []
-            tables = set(connection.dialect.get_table_names(connection))
-    finally:
-        engine.dispose()
-    assert "sign_in_throttles" in tables

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from docex.config import Classification
 from docex.storage.encryption import (
     DEFAULT_SEGMENT_SIZE,
     HEADER_SIZE,
@@ -28,6 +27,7 @@ from docex.storage.encryption import (
     plaintext_size,
 )
 from docex.storage.filesystem import FilesystemBlobStore
+from docex.vocabulary.levels import Classification
 
 SEG = 64  # small segments keep multi-segment cases fast; the format is the same at 1 MiB
 DEK = bytes(range(32))
