@@ -58,11 +58,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Final, Generic, Protocol, TypeVar
 
+from docex.signing.errors import SigningError, SigningErrorCode
 from docex.signing.pades import (
     PreparedSignature,
     SignatureRequest,
-    SigningError,
-    SigningErrorCode,
     prepare_signature,
 )
 from docex.signing.validation import (
