@@ -1,5 +1,6 @@
-"""The signing service: one incremental PAdES signature on a PDF, as a signer or as the agency's
-seal (Decree 30/2020/NĐ-CP, Appendix I), with pyHanko.
+"""One incremental PAdES signature on a PDF, as a signer or as the agency's seal (Decree
+30/2020/NĐ-CP, Appendix I), with pyHanko; ``docex.signing.service`` is the signing service that
+chooses the key, the names and the time-stamper and calls this.
 
 What it guarantees
 ------------------
@@ -17,8 +18,8 @@ What it guarantees
   signer box the signer's name, agency and signing time. Times are Vietnam time, formatted
   ``dd/MM/yyyy HH:mm:ss +07:00`` (Appendix I: ISO 8601 time zone). The seal box sits to the left
   of the signer box, as Appendix I places the agency's seal over the left of the signature.
-- Bad input never gets a signature and never raises anything but :class:`SigningError` with a
-  machine-readable ``code``:
+- Bad input never gets a signature and never raises anything but
+  :class:`~docex.signing.errors.SigningError` with a machine-readable ``code``:
 
   ========================= =================================================================
   ``not_a_pdf``             no ``%PDF-`` header in the first kilobyte

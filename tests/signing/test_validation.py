@@ -535,6 +535,8 @@ def test_worker_memory_cap_is_enforced(pades_docs: PadesDocs, pades_trust: Trust
 def test_validate_pdf_works_inside_an_event_loop(
     pades_docs: PadesDocs, pades_trust: TrustConfig
 ) -> None:
+    pades_docs.path("ok")  # built out here: signing the fixture needs a loop of its own
+
     async def inside() -> ValidationReport:
         return check(pades_docs, pades_trust, "ok")
 
