@@ -25,6 +25,7 @@ from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
 from docex.audit.refusals import RefusalTally
+from docex.audit.signing import DatabaseSigningAudit
 from docex.auth.signin import PasswordSignIn, ThrottlePolicy
 from docex.config import Settings
 from docex.db import Database
@@ -42,7 +43,8 @@ from docex.signing.jws import NodeSigner
 from docex.signing.keks import KekRing
 from docex.signing.pki import NODE_CERT_FILE
 from docex.signing.sandbox import ValidatorPool
-from docex.signing.service import PKI_DIR, NodeSignatures, ValidationLimits
+from docex.signing.service import PKI_DIR, ValidationLimits
+from docex.signing.wiring import build_signatures
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
 
@@ -121,11 +123,13 @@ def build_node(
         committer=committer,
         keks=KekRing(settings.keys_dir / "kek", secret),
         agency_keys=AgencyKeyStore(settings.keys_dir / "agencies", secret),
-        signatures=NodeSignatures(
+        signatures=build_signatures(
             settings.data_dir,
             passphrase=secret,
+            audit=DatabaseSigningAudit(db),
             key_store=token,
             trust_roots=settings.signatures.trust_roots,
+            tsa_url=settings.signing.tsa_url,
             limits=ValidationLimits(
                 workers=settings.signatures.validator_workers,
                 timeout_s=settings.signatures.validation_timeout_seconds,

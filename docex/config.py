@@ -79,6 +79,9 @@ class SigningSettings(BaseModel):
     pkcs11_module: Path | None = None
     pkcs11_token: str | None = None
     pkcs11_pin: SecretStr | None = None
+    # An outside RFC 3161 time-stamping authority for PAdES signatures (its URL); unset, the
+    # node's own authority (the demo PKI's) stamps them in-process.
+    tsa_url: str | None = None
 
     @model_validator(mode="after")
     def _pkcs11_complete(self) -> SigningSettings:

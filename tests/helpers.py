@@ -70,23 +70,11 @@ def sign_as(client: TestClient, agency: str, data: bytes) -> bytes:
     signatures = node_of(client).signatures
     now = node_of(client).clock.now()
     signed = signatures.sign(
-        io.BytesIO(data),
-        role="signer",
-        agency_id=agency,
-        username=LEADERS[agency],
-        signer_name="Lãnh đạo",
-        agency_name=agency,
-        now=now,
-    )
+        io.BytesIO(data), role="signer", agency_id=agency, username=LEADERS[agency], now=now
+    ).data
     return signatures.sign(
-        io.BytesIO(signed),
-        role="seal",
-        agency_id=agency,
-        username=None,
-        signer_name="",
-        agency_name=agency,
-        now=now,
-    )
+        io.BytesIO(signed), role="seal", agency_id=agency, username=None, now=now
+    ).data
 
 
 def _agency_of(client: TestClient, headers: dict[str, str]) -> str | None:

@@ -4,10 +4,23 @@ node holds; anything else is refused with a code and nothing changes."""
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from docex.kit.samplepdf import sample_pdf
-from tests.helpers import FIXTURES, G22, H41, audit_events, auth, counts, envelope, send
+from tests.helpers import (
+    FIXTURES,
+    G22,
+    H41,
+    LEADERS,
+    audit_events,
+    auth,
+    counts,
+    envelope,
+    node_of,
+    send,
+)
 
 SIGN = "/api/v1/pdf/sign"
 
@@ -83,3 +96,32 @@ def test_the_role_must_be_signer_or_seal(client: TestClient, credentials: dict) 
     response = _sign(client, auth(credentials, G22), sample_pdf("x"), "notary")
     assert response.status_code == 422  # type: ignore[attr-defined]
     assert response.json()["error"] == "invalid_request"  # type: ignore[attr-defined]
+
+
+def test_signing_is_an_audit_event_with_the_names_of_the_certificate(
+    client: TestClient, credentials: dict
+) -> None:
+    """The stamp names the certificate's holder and organisation (as `docex pdf sign` does),
+    not what the database says; the event names the actor, the agency and the key."""
+    headers = auth(credentials, G22, "leader")
+    response = _sign(client, headers, sample_pdf("Tờ trình 3"), "signer")
+    assert response.status_code == 200, response.text  # type: ignore[attr-defined]
+    (event,) = audit_events(client, "signing:pdf:signed")
+    key_id = f"person:{LEADERS[G22]}"
+    certificate = node_of(client).signatures.key_store.certificate(key_id)  # type: ignore[union-attr]
+    surname = certificate.subject.get_attributes_for_oid(NameOID.SURNAME)[0].value
+    given = certificate.subject.get_attributes_for_oid(NameOID.GIVEN_NAME)[0].value
+    assert event.actor_id is not None
+    assert event.agency_id == G22
+    assert event.detail["key_id"] == key_id
+    assert event.detail["role"] == "signer"
+    assert event.detail["level"] == "PAdES B-LT"
+    assert event.detail["signer_name"] == f"{surname!s} {given!s}"
+    assert event.detail["certificate_sha256"] == certificate.fingerprint(hashes.SHA256()).hex()
+    assert event.detail["size"] == len(response.content)  # type: ignore[attr-defined]
+
+
+def test_a_refused_signature_is_no_signing_event(client: TestClient, credentials: dict) -> None:
+    response = _sign(client, auth(credentials, G22), b"<html>not a pdf</html>", "seal")
+    assert response.status_code == 415  # type: ignore[attr-defined]
+    assert audit_events(client, "signing:pdf:signed") == []

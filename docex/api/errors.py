@@ -28,10 +28,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from docex.api.middleware import route_template
 from docex.audit import events
 from docex.auth.policy import Actor
-from docex.errors import DocexError, ServiceUnavailable
+from docex.errors import (
+    DocexError,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+    UnsupportedMedia,
+)
 from docex.kit.proxies import client_address
 from docex.node import Node
-from docex.signing.keys import KeyStoreError
+from docex.signing.errors import FailureKind, SigningServiceError
 from docex.storage.base import BlobStoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,14 @@ _HTTP_CODES = {
 class ErrorBody(BaseModel):
     error: str
     detail: str
+
+
+_SIGNING_ERRORS: dict[FailureKind, type[DocexError]] = {
+    "refused": Unprocessable,
+    "not_found": NotFound,
+    "unsupported": UnsupportedMedia,
+    "unavailable": ServiceUnavailable,
+}
 
 
 def _route(request: Request) -> str:
@@ -132,12 +146,12 @@ def install(app: FastAPI) -> None:
         err = ServiceUnavailable("the database is unavailable", code="database_unavailable")
         return JSONResponse({"error": err.code, "detail": err.detail}, 503, headers=err.headers)
 
-    @app.exception_handler(KeyStoreError)
-    async def _keys_down(request: Request, exc: KeyStoreError) -> JSONResponse:
-        # The node's key (e.g. on a PKCS#11 token) could not sign: say so, never how.
-        log.error("signing key unavailable: %s", exc)
-        err = ServiceUnavailable("the node's signing key is unavailable", code="key_unavailable")
-        return JSONResponse({"error": err.code, "detail": err.detail}, 503, headers=err.headers)
+    @app.exception_handler(SigningServiceError)
+    async def _signing(request: Request, exc: SigningServiceError) -> JSONResponse:
+        # The one mapping of docex.signing's errors; a key or the PKI: say so, never how.
+        if exc.kind == "unavailable":
+            log.error("signing unavailable: %s", exc)
+        return await _docex(request, _SIGNING_ERRORS[exc.kind](exc.public_detail, code=exc.code))
 
     @app.exception_handler(BlobStoreUnavailable)
     async def _store_down(request: Request, exc: BlobStoreUnavailable) -> JSONResponse:

@@ -1,8 +1,10 @@
-"""The signing service: ``POST /api/v1/pdf/sign`` (keys held by the node, API.md).
+"""The signing service's HTTP face: ``POST /api/v1/pdf/sign`` (keys held by the node, API.md).
 
 The caller is authenticated, and must be one who may sign or seal, before a byte of the body
 is read; the PDF then streams through the intake's multipart parser into the node's spool
-directory under the body limit, and its spool file is removed when the request ends."""
+directory under the body limit, and its spool file is removed when the request ends. The rules
+(which key, the names on the stamp, the audit event) are the service's
+(``docex.signing.service``); its errors are mapped to HTTP by ``docex.api.errors``."""
 
 from __future__ import annotations
 
@@ -12,21 +14,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from docex.agencies.service import get_agency
 from docex.api.deps import ActorDep, NodeDep
 from docex.api.errors import error_responses
 from docex.auth.policy import Action, acting_agency, allowed, authorize
-from docex.auth.service import full_name_of
 from docex.documents.upload import FormShape, receive_form
-from docex.errors import NotFound, ServiceUnavailable, Unprocessable, UnsupportedMedia
-from docex.signing.pades import SigningError
+from docex.errors import Unprocessable
 
 router = APIRouter(tags=["signing"])
 
-_NOT_FOUND_CODES = {"unknown_key"}
-_MEDIA_CODES = {"not_a_pdf"}
-# The key's token or the time-stamping authority failed: nothing is wrong with the request.
-_UNAVAILABLE_CODES = {"key_unavailable", "timestamp_unavailable"}
 _ROLES = {"signer": Action.SIGN_AS_SIGNER, "seal": Action.SEAL}
 
 _MULTIPART = {
@@ -96,29 +91,17 @@ async def sign(request: Request, actor: ActorDep, node: NodeDep) -> Response:
             raise Unprocessable("file: the PDF to sign is missing", code="invalid_request")
 
         def work() -> bytes:
-            with node.db.read() as session:
-                agency_name = get_agency(session, agency_id).name
-                signer_name = full_name_of(session, actor.id)
             with pdf.path.open("rb") as source:
                 return node.signatures.sign(
                     source,
                     role=cast(Literal["signer", "seal"], role),
                     agency_id=agency_id,
                     username=actor.username,
-                    signer_name=signer_name,
-                    agency_name=agency_name,
                     now=node.clock.now(),
-                )
+                    actor_id=actor.id,
+                ).data
 
         signed = await run_in_threadpool(work)
-    except SigningError as exc:
-        if exc.code in _NOT_FOUND_CODES:
-            raise NotFound(exc.detail, code=exc.code) from exc
-        if exc.code in _MEDIA_CODES:
-            raise UnsupportedMedia(exc.detail, code=exc.code) from exc
-        if exc.code in _UNAVAILABLE_CODES:
-            raise ServiceUnavailable(exc.detail, code=exc.code) from exc
-        raise Unprocessable(exc.detail, code=exc.code) from exc
     finally:
         form.discard()
     return Response(signed, media_type="application/pdf")

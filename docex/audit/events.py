@@ -40,6 +40,8 @@ STATUS_RECORDED: Final = "routing:status:recorded"
 FILE_DOWNLOADED: Final = "storage:file:read"
 FILE_CORRUPT: Final = "storage:file:corrupt"
 BLOBS_SWEPT: Final = "storage:blob:swept"
+# Signing (docex.signing.service): a PDF signed or sealed with a key of the node.
+PDF_SIGNED: Final = "signing:pdf:signed"
 
 
 def record(

@@ -11,7 +11,7 @@ import contextlib
 import io
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 import typer
 
@@ -210,72 +210,53 @@ def pdf_sign(
 ) -> None:
     """Add one PAdES signature to INPUT with a key of this node: as the agency's seal
     (--key seal:<code>) or as a person (--key person:<username>)."""
-    from cryptography.x509.oid import NameOID
-
+    from docex.audit.signing import DatabaseSigningAudit
+    from docex.db import Database
     from docex.node_keys import open_token
-    from docex.signing.keys import KeyStoreError
-    from docex.signing.pades import SigningError
-    from docex.signing.service import NodeSignatures
+    from docex.signing.errors import SigningServiceError
+    from docex.signing.wiring import build_signatures
 
-    role: Literal["signer", "seal"]
-    if key.startswith("seal:"):
-        role = "seal"
-    elif key.startswith("person:"):
-        role = "signer"
-    else:
+    if not key.startswith(("seal:", "person:")):
         raise fail("--key is seal:<agency code> or person:<username>", code=2)
     settings = settings_for(data_dir)
-    try:
-        signatures = NodeSignatures(
-            settings.data_dir, passphrase=settings.passphrase, key_store=open_token(settings)
-        )
-        store = signatures.key_store
-        if store is None or not store.has(key):
-            raise fail(f"unknown_key: no signing key {key!r} in {settings.data_dir / 'pki'}")
-        cert = store.certificate(key)
-    except KeyStoreError as exc:
-        raise fail(str(exc)) from exc
-
-    def subject(oid: Any) -> str:
-        values = cert.subject.get_attributes_for_oid(oid)
-        value = values[0].value if values else ""
-        return value if isinstance(value, str) else value.decode()
-
-    agency_name = subject(NameOID.ORGANIZATION_NAME)
-    signer_name = agency_name if role == "seal" else subject(NameOID.COMMON_NAME)
     try:
         data = input_path.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {input_path}: {exc.strerror}") from exc
+    db = Database(settings.resolved_database_url)
     try:
-        with err.status("đang ký / signing…") if not as_json else contextlib.nullcontext():
-            signed = signatures.sign_with_key(
-                io.BytesIO(data),
-                key_id=key,
-                role=role,
-                signer_name=signer_name,
-                agency_name=agency_name,
-                now=datetime.now(UTC),
-                long_term=lt,
-            )
-    except SigningError as exc:
+        signatures = build_signatures(
+            settings.data_dir,
+            passphrase=settings.passphrase,
+            audit=DatabaseSigningAudit(db),
+            key_store=open_token(settings),
+            tsa_url=settings.signing.tsa_url,
+        )
+        try:
+            with err.status("đang ký / signing…") if not as_json else contextlib.nullcontext():
+                signed = signatures.sign_with_key(
+                    io.BytesIO(data), key_id=key, now=datetime.now(UTC), long_term=lt
+                )
+        finally:
+            signatures.close()  # its bounded worker, which parsed the PDF
+    except SigningServiceError as exc:
         raise fail(f"{exc.code}: {exc.detail}") from exc
     finally:
-        signatures.close()  # its bounded worker, which parsed the PDF
-    output.write_bytes(signed)
+        db.dispose()
+    output.write_bytes(signed.data)
     result = {
         "input": str(input_path),
         "output": str(output),
         "key": key,
-        "as": role,
-        "level": "PAdES B-LT" if lt else "PAdES B-T",
-        "signer": signer_name,
-        "size": len(signed),
+        "as": signed.role,
+        "level": signed.level,
+        "signer": signed.signer_name,
+        "size": len(signed.data),
     }
     if as_json:
         print_json(result)
         return
     console.print(
-        f"{'sealed' if role == 'seal' else 'signed'} {input_path} → {output} "
-        f"({result['level']}, {signer_name}, {len(signed)} bytes)"
+        f"{'sealed' if signed.role == 'seal' else 'signed'} {input_path} → {output} "
+        f"({signed.level}, {signed.signer_name}, {len(signed.data)} bytes)"
     )

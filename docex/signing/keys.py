@@ -15,12 +15,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from docex.kit.files import atomic_write, create_exclusively
+from docex.signing.errors import KeyStoreError
+
+__all__ = [
+    "NODE_KEY_FILE",
+    "KeyStoreError",
+    "create_node_key",
+    "load_node_key",
+    "load_private_key",
+    "write_private_key",
+]
 
 NODE_KEY_FILE = "node-signing-key.pem"
-
-
-class KeyStoreError(RuntimeError):
-    pass
 
 
 def write_private_key(

@@ -1,5 +1,6 @@
-"""The signing service: one incremental PAdES signature on a PDF, as a signer or as the agency's
-seal (Decree 30/2020/NĐ-CP, Appendix I), with pyHanko.
+"""One incremental PAdES signature on a PDF, as a signer or as the agency's seal (Decree
+30/2020/NĐ-CP, Appendix I), with pyHanko; ``docex.signing.service`` is the signing service that
+chooses the key, the names and the time-stamper and calls this.
 
 What it guarantees
 ------------------
@@ -17,8 +18,8 @@ What it guarantees
   signer box the signer's name, agency and signing time. Times are Vietnam time, formatted
   ``dd/MM/yyyy HH:mm:ss +07:00`` (Appendix I: ISO 8601 time zone). The seal box sits to the left
   of the signer box, as Appendix I places the agency's seal over the left of the signature.
-- Bad input never gets a signature and never raises anything but :class:`SigningError` with a
-  machine-readable ``code``:
+- Bad input never gets a signature and never raises anything but
+  :class:`~docex.signing.errors.SigningError` with a machine-readable ``code``:
 
   ========================= =================================================================
   ``not_a_pdf``             no ``%PDF-`` header in the first kilobyte
@@ -65,7 +66,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from io import BytesIO
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Literal, Protocol, cast
 
 from asn1crypto import crl as asn1_crl  # type: ignore[import-untyped]
 from asn1crypto import ocsp as asn1_ocsp
@@ -82,7 +83,7 @@ from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer
 from pyhanko.sign.signers.constants import DEFAULT_SIGNER_KEY_USAGE
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from pyhanko.sign.signers.pdf_cms import ExternalSigner, PdfCMSSignedAttributes
-from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.sign.timestamps.api import TimeStamper as PyHankoTimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.pdf_embedded import read_certification_data
@@ -93,25 +94,15 @@ from pyhanko_certvalidator.errors import ValidationError as CertValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from docex.kit.clock import VIETNAM_TZ
+from docex.signing.errors import KeyStoreError, SigningError
 from docex.signing.font import VietnameseFontFactory, text_width
-from docex.signing.keys import KeyStoreError
 from docex.signing.keystore import KeyStore, UnknownKeyError
 from docex.signing.ocsp import InProcessFetcherBackend, OcspResponder
 from docex.signing.pki import Pki
+from docex.signing.timestamps import TimeStamper
 from docex.signing.validation import page_count as count_pages
 
 SigningRole = Literal["signer", "seal"]
-SigningErrorCode = Literal[
-    "not_a_pdf",
-    "invalid_pdf",
-    "encrypted_pdf",
-    "locked_pdf",
-    "unknown_key",
-    "key_unavailable",
-    "certificate_invalid",
-    "timestamp_unavailable",
-    "resource_limit",
-]
 MD_ALGORITHM = "sha256"
 HEADER_WINDOW = 1024  # ISO 32000-2 §7.5.2: readers look for the header in the first KiB
 
@@ -142,15 +133,6 @@ _MALFORMED = (
     RecursionError,
     NotImplementedError,
 )
-
-
-class SigningError(Exception):
-    """The document was not signed; ``code`` says why (see the module docstring)."""
-
-    def __init__(self, code: SigningErrorCode, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code: SigningErrorCode = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -575,7 +557,7 @@ async def complete_signature(
             prepared.document_digest,
             MD_ALGORITHM,
             use_pades=True,
-            timestamper=timestamper,
+            timestamper=cast(PyHankoTimeStamper, timestamper),
             signed_attr_settings=PdfCMSSignedAttributes(signing_time=now),
         )
     except TimestampRequestError as exc:
@@ -644,7 +626,7 @@ async def _estimate_size(signer: Signer, timestamper: TimeStamper, now: datetime
             MD_ALGORITHM,
             use_pades=True,
             dry_run=True,
-            timestamper=timestamper,
+            timestamper=cast(PyHankoTimeStamper, timestamper),
             signed_attr_settings=PdfCMSSignedAttributes(signing_time=now),
         )
         size = len(dry_run.dump()) * 2

@@ -1,44 +1,55 @@
-"""The node's signature services, built once by ``create_app``: PAdES validation on intake
-(``validate``), the signing service (``sign``), and, when the node hosts the demo PKI, its
-public OCSP responder, CRLs and RFC 3161 time-stamping authority.
+"""The node's signature services: PAdES validation on intake (``validate``), the signing service
+(``sign``, ``sign_with_key``), and, when the node hosts the demo PKI, its public OCSP responder,
+CRLs and RFC 3161 time-stamping authority (``HostedPki``).
+
+``NodeSignatures`` builds nothing: its trust roots, key store, time-stamper, revocation contexts,
+hosted PKI and audit recorder are given, built once by ``docex.signing.wiring.build_signatures``
+(called by ``create_app`` and by the CLI), so a node can use an outside RFC 3161 authority or a
+PKCS#11 token by configuration, and a test can hand it what it needs.
 
 Guarantees: validation runs in bounded worker processes (``sandbox.ValidatorPool``) against the
 configured trust roots only, under the Decree 30 policy (signer and seal of the sending agency,
 hard-fail revocation, nothing but DSS/timestamps after the last signature). A node that trusts
 no root accepts no document. Signing uses only keys of the key store, B-LT (revocation data
-embedded) when the node hosts the PKI, so a recipient validates without the network.
+embedded) when the node hosts the PKI, so a recipient validates without the network. The names
+on a signature's stamp are the certificate's (its holder and organisation), whoever asks: the
+API and the CLI stamp the same names for the same key. Every signed PDF is an audit event
+(``signing:pdf:signed``), recorded before the document is handed back.
 
 Neither path parses an uploaded PDF in this process. Validation runs whole in a worker. Signing
 is split (``pades``: plan, prepare, complete): the worker parses the document and returns the
 digest to sign; this process, which holds the keys, signs that digest and writes the CMS into
 the placeholder, a seek and a write. Keys never enter a worker.
+
+Errors: everything raised is a ``docex.signing.errors.SigningServiceError``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
-from docex.signing.keys import KeyStoreError
-from docex.signing.keystore import FileKeyStore, KeyStore
+from docex.signing.attribution import certificate_agency_code
+from docex.signing.errors import SigningError
+from docex.signing.keystore import KeyStore
 from docex.signing.ocsp import OcspResponder, crl_bytes
 from docex.signing.pades import (
     PreparedSignature,
     RevocationContexts,
     SignatureRequest,
-    SigningError,
+    SigningRole,
     sign_pdf,
 )
-from docex.signing.pki import Pki, person_key_id, seal_key_id
+from docex.signing.pki import CRL_NAMES, Pki, person_key_id, seal_key_id
 from docex.signing.sandbox import ValidatorPool
-from docex.signing.timestamps import InProcessTimeStamper, TimeStampAuthority, authority_from_pki
+from docex.signing.timestamps import TimeStampAuthority, TimeStamper
 from docex.signing.validation import (
     STRICT_DECREE_30,
     Indication,
@@ -49,10 +60,6 @@ from docex.signing.validation import (
 PKI_DIR = "pki"
 
 
-class NoTrustRoots(RuntimeError):
-    """The node trusts no certification authority, so no signature can be valid."""
-
-
 @dataclass(frozen=True)
 class ValidationLimits:
     workers: int = 2
@@ -60,40 +67,112 @@ class ValidationLimits:
     memory_bytes: int = 512 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class SignedPdf:
+    """A PDF signed once more, and what its new signature says."""
+
+    data: bytes
+    key_id: str
+    role: SigningRole
+    signer_name: str
+    """The name on the stamp: the holder of a personal certificate, the agency for a seal."""
+    agency_name: str
+    """The organisation on the stamp (the certificate's organizationName)."""
+    agency_code: str | None
+    """The agency the certificate speaks for (``docex.signing.attribution``)."""
+    level: Literal["PAdES B-LT", "PAdES B-T"]
+    certificate_sha256: str
+
+
+class SigningAudit(Protocol):
+    """Where signing a PDF is recorded (``docex.audit.signing.DatabaseSigningAudit``)."""
+
+    def pdf_signed(self, signed: SignedPdf, *, actor_id: str | None, at: datetime) -> None:
+        """Record ``signed``; raising stops the signed PDF from being handed back."""
+        ...
+
+
+@dataclass(frozen=True)
+class HostedPki:
+    """The demo PKI this node hosts, and the public services it answers with."""
+
+    pki: Pki
+    authority: TimeStampAuthority
+    responder: OcspResponder
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        return self.responder.respond(request_der)
+
+    def crl(self, name: str) -> bytes | None:
+        return crl_bytes(self.pki, name) if name in CRL_NAMES else None
+
+    def timestamp(self, request_der: bytes) -> bytes:
+        return self.authority.respond(request_der)
+
+
+def stamp_names(certificate: x509.Certificate, role: SigningRole) -> tuple[str, str]:
+    """(signer name, agency name) for the stamp of a signature made with ``certificate``: the
+    organisation, and the holder's whole name (surname and given names, since the commonName
+    may be shortened) for a person, the organisation again for a seal."""
+
+    def first(oid: x509.ObjectIdentifier) -> str:
+        values = certificate.subject.get_attributes_for_oid(oid)
+        value = values[0].value if values else ""
+        return value if isinstance(value, str) else value.decode()
+
+    agency = first(NameOID.ORGANIZATION_NAME) or first(NameOID.COMMON_NAME)
+    if role == "seal":
+        return agency, agency
+    surname, given = first(NameOID.SURNAME), first(NameOID.GIVEN_NAME)
+    if surname and given:
+        person = surname if surname == given else f"{surname} {given}"
+    else:
+        person = first(NameOID.COMMON_NAME)
+    return person, agency
+
+
+def role_of_key(key_id: str) -> SigningRole:
+    """``seal:<agency code>`` signs as the agency's seal, ``person:<username>`` as a signer."""
+    if key_id.startswith("seal:"):
+        return "seal"
+    if key_id.startswith("person:"):
+        return "signer"
+    raise SigningError("unknown_key", "a signing key is seal:<agency code> or person:<username>")
+
+
 class NodeSignatures:
     def __init__(
         self,
-        data_dir: Path,
         *,
-        passphrase: str | None,
-        key_store: KeyStore | None = None,
-        trust_roots: Sequence[Path] = (),
+        trust: TrustConfig | None,
+        key_store: KeyStore | None,
+        timestamper: TimeStamper | None,
+        revocation: RevocationContexts | None,
+        hosted: HostedPki | None,
+        audit: SigningAudit,
         limits: ValidationLimits = ValidationLimits(),
         pool: ValidatorPool | None = None,
         spool_dir: Path | None = None,
     ) -> None:
-        """``spool_dir``: where a PDF being signed is written for the worker that prepares it
-        (the system's temporary directory by default); removed as soon as it is signed."""
-        pki_dir = data_dir / PKI_DIR
-        self.pki: Pki | None = (
-            Pki.open(pki_dir, passphrase) if (pki_dir / "pki.json").exists() else None
-        )
-        roots = [_der(path.read_bytes()) for path in trust_roots]
-        if self.pki is not None:
-            roots.append(self.pki.root_certificate.public_bytes(serialization.Encoding.DER))
-        self.trust: TrustConfig | None = TrustConfig(roots=tuple(roots)) if roots else None
+        """``revocation``: B-LT validation contexts (None: B-T only). ``pool``: a validator pool
+        to share, else one is forked on first use and closed with this object. ``spool_dir``:
+        where a PDF being signed is written for the worker that prepares it (the system's
+        temporary directory by default); removed as soon as it is signed."""
+        self.trust = trust
+        self.key_store = key_store
+        self.timestamper = timestamper
+        self.hosted = hosted
         self.limits = limits
         self.spool_dir = spool_dir
+        self._revocation = revocation
+        self._audit = audit
         self._pool = pool
         self._own_pool = pool is None
         self._lock = threading.Lock()
-        # Signing keys: the given store (a PKCS#11 token), else the PKI directory's files.
-        self.key_store: KeyStore | None = key_store
-        if key_store is None and self.pki is not None:
-            self.key_store = FileKeyStore(pki_dir, passphrase)
-        self._contexts = RevocationContexts(self.pki) if self.pki else None
-        self._tsa: TimeStampAuthority | None = authority_from_pki(self.pki) if self.pki else None
-        self._ocsp = OcspResponder(self.pki) if self.pki else None
+
+    @property
+    def pki(self) -> Pki | None:
+        return self.hosted.pki if self.hosted is not None else None
 
     # -- validation ------------------------------------------------------------------------
 
@@ -125,51 +204,41 @@ class NodeSignatures:
         self,
         source: BinaryIO,
         *,
-        role: Literal["signer", "seal"],
+        role: SigningRole,
         agency_id: str,
         username: str | None,
-        signer_name: str,
-        agency_name: str,
         now: datetime,
-    ) -> bytes:
-        """One more PAdES signature: the person's own key (``signer``) or the agency seal."""
+        actor_id: str | None = None,
+    ) -> SignedPdf:
+        """One more PAdES signature for a principal: their own key (``signer``) or their
+        agency's seal."""
         if role == "signer":
             if username is None:
                 raise SigningError("unknown_key", "only a person signs as signer")
             key_id = person_key_id(username)
         else:
             key_id = seal_key_id(agency_id)
-        return self.sign_with_key(
-            source,
-            key_id=key_id,
-            role=role,
-            signer_name=signer_name,
-            agency_name=agency_name,
-            now=now,
-        )
+        return self.sign_with_key(source, key_id=key_id, now=now, actor_id=actor_id)
 
     def sign_with_key(
         self,
         source: BinaryIO,
         *,
         key_id: str,
-        role: Literal["signer", "seal"],
-        signer_name: str,
-        agency_name: str,
         now: datetime,
         long_term: bool = True,
-    ) -> bytes:
+        actor_id: str | None = None,
+    ) -> SignedPdf:
         """Sign with ``key_id`` of the key store: PAdES B-LT (revocation data embedded), or
-        B-T when ``long_term`` is False. The PDF is parsed in a bounded worker only
-        (``resource_limit`` when it hits a limit). Raises ``SigningError``."""
-        if self.key_store is None or self._tsa is None or self._contexts is None:
+        B-T when ``long_term`` is False or the node has no revocation contexts. The PDF is
+        parsed in a bounded worker only (``resource_limit`` when it hits a limit)."""
+        role = role_of_key(key_id)
+        if self.key_store is None or self.timestamper is None:
             raise SigningError("unknown_key", "this node holds no signing keys")
-        try:
-            known = self.key_store.has(key_id)
-        except KeyStoreError as exc:
-            raise SigningError("key_unavailable", str(exc)) from exc
-        if not known:
+        if not self.key_store.has(key_id):
             raise SigningError("unknown_key", f"no {role} key {key_id!r} on this node")
+        certificate = self.key_store.certificate(key_id)
+        signer_name, agency_name = stamp_names(certificate, role)
         pool = self._validators()
 
         def prepare_in_worker(
@@ -177,31 +246,42 @@ class NodeSignatures:
         ) -> PreparedSignature:
             return pool.prepare_signature(source, output, request, spool_dir=self.spool_dir)
 
-        return sign_pdf(
+        context = self._revocation.current() if long_term and self._revocation else None
+        data = sign_pdf(
             source,
             key_store=self.key_store,
             key_id=key_id,
             role=role,
-            timestamper=InProcessTimeStamper(self._tsa),
-            validation_context=self._contexts.current() if long_term else None,
+            timestamper=self.timestamper,
+            validation_context=context,
             signer_name=signer_name,
             agency_name=agency_name,
             now=now,
             preparer=prepare_in_worker,
         )
+        signed = SignedPdf(
+            data=data,
+            key_id=key_id,
+            role=role,
+            signer_name=signer_name,
+            agency_name=agency_name,
+            agency_code=certificate_agency_code(certificate),
+            level="PAdES B-LT" if context is not None else "PAdES B-T",
+            certificate_sha256=certificate.fingerprint(hashes.SHA256()).hex(),
+        )
+        self._audit.pdf_signed(signed, actor_id=actor_id, at=now)
+        return signed
 
     # -- public PKI services (demo PKI only) -----------------------------------------------
 
     def ocsp(self, request_der: bytes) -> bytes | None:
-        return self._ocsp.respond(request_der) if self._ocsp else None
+        return self.hosted.ocsp(request_der) if self.hosted else None
 
     def crl(self, name: str) -> bytes | None:
-        if self.pki is None or name not in ("root", "issuing"):
-            return None
-        return crl_bytes(self.pki, name)
+        return self.hosted.crl(name) if self.hosted else None
 
     def timestamp(self, request_der: bytes) -> bytes | None:
-        return self._tsa.respond(request_der) if self._tsa else None
+        return self.hosted.timestamp(request_der) if self.hosted else None
 
     def close(self) -> None:
         with self._lock:
@@ -210,9 +290,3 @@ class NodeSignatures:
             self._pool = None
             if self.key_store is not None:
                 self.key_store.close()
-
-
-def _der(data: bytes) -> bytes:
-    if b"-----BEGIN" in data:
-        return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
-    return data

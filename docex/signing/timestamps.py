@@ -17,24 +17,35 @@ What it guarantees
 - Only SHA-256, SHA-384 and SHA-512 imprints are accepted (no SHA-1, no MD5).
 
 The authority is served at ``<base_url>/pki/tsa`` (``application/timestamp-query`` in,
-``application/timestamp-reply`` out) by the node; :class:`InProcessTimeStamper` hands PAdES
-signing the same tokens without a socket.
+``application/timestamp-reply`` out) by the node.
+
+Where PAdES signing gets its tokens is a :class:`TimeStamper`, chosen once by the node's wiring:
+:class:`InProcessTimeStamper` (the default) hands signing the node's own tokens without a
+socket; :class:`HttpTimeStamper` asks an outside RFC 3161 authority over HTTP (§3.4), set with
+``DOCEX_SIGNING__TSA_URL``. An authority that cannot be reached, answers with anything but a
+DER ``TimeStampResp`` or refuses the request is ``timestamp_unavailable`` to the signer: a
+document is never signed without its time-stamp.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Final, Protocol
 
+import httpx
 from asn1crypto import algos, cms, core, tsp  # type: ignore[import-untyped]
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
-from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.sign.timestamps.api import TimeStamper as PyHankoTimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.path import ValidationPath
 
 from docex.signing.pki import Pki
 
@@ -43,6 +54,29 @@ TSA_POLICY = "2.25.128417811706056631625356279135228301995"
 ACCEPTED_DIGESTS = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 Clock = Callable[[], datetime]
+QUERY_TYPE: Final = "application/timestamp-query"
+REPLY_TYPE: Final = "application/timestamp-reply"
+MAX_REPLY_BYTES: Final = 64 * 1024  # a token with its chain is a few KiB
+
+
+class TimeStamper(Protocol):
+    """Where a signature's RFC 3161 time-stamp token comes from (pyHanko's time-stamper
+    interface): a token over ``message_digest``, a dummy one to size the signature, and the
+    certification paths of the authority (for B-LT revocation data)."""
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        """A token over ``message_digest``; raises ``TimestampRequestError`` when refused."""
+        ...
+
+    async def async_dummy_response(self, md_algorithm: str) -> cms.ContentInfo:
+        """A token over a dummy digest, to learn its size and the authority's certificates."""
+        ...
+
+    def validation_paths(
+        self, validation_context: ValidationContext
+    ) -> AsyncGenerator[ValidationPath, None]:
+        """The validated paths of the authority's certificates."""
+        ...
 
 
 def _utc_now() -> datetime:
@@ -212,7 +246,7 @@ def _rejection(fail_info: str, text: str) -> tsp.TimeStampResp:
     )
 
 
-class InProcessTimeStamper(TimeStamper):
+class InProcessTimeStamper(PyHankoTimeStamper):
     """A pyHanko ``TimeStamper`` that asks a :class:`TimeStampAuthority` in the same process:
     the same tokens the node serves at ``/pki/tsa``, with no network."""
 
@@ -233,3 +267,37 @@ def authority_from_pki(pki: Pki, *, clock: Clock = _utc_now) -> TimeStampAuthori
     """The PKI's time-stamping unit, embedding its issuing CA with each token."""
     cert, key = pki.tsa_credentials()
     return TimeStampAuthority(cert, key, chain=[pki.issuing_certificate], clock=clock)
+
+
+class HttpTimeStamper(PyHankoTimeStamper):
+    """An outside RFC 3161 authority over HTTP (RFC 3161 §3.4): the DER request is POSTed as
+    ``application/timestamp-query``; the answer must be a DER ``TimeStampResp`` of at most
+    :data:`MAX_REPLY_BYTES`. Any failure to get one is a ``TimestampRequestError``."""
+
+    def __init__(self, url: str, *, timeout_s: float = 10.0, include_nonce: bool = True) -> None:
+        super().__init__(include_nonce=include_nonce)
+        self.url = url
+        self.timeout_s = timeout_s
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.post(
+                    self.url, content=req.dump(), headers={"Content-Type": QUERY_TYPE}
+                )
+        except httpx.HTTPError as exc:
+            raise TimestampRequestError(
+                f"the time-stamping authority is unreachable: {exc}"
+            ) from exc
+        if response.status_code != 200:
+            raise TimestampRequestError(
+                f"the time-stamping authority answered HTTP {response.status_code}"
+            )
+        if len(response.content) > MAX_REPLY_BYTES:
+            raise TimestampRequestError("the time-stamping authority's answer is too large")
+        try:
+            answer = tsp.TimeStampResp.load(response.content, strict=True)
+            answer.native  # noqa: B018 (parses every field now, so a bad one fails here)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            raise TimestampRequestError("the time-stamping authority's answer is not DER") from exc
+        return answer

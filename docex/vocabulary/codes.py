@@ -13,7 +13,9 @@ import re
 from docex.errors import Unprocessable
 from docex.kit.ids import is_node_id
 
-_CODE = re.compile(r"(?:[0-9]{2,3}\.){1,3}[A-Z]{1,2}[0-9]{2}", re.ASCII)
+CODE_PATTERN = r"(?:[0-9]{2,3}\.){1,3}[A-Z]{1,2}[0-9]{2}"
+"""The grammar of an agency code, for modules that embed it in a larger pattern."""
+_CODE = re.compile(CODE_PATTERN, re.ASCII)
 _GROUP = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}", re.ASCII)
 GROUP_PREFIX = "group:"
 

@@ -25,10 +25,16 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from docex.audit.events import PDF_SIGNED
+from docex.audit.models import AuditEvent
 from docex.cli.pki import register
+from docex.config import Settings
+from docex.db import Database
 from docex.kit.samplepdf import sample_pdf
+from docex.migrations import upgrade
 from docex.signing.font import text_width
 from docex.signing.keystore import FileKeyStore
 from docex.signing.pades import (
@@ -555,7 +561,9 @@ def test_output_stream_receives_the_signed_pdf(node: Node) -> None:
 def cli_node(tmp_path: Path) -> tuple[dict[str, str], Node]:
     data_dir = tmp_path / "data"
     env = {"DOCEX_DATA_DIR": str(data_dir), "DOCEX_SIGNING__KEY_PASSPHRASE": PASSPHRASE}
-    return env, Node(data_dir / "pki")
+    node = Node(data_dir / "pki")
+    upgrade(Settings(data_dir=data_dir).resolved_database_url)  # signing is audited there
+    return env, node
 
 
 def _cli() -> typer.Typer:
@@ -612,6 +620,22 @@ def test_pdf_sign_signs_then_seals_from_the_command_line(
         "Văn phòng Chính phủ",
     ]
     assert all(s.bottom_line for s in statuses)
+    events = _signing_events(tmp_path / "data")
+    assert [(e.actor_id, e.agency_id, e.detail["key_id"]) for e in events] == [
+        (None, AGENCY[0], "person:lanhdao.vpcp"),
+        (None, AGENCY[0], "seal:000.00.00.G22"),
+    ]
+    assert [e.detail["signer_name"] for e in events] == ["Nguyễn Văn An", AGENCY[1]]
+
+
+def _signing_events(data_dir: Path) -> list[AuditEvent]:
+    db = Database(Settings(data_dir=data_dir).resolved_database_url)
+    try:
+        with db.read() as session:
+            query = select(AuditEvent).where(AuditEvent.event == PDF_SIGNED)
+            return list(session.scalars(query.order_by(AuditEvent.index)))
+    finally:
+        db.dispose()
 
 
 @pytest.mark.parametrize(
@@ -638,6 +662,7 @@ def test_pdf_sign_reports_refusals(
     assert result.exit_code != 0
     assert message in result.output
     assert not (tmp_path / "out.pdf").exists()
+    assert _signing_events(tmp_path / "data") == []
 
 
 def test_pki_rotate_gives_a_new_key_and_keeps_the_old_certificate(

@@ -5,20 +5,14 @@ files of tests/fixtures/pdf, and the resource limits."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import pickle
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from pyhanko.pdf_utils import misc
 
 from docex.signing import validation
 from docex.signing.sandbox import ValidatorPool, validate_pdf_bounded
@@ -385,13 +379,11 @@ def test_sha1_digest_is_reported(pades_docs: PadesDocs, pades_trust: TrustConfig
 # --------------------------------------------------------------------------- hostile files
 
 
-def test_decompression_bomb_is_stopped_quickly(
-    pades_docs: PadesDocs, pades_trust: TrustConfig
-) -> None:
+def test_decompression_bomb_is_stopped(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
+    """How quickly is a bench figure (bench/hostile_pdfs.py), not an assertion here."""
     path = pades_docs.path("bomb")
     assert path.stat().st_size < 64 * 1024  # ... and it inflates to 2 GiB
 
-    started = time.monotonic()
     report = validate_pdf_bounded(
         path,
         sender_agency=SENDER,
@@ -401,7 +393,6 @@ def test_decompression_bomb_is_stopped_quickly(
         memory_bytes=256 << 20,
     )
     assert report.indication in (Indication.RESOURCE_LIMIT, Indication.INVALID_PDF)
-    assert time.monotonic() - started < 15
 
 
 def test_the_report_counts_the_pages(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
@@ -544,6 +535,8 @@ def test_worker_memory_cap_is_enforced(pades_docs: PadesDocs, pades_trust: Trust
 def test_validate_pdf_works_inside_an_event_loop(
     pades_docs: PadesDocs, pades_trust: TrustConfig
 ) -> None:
+    pades_docs.path("ok")  # built out here: signing the fixture needs a loop of its own
+
     async def inside() -> ValidationReport:
         return check(pades_docs, pades_trust, "ok")
 
@@ -590,7 +583,7 @@ def test_configuration_errors_fail_at_start_up(pades_pki: PadesPki) -> None:
     with pytest.raises(ValueError, match="revocation mode"):
         TrustConfig(roots=(pades_pki.cert("root").dump(),), revocation_mode="none")  # type: ignore[arg-type]
     pem = pades_pki.cert("root").dump()
-    from asn1crypto import pem as asn1_pem
+    from asn1crypto import pem as asn1_pem  # type: ignore[import-untyped]
 
     assert TrustConfig(roots=[asn1_pem.armor("CERTIFICATE", pem)]).roots  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="OTHER"):
@@ -600,94 +593,6 @@ def test_configuration_errors_fail_at_start_up(pades_pki: PadesPki) -> None:
             allowed_modifications=validation.ModificationLevel.FORM_FILLING,
             allowed_between_signatures=validation.ModificationLevel.LTA_UPDATES,
         )
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"<48656c6c6f> rest",
-        b"<48 65\n6C\t6c\r6f\x00> rest",
-        b"<486> rest",
-        b"<> rest",
-        b"<48%comment\n65> rest",
-        b"<4G> rest",
-        b"<4865",
-    ],
-)
-def test_fast_hex_string_reader_matches_pyhanko(data: bytes) -> None:
-    def read(reader: object) -> tuple[object, int]:
-        stream = io.BytesIO(data)
-        try:
-            value: object = reader(stream)  # type: ignore[operator]
-        except misc.PdfReadError as exc:
-            value = type(exc)
-        return value, stream.tell()
-
-    assert read(validation._read_hex_string) == read(validation._read_hex_string_slowly)
-
-
-_NAME_TEXTS = [
-    "Văn phòng Chính phủ",
-    "VĂN PHÒNG  CHÍNH PHỦ",
-    " van phong ",
-    "VN:000.00.00.G22",
-    "A",
-]
-
-
-def _encoded_name(rdns: list[list[tuple[str, str, str]]]) -> asn1_x509.Name:
-    """A freshly parsed Name from (attribute, text, string type) RDNs, so no cache is warm."""
-    oids = {"cn": "common_name", "o": "organization_name", "c": "country_name"}
-    sequence = asn1_x509.RDNSequence(
-        [
-            asn1_x509.RelativeDistinguishedName(
-                [
-                    asn1_x509.NameTypeAndValue(
-                        {
-                            "type": oids[attr],
-                            "value": asn1_x509.DirectoryString(
-                                name=kind,
-                                value=text.encode("ascii", "ignore").decode()
-                                if kind == "printable_string"
-                                else text,
-                            ),
-                        }
-                    )
-                    for attr, text, kind in rdn
-                ]
-            )
-            for rdn in rdns
-        ]
-    )
-    return asn1_x509.Name.load(asn1_x509.Name(name="", value=sequence).dump())
-
-
-_RDN = st.lists(
-    st.tuples(
-        st.sampled_from(["cn", "o"]),
-        st.sampled_from(_NAME_TEXTS),
-        st.sampled_from(["utf8_string", "printable_string"]),
-    ),
-    min_size=1,
-    max_size=2,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_RDN, min_size=1, max_size=3), st.lists(_RDN, min_size=1, max_size=3))
-def test_remembered_name_comparison_matches_asn1crypto(
-    left: list[list[tuple[str, str, str]]], right: list[list[tuple[str, str, str]]]
-) -> None:
-    """Names equal by RFC 5280 §7.1 but encoded differently (case, spaces, string types,
-    RDN order), equal names, different names: the remembered comparison and hashable answer
-    exactly as asn1crypto does without them."""
-    for a, b in ((left, right), (left, left), (left, list(reversed(left)))):
-        x, y = _encoded_name(a), _encoded_name(b)
-        assert validation._names_equal(x, y) == validation._names_equal_slowly(
-            _encoded_name(a), _encoded_name(b)
-        )
-        assert validation._name_hashable(x) == validation._name_hashable_slowly(_encoded_name(a))
-    assert validation._names_equal(_encoded_name(left), "not a name") is False
 
 
 def test_validation_time_defaults_to_now(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
