@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from docex.agencies.service import get_agency
 from docex.api.deps import ActorDep, NodeDep
 from docex.api.errors import error_responses
+from docex.api.openapi import SIGN_BODY
 from docex.auth.policy import Action, acting_agency, allowed, authorize
 from docex.auth.service import full_name_of
 from docex.documents.upload import FormShape, receive_form
@@ -29,33 +30,6 @@ _MEDIA_CODES = {"not_a_pdf"}
 _UNAVAILABLE_CODES = {"key_unavailable", "timestamp_unavailable"}
 _ROLES = {"signer": Action.SIGN_AS_SIGNER, "seal": Action.SEAL}
 
-_MULTIPART = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "the PDF to sign",
-                        },
-                        "as": {
-                            "type": "string",
-                            "enum": list(_ROLES),
-                            "default": "seal",
-                            "description": "your own signature (signer) or your agency's seal",
-                        },
-                    },
-                },
-            }
-        },
-    }
-}
-
 
 @router.post(
     "/pdf/sign",
@@ -64,7 +38,7 @@ _MULTIPART = {
         200: {"content": {"application/pdf": {}}, "description": "The PDF, signed once more"},
         **error_responses(400, 401, 403, 404, 413, 415, 422, 503),
     },
-    openapi_extra=_MULTIPART,
+    openapi_extra=SIGN_BODY,
 )
 async def sign(request: Request, actor: ActorDep, node: NodeDep) -> Response:
     """Add one incremental PAdES signature: your own (`as=signer`) or your agency's seal."""
