@@ -161,11 +161,26 @@ _BODY_ERRORS = (400, 408, 413, 415, 422)
 _ALWAYS = (429, 503)
 _PUBLIC = frozenset({"/api/v1/auth/token", "/api/v1/node"})
 _SHARED_TEXTS = {
-    408: "request_timeout: the request head or body stopped coming, or came too slowly; the "
-    "connection is closed",
-    429: "too_many_connections: too many connections open from your address (the connection "
-    "is closed); too_many_attempts: sign-in locked, wait Retry-After seconds",
+    408: "Request timeout: the request head or body stopped coming, or came too slowly; the "
+    "connection is closed (request_timeout)",
+    429: "Too many connections open from your address; the connection is closed "
+    "(too_many_connections)",
 }
+CONVENTIONS = """
+
+The full contract, with every error code and its meaning, is `docs/api.md` in the docex
+repository. In short:
+
+- **Authentication**: `Authorization: Bearer <token>` on every `/api/v1` call but
+  `POST /api/v1/auth/token` (people sign in there) and `GET /api/v1/node`.
+- **Errors**: every error is `{"error": "<code>", "detail": "<text>"}` (`ErrorBody`); branch
+  on `error`. 404 means absent *or not visible to you*; 429 and 503 carry `Retry-After`.
+- **Lists**: `?limit=` (1-500, default 50) and `?cursor=`; answers are
+  `{"items": [...], "next_cursor": "..." | null}`.
+- **Idempotency**: give every send a `message_id` and reuse it on retry: the same id and
+  content answers 200 with the original document, other content 409 `message_id_conflict`.
+- **Times** are RFC 3339 in UTC (`Z`); dates are `YYYY-MM-DD`.
+"""
 
 
 def _error(status: int) -> dict[str, Any]:
@@ -245,6 +260,8 @@ def truthful(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, A
         if "schema" in cache:
             return cache["schema"]  # type: ignore[no-any-return]
         schema: dict[str, Any] = _rename(generate())
+        info = schema.setdefault("info", {})
+        info["description"] = info.get("description", "") + CONVENTIONS
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for old, new in _RENAMED.items():
             if old in components:

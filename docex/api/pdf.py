@@ -1,4 +1,4 @@
-"""The signing service: ``POST /api/v1/pdf/sign`` (keys held by the node, API.md).
+"""The signing service: ``POST /api/v1/pdf/sign`` (keys held by the node, docs/api.md).
 
 The caller is authenticated, and must be one who may sign or seal, before a byte of the body
 is read; the PDF then streams through the intake's multipart parser into the node's spool
