@@ -28,7 +28,7 @@ from fastapi.utils import generate_unique_id
 from pydantic import BaseModel, Field
 
 from docex.api.errors import ERROR_TEXTS, ErrorBody
-from docex.api.schema_docs import SCHEMA_DOCS
+from docex.api.schema_docs import PARAMETER_DOCS, RESPONSE_HEADERS, SCHEMA_DOCS
 from docex.documents.envelope import Envelope
 
 OPERATION_IDS: dict[tuple[str, str], str] = {
@@ -251,6 +251,28 @@ def _describe_answers(operation: dict[str, Any]) -> None:
                 content["schema"] = dict(_BINARY)
 
 
+def _document_parameters(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        found = PARAMETER_DOCS.get((parameter["name"], parameter["in"]))
+        if found is not None:
+            parameter.setdefault("description", found[0])
+            parameter.setdefault("example", found[1])
+
+
+def _document_headers(operation: dict[str, Any]) -> None:
+    for status, response in operation.get("responses", {}).items():
+        headers = {
+            **RESPONSE_HEADERS.get(("*", status), {}),
+            **RESPONSE_HEADERS.get((operation.get("operationId", ""), status), {}),
+        }
+        for name, (text, example) in headers.items():
+            response.setdefault("headers", {})[name] = {
+                "description": text,
+                "schema": {"type": "string"},
+                "example": example,
+            }
+
+
 def truthful(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     """Wrap FastAPI's ``app.openapi`` so the document it returns lists the real error answers,
     the multipart bodies, and the descriptions and examples of every schema."""
@@ -282,6 +304,8 @@ def truthful(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, A
                         "content": _ERROR_SCHEMA,
                     }
                 _describe_answers(operation)
+                _document_parameters(operation)
+                _document_headers(operation)
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
         _document_schemas(components)

@@ -458,3 +458,67 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         {"node_id": "node-vpcp", "version": "0.1.0", "jwks": {"keys": []}},
     ),
 }
+
+
+# Query, path and header parameters, by (name, where): a description and an example.
+PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("q", "query"): ("part of an agency's code or name", "Nghệ An"),
+    ("parent", "query"): ("only the agencies directly under this one", H41),
+    ("limit", "query"): ("page size, 1 to 500", 50),
+    ("cursor", "query"): (
+        "the `next_cursor` of the previous page, as given (opaque; a made-up one is 400 "
+        "invalid_cursor)",
+        "WyIwMWEyMTUyOS1lOTY4Il0",
+    ),
+    ("agency_id", "path"): ("agency code", G22),
+    ("ref", "query"): (
+        "a short id (the first 8 or more characters of a document id) or a business id",
+        "01a21529",
+    ),
+    ("document_id", "path"): ("the document's id", DOCUMENT_ID),
+    ("file_id", "path"): ("the file's id (`files[].id` of the document)", MAIN_FILE_ID),
+    ("Range", "header"): (
+        "one byte range, to resume a cut download: `bytes=<first>-` or `bytes=<first>-<last>`",
+        "bytes=1048576-",
+    ),
+    ("If-Range", "header"): (
+        "the ETag the first part came with: the range is served only if the file is still "
+        "that one, else the whole file",
+        '"63ea54a9c6f53d6b55a6929baad10b16533b507e77ea1e362fe00ece2c65e06e"',
+    ),
+    ("status", "query"): ("only deliveries whose last status is this code", "01"),
+    ("urgency", "query"): ("only documents of this urgency", "urgent"),
+    ("name", "path"): ("root or issuing", "issuing"),
+}
+
+# Response headers worth knowing, by operation id and status.
+_RETRY_AFTER = ("seconds to wait before trying again", "5")
+RESPONSE_HEADERS: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
+    ("documents_send", "201"): {
+        "Location": ("the new document", f"/api/v1/documents/{DOCUMENT_ID}")
+    },
+    ("documents_send", "200"): {"Location": ("the document", f"/api/v1/documents/{DOCUMENT_ID}")},
+    ("files_download", "200"): {
+        "ETag": ("the file's SHA-256, quoted", '"63ea54a9c6f5..."'),
+        "Accept-Ranges": ("a download can be resumed by byte range", "bytes"),
+        "Content-Disposition": (
+            "RFC 6266, the name in UTF-8 too",
+            "attachment; filename=\"cong-van.pdf\"; filename*=UTF-8''cong-van.pdf",
+        ),
+    },
+    ("files_download", "206"): {
+        "ETag": ("the file's SHA-256, quoted", '"63ea54a9c6f5..."'),
+        "Content-Range": ("the range sent, and the file's size", "bytes 1048576-2097151/2097152"),
+    },
+    ("files_download", "416"): {
+        "Content-Range": ("the file's size", "bytes */2097152"),
+    },
+    ("files_download_sealed", "200"): {
+        "X-Docex-Key-Wrap": ("base64: the file key wrapped for the agency's key", "AAEC..."),
+        "X-Docex-Classification": ("the file's classification", "secret"),
+        "X-Docex-Sha256": ("SHA-256 of the plaintext", "63ea54a9c6f5..."),
+        "X-Docex-Size": ("size of the plaintext, bytes", "51630"),
+    },
+    ("*", "429"): {"Retry-After": _RETRY_AFTER},
+    ("*", "503"): {"Retry-After": _RETRY_AFTER},
+}

@@ -142,3 +142,27 @@ def test_downloads_and_the_signed_pdf_are_bytes(spec: dict[str, Any]) -> None:
             assert content["schema"] == binary
     signed = spec["paths"]["/api/v1/pdf/sign"]["post"]["responses"]["200"]["content"]
     assert signed == {"application/pdf": {"schema": binary}}
+
+
+def test_every_parameter_has_a_description_and_an_example(spec: dict[str, Any]) -> None:
+    bare = [
+        f"{method} {path} {parameter['in']} {parameter['name']}"
+        for path, method, operation in operations(spec)
+        for parameter in operation.get("parameters", [])
+        if not parameter.get("description") or "example" not in parameter
+    ]
+    assert bare == []
+
+
+def test_answers_that_say_when_to_retry_or_where_to_resume_declare_their_headers(
+    spec: dict[str, Any],
+) -> None:
+    for path, method, operation in operations(spec):
+        for status in ("429", "503"):
+            assert "Retry-After" in operation["responses"][status]["headers"], f"{method} {path}"
+    download = spec["paths"]["/api/v1/documents/{document_id}/files/{file_id}"]["get"]
+    assert {"ETag", "Accept-Ranges"} <= set(download["responses"]["200"]["headers"])
+    assert "Content-Range" in download["responses"]["206"]["headers"]
+    assert "Content-Range" in download["responses"]["416"]["headers"]
+    send = spec["paths"]["/api/v1/documents"]["post"]
+    assert "Location" in send["responses"]["201"]["headers"]
