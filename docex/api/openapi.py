@@ -61,6 +61,37 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
 }
 
 
+# What each operation does, in a few words: Swagger UI's line and a generated function's title.
+SUMMARIES: dict[str, str] = {
+    "tokens_issue": "Sign in: a token for a username and password",
+    "me_get": "Who the token belongs to",
+    "agencies_list": "List and search the agency directory",
+    "agencies_create": "Add an agency (admin)",
+    "agencies_get": "One agency",
+    "agencies_update": "Change an agency (admin)",
+    "groups_list": "List the recipient groups",
+    "documents_send": "Send a document",
+    "documents_lookup": "Find documents by short id or business id",
+    "documents_get": "One document",
+    "files_download": "Download a file (resumable)",
+    "files_download_sealed": "Download a classified file still encrypted",
+    "documents_trace": "What happened to a document",
+    "statuses_create": "Report a status; get the signed receipt",
+    "receipts_list": "The signed receipts of a document",
+    "inbox_list": "List the documents delivered to your agency",
+    "outbox_list": "List the documents your agency sent",
+    "pdf_sign": "Sign or seal a PDF with a key the node holds",
+    "node_get": "This node's identity and public keys",
+    "jwks_get": "The node's public signing keys (JWKS)",
+    "health_get": "Liveness",
+    "readiness_get": "Readiness: database and blob store",
+    "metrics_get": "Prometheus metrics",
+    "ocsp_query": "OCSP responder",
+    "crl_get": "Certificate revocation list",
+    "timestamps_create": "RFC 3161 time-stamping",
+}
+
+
 def operation_id(route: APIRoute) -> str:
     """``generate_unique_id_function`` of the app: the id :data:`OPERATION_IDS` gives the
     route. FastAPI also asks for routes outside the document (``/docs``) and, in some versions,
@@ -304,6 +335,9 @@ def truthful(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, A
                         "content": _ERROR_SCHEMA,
                     }
                 _describe_answers(operation)
+                operation["summary"] = SUMMARIES.get(
+                    operation.get("operationId", ""), operation.get("summary", "")
+                )
                 _document_parameters(operation)
                 _document_headers(operation)
         for unused in ("HTTPValidationError", "ValidationError"):

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 import docex
 from docex.api import errors as api_errors
 from docex.api import protocol
-from docex.api.openapi import OPERATION_IDS
+from docex.api.openapi import OPERATION_IDS, SUMMARIES
 from docex.signing.validation import Indication
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,9 @@ def test_every_operation_has_its_id_from_the_table(spec: dict[str, Any]) -> None
     }
     assert ids == OPERATION_IDS
     assert len(set(OPERATION_IDS.values())) == len(OPERATION_IDS), "operation ids are unique"
+    assert set(SUMMARIES) == set(OPERATION_IDS.values()), "every operation has its summary"
+    for path, method, operation in operations(spec):
+        assert operation["summary"] == SUMMARIES[OPERATION_IDS[(method, path)]]
     for operation_id in OPERATION_IDS.values():
         assert re.fullmatch(r"[a-z]+(_[a-z]+)+", operation_id), operation_id
 
