@@ -176,6 +176,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by docs_router, with their Content-Security-Policy
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.node = node
     errors.install(app)

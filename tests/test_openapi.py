@@ -177,13 +177,19 @@ def test_document_submission_documents_its_multipart_parts(spec: dict[str, Any])
     body = operation["requestBody"]
     assert body["required"] is True
     form = body["content"]["multipart/form-data"]
-    schema = form["schema"]
+    assert form["schema"] == {"$ref": "#/components/schemas/DocumentSend"}
+    schema = spec["components"]["schemas"]["DocumentSend"]
     assert set(schema["properties"]) == {"envelope", "main", "attachment"}
+    assert schema["properties"]["envelope"]["$ref"] == "#/components/schemas/Envelope"
+    envelope = spec["components"]["schemas"]["Envelope"]
+    assert {"recipients", "subject"} <= set(envelope["required"])
+    assert envelope["additionalProperties"] is False
     assert set(schema["required"]) == {"envelope", "main"}
     assert schema["properties"]["main"]["format"] == "binary"
     assert schema["properties"]["attachment"]["type"] == "array"
     assert schema["properties"]["attachment"]["items"]["format"] == "binary"
     assert form["encoding"]["envelope"]["contentType"] == "application/json"
+    assert form["encoding"]["main"]["contentType"] == "application/pdf"
     for status in ("400", "401", "403", "409", "413", "415", "422"):
         assert error_schema(operation, status) == ERROR_BODY, status
     assert {"200", "201"} <= set(operation["responses"])

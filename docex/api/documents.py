@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
 from docex.api.errors import ErrorBody, error_responses
+from docex.api.openapi import SEND_BODY
 from docex.documents import service
 from docex.documents.media_types import served_type
 from docex.documents.schemas import (
@@ -23,34 +24,6 @@ from docex.documents.upload import receive_upload
 
 router = APIRouter(tags=["documents"])
 
-_ENVELOPE_DOC = (
-    "JSON envelope (API.md): recipients, subject, code, urgency, classification, ... "
-    "Unknown fields are refused; the sender is the caller's agency."
-)
-_MULTIPART = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["envelope", "main"],
-                    "properties": {
-                        "envelope": {"type": "string", "description": _ENVELOPE_DOC},
-                        "main": {"type": "string", "format": "binary", "description": "the PDF"},
-                        "attachment": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "appendices (0..n)",
-                        },
-                    },
-                },
-                "encoding": {"envelope": {"contentType": "application/json"}},
-            }
-        },
-    }
-}
-
 
 @router.post(
     "/documents",
@@ -60,7 +33,7 @@ _MULTIPART = {
         200: {"model": DocumentOut, "description": "Replay of an already accepted message_id"},
         **error_responses(400, 401, 403, 409, 413, 415, 422, 503),
     },
-    openapi_extra=_MULTIPART,
+    openapi_extra=SEND_BODY,
 )
 async def submit_document(request: Request, actor: ActorDep, node: NodeDep) -> JSONResponse:
     """Send a document: envelope + main PDF + attachments, streamed and checked on the way in."""
@@ -115,7 +88,10 @@ def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> Doc
             "content": {"application/pdf": {}, "application/octet-stream": {}},
             "description": "The file's bytes; ETag is their SHA-256",
         },
-        206: {"description": "The byte range asked for (Range, If-Range), with Content-Range"},
+        206: {
+            "content": {"application/pdf": {}, "application/octet-stream": {}},
+            "description": "The byte range asked for (Range, If-Range), with Content-Range",
+        },
         **error_responses(401, 404, 416, 503),
         500: {
             "model": ErrorBody,

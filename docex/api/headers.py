@@ -6,9 +6,11 @@
   traces and files are someone's mail, not to be kept by a browser or a proxy.
 - ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`` on every response
   that has no policy of its own: JSON is never a page, and nothing of docex is framed.
-- ``/docs`` (Swagger UI) and ``/redoc`` load their scripts, styles and fonts from the CDNs
-  FastAPI names; their policy allows exactly those origins, and the page's inline script by
-  its SHA-256 (computed from the page as served), nothing inline else.
+- ``/docs`` (Swagger UI) and ``/redoc`` load their scripts, styles and icon from the node
+  itself (``/docs-assets/``, vendored under ``docex/api/static/``, see its SOURCE.md), never
+  from a CDN: a closed agency network still shows them. Their policy allows scripts from
+  ``'self'`` and the page's inline script by its SHA-256 (computed from the page as served),
+  nothing inline else, and no other origin for anything.
 
 :class:`SecurityHeaders` wraps the whole application, outside Starlette's own error middleware,
 so that even a 500 carries them; a header a response sets itself is left as it is.
@@ -19,20 +21,20 @@ from __future__ import annotations
 import base64
 import hashlib
 from html.parser import HTMLParser
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = (b"cache-control", b"no-store")
 DEFAULT_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 
-CDN = "https://cdn.jsdelivr.net"
-FAVICON = "https://fastapi.tiangolo.com"
-FONT_CSS = "https://fonts.googleapis.com"
-FONTS = "https://fonts.gstatic.com"
+STATIC_DIR = Path(__file__).parent / "static"
+ASSETS = "/docs-assets"
 
 
 class SecurityHeaders:
@@ -95,9 +97,9 @@ def _with_policy(page: HTMLResponse, **sources: str) -> HTMLResponse:
     html = bytes(page.body).decode()
     directives = {
         "default-src": "'none'",
-        "script-src": " ".join([CDN, *script_hashes(html)]),
+        "script-src": " ".join(["'self'", *script_hashes(html)]),
         "connect-src": "'self'",
-        "img-src": f"'self' data: {FAVICON}",
+        "img-src": "'self' data:",
         "base-uri": "'none'",
         "form-action": "'none'",
         "frame-ancestors": "'none'",
@@ -108,30 +110,37 @@ def _with_policy(page: HTMLResponse, **sources: str) -> HTMLResponse:
 
 
 def docs_router(app: FastAPI) -> APIRouter:
-    """``/docs`` and ``/redoc``, as FastAPI serves them, with their policies."""
+    """``/docs`` and ``/redoc`` on the vendored assets, with their policies; the assets are
+    mounted on ``app`` at :data:`ASSETS`."""
     router = APIRouter(include_in_schema=False)
     openapi_url = app.openapi_url or "/openapi.json"
+    app.mount(ASSETS, StaticFiles(directory=STATIC_DIR), name="docs-assets")
+    favicon = f"{ASSETS}/swagger-ui/favicon-32x32.png"
 
     @router.get("/docs")
     def swagger_ui() -> HTMLResponse:
         page = get_swagger_ui_html(
             openapi_url=openapi_url,
             title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{ASSETS}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=favicon,
             # No badge from validator.swagger.io: it would send the spec's URL away.
             swagger_ui_parameters={"validatorUrl": None},
         )
         # Swagger UI sets style attributes, and its icons are data: SVGs.
-        return _with_policy(page, style_src=f"{CDN} 'unsafe-inline'")
+        return _with_policy(page, style_src="'self' 'unsafe-inline'")
 
     @router.get("/redoc")
     def redoc() -> HTMLResponse:
-        page = get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc")
-        # ReDoc injects its styles at run time and runs its search in a blob: worker.
-        return _with_policy(
-            page,
-            style_src=f"{FONT_CSS} 'unsafe-inline'",
-            font_src=FONTS,
-            worker_src="blob:",
+        page = get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js",
+            redoc_favicon_url=favicon,
+            with_google_fonts=False,
         )
+        # ReDoc injects its styles at run time and runs its search in a blob: worker.
+        return _with_policy(page, style_src="'unsafe-inline'", worker_src="blob:")
 
     return router

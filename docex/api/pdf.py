@@ -1,4 +1,4 @@
-"""The signing service's HTTP face: ``POST /api/v1/pdf/sign`` (keys held by the node, API.md).
+"""The signing service's HTTP face: ``POST /api/v1/pdf/sign`` (keys held by the node, docs/api.md).
 
 The caller is authenticated, and must be one who may sign or seal, before a byte of the body
 is read; the PDF then streams through the intake's multipart parser into the node's spool
@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from docex.api.deps import ActorDep, NodeDep
 from docex.api.errors import error_responses
+from docex.api.openapi import SIGN_BODY
 from docex.auth.policy import Action, acting_agency, allowed, authorize
 from docex.documents.upload import FormShape, receive_form
 from docex.errors import Unprocessable
@@ -23,33 +24,6 @@ from docex.errors import Unprocessable
 router = APIRouter(tags=["signing"])
 
 _ROLES = {"signer": Action.SIGN_AS_SIGNER, "seal": Action.SEAL}
-
-_MULTIPART = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "the PDF to sign",
-                        },
-                        "as": {
-                            "type": "string",
-                            "enum": list(_ROLES),
-                            "default": "seal",
-                            "description": "your own signature (signer) or your agency's seal",
-                        },
-                    },
-                },
-            }
-        },
-    }
-}
 
 
 @router.post(
@@ -59,7 +33,7 @@ _MULTIPART = {
         200: {"content": {"application/pdf": {}}, "description": "The PDF, signed once more"},
         **error_responses(400, 401, 403, 404, 413, 415, 422, 503),
     },
-    openapi_extra=_MULTIPART,
+    openapi_extra=SIGN_BODY,
 )
 async def sign(request: Request, actor: ActorDep, node: NodeDep) -> Response:
     """Add one incremental PAdES signature: your own (`as=signer`) or your agency's seal."""

@@ -4,6 +4,8 @@ parties anywhere must reach them. Signing happens in a worker thread, never on t
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -17,12 +19,29 @@ router = APIRouter(prefix="/pki", tags=["pki"])
 MAX_REQUEST = 64 * 1024
 
 
+def _der_answer(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media_type: {}}, "description": what}}
+
+
+def _der_body(media_type: str, what: str) -> dict[str, Any]:
+    schema = {"type": "string", "format": "binary", "description": what}
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
+
+
 async def _body(request: Request) -> bytes:
     """An OCSP or time-stamp request: a few hundred bytes, refused (413) past ``MAX_REQUEST``."""
     return await read_capped(request.headers.get("content-length"), request.stream(), MAX_REQUEST)
 
 
-@router.post("/ocsp", response_class=Response, responses=error_responses(404, 413))
+@router.post(
+    "/ocsp",
+    response_class=Response,
+    responses={
+        **_der_answer("application/ocsp-response", "a DER OCSP response"),
+        **error_responses(404, 413),
+    },
+    openapi_extra=_der_body("application/ocsp-request", "a DER OCSP request (RFC 6960)"),
+)
 async def ocsp(request: Request, node: NodeDep) -> Response:
     """OCSP responder for certificates of this node's PKI."""
     answer = await run_in_threadpool(node.signatures.ocsp, await _body(request))
@@ -31,7 +50,11 @@ async def ocsp(request: Request, node: NodeDep) -> Response:
     return Response(answer, media_type="application/ocsp-response")
 
 
-@router.get("/crl/{name}.crl", response_class=Response, responses=error_responses(404))
+@router.get(
+    "/crl/{name}.crl",
+    response_class=Response,
+    responses={**_der_answer("application/pkix-crl", "a DER CRL"), **error_responses(404)},
+)
 def crl(name: str, node: NodeDep) -> Response:
     """Certificate revocation list of the root (`root`) or issuing CA (`issuing`)."""
     answer = node.signatures.crl(name)
@@ -40,7 +63,15 @@ def crl(name: str, node: NodeDep) -> Response:
     return Response(answer, media_type="application/pkix-crl")
 
 
-@router.post("/tsa", response_class=Response, responses=error_responses(404, 413))
+@router.post(
+    "/tsa",
+    response_class=Response,
+    responses={
+        **_der_answer("application/timestamp-reply", "a DER TimeStampResp"),
+        **error_responses(404, 413),
+    },
+    openapi_extra=_der_body("application/timestamp-query", "a DER TimeStampReq (RFC 3161)"),
+)
 async def tsa(request: Request, node: NodeDep) -> Response:
     """RFC 3161 time-stamping authority."""
     answer = await run_in_threadpool(node.signatures.timestamp, await _body(request))

@@ -1,0 +1,524 @@
+"""What the served OpenAPI document says about each schema: a description, an example, and the
+meaning of every field that is not obvious from its name (``docs/api.md`` says it at length).
+
+Kept here, in one table, rather than on the pydantic models: the models belong to their domain
+packages and say what a value may be; this says what it means to an integrator reading
+``/openapi.json`` or a client generated from it. ``tests/api/test_openapi_docs.py`` checks that
+every schema of the document has an entry, and every field named here exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DOCUMENT_ID = "01a21529-e968-73dc-acb3-7ca2365763f2"
+MAIN_FILE_ID = "01a21529-e968-73dd-9a35-d0ccf70cd0db"
+G22, H41 = "000.00.00.G22", "000.00.00.H41"
+BUSINESS_ID = "000.00.00.G22,2026/11/25,7816/VPCP-TTĐT"
+SUBJECT = "Về việc triển khai trục liên thông văn bản"
+AT = "2026-11-26T00:03:17.957736Z"
+JWS = "eyJhbGciOiJFUzI1NiIsImtpZCI6Inl4dkRhcUlQUDBo...(JWS compact)"
+_TIME = "RFC 3339 date-time in UTC (`Z`), e.g. 2026-11-26T00:03:17.957736Z"
+_WITHHELD = (
+    "true when the caller is not cleared for the classification: the subject is then a "
+    "placeholder and the free text of the envelope reads [withheld]"
+)
+
+
+@dataclass(frozen=True)
+class SchemaDoc:
+    description: str
+    example: Any
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+_ENVELOPE_EXAMPLE = {
+    "message_id": "vpcp-2026-7816",
+    "recipients": [H41, "group:provinces"],
+    "code": {"number": "7816", "notation": "VPCP-TTĐT"},
+    "document_type": {"type": 1, "name": "Công văn"},
+    "subject": SUBJECT,
+    "summary": "Đề nghị các cơ quan kết nối trục liên thông trước ngày 01/12/2026.",
+    "promulgation": {"place": "Hà Nội", "date": "2026-11-25"},
+    "signer": {
+        "competence": "KT. Bộ trưởng",
+        "position": "Thứ trưởng",
+        "full_name": "Nguyễn Văn A",
+    },
+    "urgency": "urgent",
+    "classification": "normal",
+    "due_date": "2026-12-01",
+    "steering": False,
+}
+_FILE = {
+    "id": MAIN_FILE_ID,
+    "role": "main",
+    "name": "cong-van.pdf",
+    "content_type": "application/pdf",
+    "size": 51630,
+    "sha256": "63ea54a9c6f53d6b55a6929baad10b16533b507e77ea1e362fe00ece2c65e06e",
+}
+_SIGNATURE = {
+    "role": "seal",
+    "subject": "CN=Văn phòng Chính phủ,organizationIdentifier=VN:000.00.00.G22,O=Văn phòng "
+    "Chính phủ,C=VN",
+    "agency_code": G22,
+    "valid": True,
+    "trusted": True,
+    "revocation": "good",
+    "signed_at": "2026-11-26T00:03:17Z",
+    "timestamp": "2026-11-26T00:03:17Z",
+    "indication": "ok",
+}
+_RECIPIENT = {
+    "agency_id": H41,
+    "addressed_as": "group:provinces",
+    "transport": "delivered",
+    "status": "03",
+    "incoming_number": "125",
+    "flag": None,
+    "updated_at": AT,
+}
+_DOCUMENT = {
+    "id": DOCUMENT_ID,
+    "message_id": "vpcp-2026-7816",
+    "business_id": BUSINESS_ID,
+    "sender_id": G22,
+    "envelope": {k: v for k, v in _ENVELOPE_EXAMPLE.items() if k != "summary"},
+    "content_withheld": False,
+    "files": [_FILE],
+    "signatures": [_SIGNATURE],
+    "recipients": [_RECIPIENT],
+    "created_at": AT,
+}
+_INBOX_ITEM = {
+    "document_id": DOCUMENT_ID,
+    "business_id": BUSINESS_ID,
+    "sender_id": G22,
+    "subject": SUBJECT,
+    "content_withheld": False,
+    "urgency": "urgent",
+    "classification": "normal",
+    "status": "01",
+    "incoming_number": None,
+    "delivered_at": AT,
+}
+_OUTBOX_ITEM = {
+    "document_id": DOCUMENT_ID,
+    "business_id": BUSINESS_ID,
+    "subject": SUBJECT,
+    "content_withheld": False,
+    "urgency": "urgent",
+    "classification": "normal",
+    "created_at": AT,
+    "recipients": 2,
+    "transport": {"delivered": 2},
+    "status": {"03": 1, "01": 1},
+}
+_RECEIPT = {
+    "id": "01a21529-f572-7201-9522-89ebc060594c",
+    "code": "03",
+    "from_agency_id": H41,
+    "to_agency_id": G22,
+    "note": None,
+    "incoming_number": "125",
+    "created_at": AT,
+    "signed": JWS,
+}
+_TRACE_ITEM = {
+    "at": AT,
+    "event": "routing:delivery:delivered",
+    "agency_id": H41,
+    "node_id": "node-vpcp",
+    "detail": {"delivery_id": "01a21529-e96a-7375-a7d6-fbd27c1154df", "attempt": 1},
+    "audit_index": 66,
+}
+_AGENCY = {
+    "id": H41,
+    "name": "UBND tỉnh Nghệ An",
+    "kind": "state",
+    "parent_id": None,
+    "node_id": "node-vpcp",
+    "status": "active",
+    "successor_id": None,
+    "encryption_key": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA...\n-----END PUBLIC KEY-----\n",
+}
+_GROUP = {
+    "name": "provinces",
+    "description": "Tỉnh, thành phố",
+    "members": ["000.00.00.H26", H41],
+}
+
+SCHEMA_DOCS: dict[str, SchemaDoc] = {
+    "ErrorBody": SchemaDoc(
+        "Every refusal and failure: a machine-readable code and a text for people "
+        "(docs/api.md lists every code).",
+        {"error": "unknown_recipient", "detail": "unknown recipient 000.00.00.X99"},
+        {
+            "error": "machine-readable code: branch on this, never on the text",
+            "detail": "what went wrong, for the person reading it; never a secret",
+        },
+    ),
+    "Envelope": SchemaDoc(
+        "The `envelope` part of a send (JSON, `Content-Type: application/json`). Unknown "
+        "fields are refused (unknown_envelope_field); the sender is the caller's agency and "
+        'cannot be set; values are never coerced (`"steering": "yes"` is refused).',
+        _ENVELOPE_EXAMPLE,
+        {
+            "message_id": "your id for this send, the idempotency key: the same message_id "
+            "with the same content answers 200 with the original document, with other "
+            "content 409 message_id_conflict. Give one on every send and reuse it on retry",
+            "recipients": "agency codes, or `group:<name>` (GET /api/v1/groups) expanded at "
+            "send time; not the sender itself",
+            "code": "the document's number and notation (số, ký hiệu)",
+            "document_type": "type code and name of the document (e.g. 1 Công văn)",
+            "subject": "trích yếu: what the document is about",
+            "promulgation": "place and date of issue (ISO date YYYY-MM-DD)",
+            "signer": "the competent signer as printed on the document",
+            "urgency": "độ khẩn: normal, urgent (khẩn), very_urgent (thượng khẩn), flash "
+            "(hỏa tốc); urgent mail is delivered first",
+            "classification": "độ mật: above normal, files are encrypted for each recipient "
+            "agency and shown only to people with enough clearance",
+            "due_date": "reply expected by (ISO date YYYY-MM-DD)",
+            "steering": "true for a steering document (văn bản chỉ đạo)",
+            "business": "new, or a revoke/update/replace of an earlier document "
+            "(`refers_to`, with a `reason`)",
+            "in_reply_to": "the id of the document this one answers",
+        },
+    ),
+    "CodeInfo": SchemaDoc(
+        "Number and notation (số và ký hiệu) of a document.",
+        {"number": "7816", "notation": "VPCP-TTĐT"},
+    ),
+    "DocumentType": SchemaDoc("Type of document: code and name.", {"type": 1, "name": "Công văn"}),
+    "Promulgation": SchemaDoc(
+        "Place and date of issue.",
+        {"place": "Hà Nội", "date": "2026-11-25"},
+        {"date": "ISO calendar date YYYY-MM-DD, nothing else"},
+    ),
+    "SignerInfo": SchemaDoc(
+        "The competent signer as printed on the document.",
+        _ENVELOPE_EXAMPLE["signer"],
+        {"competence": "authority of signing, e.g. KT. Bộ trưởng, TL., TM."},
+    ),
+    "Business": SchemaDoc(
+        "What this send does to an earlier document.",
+        {"type": "replace", "refers_to": DOCUMENT_ID, "reason": "Sai số hiệu văn bản"},
+        {
+            "type": "new (default), revoke, update or replace",
+            "refers_to": "id of the earlier document (revoke, update, replace)",
+            "reason": "why (required for revoke, update, replace)",
+        },
+    ),
+    "DocumentSend": SchemaDoc(
+        "The multipart/form-data body of a send: the envelope (JSON), the main PDF signed "
+        "by the competent person and sealed by the agency, and attachments.",
+        {"envelope": _ENVELOPE_EXAMPLE, "main": "(PDF bytes)", "attachment": ["(bytes)"]},
+        {
+            "envelope": "JSON, Content-Type application/json",
+            "main": "the signed and sealed PDF (Content-Type application/pdf)",
+            "attachment": "appendices, 0..n, each a part named attachment",
+        },
+    ),
+    "PdfSign": SchemaDoc(
+        "The multipart/form-data body of a signing request.",
+        {"file": "(PDF bytes)", "as": "seal"},
+        {
+            "file": "the PDF to sign (Content-Type application/pdf)",
+            "as": "signer: the calling person's own key (leaders); seal: the agency's seal "
+            "(clerks and systems)",
+        },
+    ),
+    "DocumentOut": SchemaDoc(
+        "A document as the caller may see it: a recipient sees its own delivery only.",
+        _DOCUMENT,
+        {
+            "id": "the node's id of the document (UUIDv7); its first 8+ characters are a "
+            "short id (GET /api/v1/documents/lookup)",
+            "message_id": "the sender's idempotency key (generated when none was given)",
+            "business_id": "the id people quote: sender,yyyy/mm/dd,number/notation",
+            "envelope": "the envelope as accepted, with its defaults filled in",
+            "content_withheld": _WITHHELD,
+            "created_at": _TIME,
+        },
+    ),
+    "FileOut": SchemaDoc(
+        "One file of a document.",
+        _FILE,
+        {
+            "role": "main or attachment",
+            "size": "bytes",
+            "sha256": "hex SHA-256 of the bytes; the download's ETag",
+        },
+    ),
+    "SignatureOut": SchemaDoc(
+        "One PDF signature as the node validated it when the document arrived.",
+        _SIGNATURE,
+        {
+            "role": "signer (the competent person), seal (the agency) or timestamp",
+            "subject": "the signing certificate's subject",
+            "agency_code": "agency named in the certificate, if any",
+            "valid": "cryptographically intact and covering the document",
+            "trusted": "the certificate chains to a trust root of the node",
+            "revocation": "good, revoked, unknown or not_checked",
+            "signed_at": _TIME,
+            "timestamp": "time of its RFC 3161 timestamp, if any (" + _TIME + ")",
+            "indication": "ok, or the failure code (docs/api.md, signature indications)",
+        },
+    ),
+    "RecipientOut": SchemaDoc(
+        "One recipient agency's delivery of a document.",
+        _RECIPIENT,
+        {
+            "addressed_as": "as the sender wrote it (a code or group:<name>)",
+            "transport": "queued, forwarded, delivered or failed",
+            "status": "the last status the recipient reported (01 received ... 16), or null",
+            "incoming_number": "số đến, given with status 03",
+            "flag": "set when something is wrong, e.g. stored_file_corrupt",
+            "updated_at": _TIME,
+        },
+    ),
+    "InboxItem": SchemaDoc(
+        "One document delivered to the caller's agency.",
+        _INBOX_ITEM,
+        {
+            "status": "the agency's last status for it (01 received ... 16)",
+            "incoming_number": "số đến, given with status 03",
+            "content_withheld": _WITHHELD,
+            "delivered_at": _TIME,
+        },
+    ),
+    "InboxPage": SchemaDoc(
+        "A page of the inbox, newest first.",
+        {"items": [_INBOX_ITEM], "next_cursor": "WyIwMWEyMTUyOS1lOTY4Il0"},
+        {"next_cursor": "pass as ?cursor= for the next page; null on the last page"},
+    ),
+    "OutboxItem": SchemaDoc(
+        "One document the caller's agency sent, with counts per recipient state.",
+        _OUTBOX_ITEM,
+        {
+            "recipients": "number of recipient agencies",
+            "transport": "recipients per transport state (queued, forwarded, delivered, failed)",
+            "status": "recipients per last reported status code",
+            "content_withheld": _WITHHELD,
+            "created_at": _TIME,
+        },
+    ),
+    "OutboxPage": SchemaDoc(
+        "A page of the outbox, newest first.",
+        {"items": [_OUTBOX_ITEM], "next_cursor": None},
+        {"next_cursor": "pass as ?cursor= for the next page; null on the last page"},
+    ),
+    "TraceItem": SchemaDoc(
+        "One event in a document's life, from the audit log.",
+        _TRACE_ITEM,
+        {
+            "event": "source:subject:action, e.g. intake:document:accepted",
+            "detail": "the event's data (ids, hashes, attempts); never another agency's",
+            "audit_index": "index of the entry in the node's RFC 6962 audit log",
+            "at": _TIME,
+        },
+    ),
+    "TracePage": SchemaDoc("A document's events, in time order.", {"items": [_TRACE_ITEM]}),
+    "DocumentRef": SchemaDoc(
+        "A document a short id or a business id names.",
+        {
+            "id": DOCUMENT_ID,
+            "business_id": BUSINESS_ID,
+            "sender_id": G22,
+            "subject": SUBJECT,
+            "created_at": AT,
+        },
+        {"created_at": _TIME},
+    ),
+    "DocumentRefList": SchemaDoc(
+        "The visible documents a reference names (oldest first); empty when none.",
+        {
+            "items": [
+                {
+                    "id": DOCUMENT_ID,
+                    "business_id": BUSINESS_ID,
+                    "sender_id": G22,
+                    "subject": SUBJECT,
+                    "created_at": AT,
+                }
+            ]
+        },
+    ),
+    "StatusIn": SchemaDoc(
+        "A status to report on a document. As recipient: 02 (refused, with a note), 03 "
+        "(registered, with incoming_number), 04 (assigned), 05 (in progress), 06 (done), 15 "
+        "(revoke acknowledged), 16 (revoke refused). As sender: 13 (recall).",
+        {"code": "03", "incoming_number": "125", "note": "Đã vào sổ công văn đến"},
+        {
+            "code": "two-digit status code (docs/api.md, Statuses)",
+            "note": "free text; required for 02 (the reason)",
+            "incoming_number": "số đến, required with 03",
+            "recipients": "for a recall (13): which recipient agencies; default all",
+        },
+    ),
+    "ReceiptOut": SchemaDoc(
+        "A signed receipt: a status one agency sent another about a document.",
+        _RECEIPT,
+        {
+            "signed": "the receipt as a JWS (compact) signed by the node; its `kid` names a "
+            "key of the node's /.well-known/jwks.json",
+            "created_at": _TIME,
+        },
+    ),
+    "StatusOut": SchemaDoc(
+        "The receipt a status created (the first, when a recall made several).",
+        {**_RECEIPT, "receipts": [_RECEIPT]},
+        {"created_at": _TIME},
+    ),
+    "ReceiptList": SchemaDoc("Receipts of a document.", {"items": [_RECEIPT]}),
+    "AgencyOut": SchemaDoc(
+        "An agency of the directory.",
+        _AGENCY,
+        {
+            "id": "agency code (mã định danh), e.g. 000.00.00.G22",
+            "kind": "party, state, front, social or other",
+            "node_id": "the node that hosts the agency's mailbox",
+            "status": "active or retired",
+            "successor_id": "for a retired agency: who receives its mail",
+            "encryption_key": "X25519 public key (PEM): classified files are wrapped for it",
+        },
+    ),
+    "AgencyPage": SchemaDoc(
+        "A page of the directory, by code.",
+        {"items": [_AGENCY], "next_cursor": "WyIwMDAuMDAuMDAuQTAxIl0"},
+        {"next_cursor": "pass as ?cursor= for the next page; null on the last page"},
+    ),
+    "AgencyCreate": SchemaDoc(
+        "A new agency (admin).",
+        {"id": "003.00.41.H41", "name": "UBND xã Hưng Nguyên", "kind": "state", "parent_id": H41},
+        {"parent_id": "code of the parent agency, if any"},
+    ),
+    "AgencyPatch": SchemaDoc(
+        "Changes to an agency (admin); absent fields are left as they are.",
+        {"status": "retired", "successor_id": H41},
+        {"successor_id": "who receives a retired agency's mail"},
+    ),
+    "GroupOut": SchemaDoc(
+        "A named group of recipients: write `group:<name>` as a recipient.", _GROUP
+    ),
+    "GroupList": SchemaDoc("Every recipient group.", {"items": [_GROUP]}),
+    "TokenIssue": SchemaDoc(
+        "A person's sign-in (form-encoded).",
+        {"username": "vanthu.vpcp", "password": "********"},
+    ),
+    "TokenOut": SchemaDoc(
+        "A bearer token: send it as `Authorization: Bearer <access_token>`.",
+        {"access_token": "dx_3J9...", "token_type": "bearer", "expires_in": 28800},
+        {"expires_in": "seconds until the token expires"},
+    ),
+    "MeOut": SchemaDoc(
+        "Who the bearer token belongs to.",
+        {
+            "id": "01a21528-4f03-7057-afba-35cac2ac08b3",
+            "kind": "clerk",
+            "agency_id": G22,
+            "clearance": "confidential",
+            "username": "vanthu.vpcp",
+        },
+        {
+            "kind": "clerk, leader, system, auditor or admin",
+            "agency_id": "the agency the principal acts for (null for auditors and admins)",
+            "clearance": "highest classification the principal may read",
+        },
+    ),
+    "Health": SchemaDoc(
+        "The process is alive.",
+        {"status": "ok", "version": "0.1.0"},
+    ),
+    "Readiness": SchemaDoc(
+        "Whether the node can serve: each dependency's check.",
+        {"status": "ready", "checks": {"database": "ok", "blob_store": "ok"}},
+        {"checks": "ok, or the name of the error the check met"},
+    ),
+    "Jwks": SchemaDoc(
+        "A JWK Set (RFC 7517): the node's public signing keys.",
+        {
+            "keys": [
+                {
+                    "kty": "EC",
+                    "crv": "P-256",
+                    "x": "USof...",
+                    "y": "HDE0...",
+                    "kid": "yxvDaqIPP0hc_ypmFb5L9KS-rv8T5U5X0SuuSYPePho",
+                    "use": "sig",
+                    "alg": "ES256",
+                }
+            ]
+        },
+    ),
+    "NodeInfo": SchemaDoc(
+        "This node's identity and public keys.",
+        {"node_id": "node-vpcp", "version": "0.1.0", "jwks": {"keys": []}},
+    ),
+}
+
+
+# Query, path and header parameters, by (name, where): a description and an example.
+PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("q", "query"): ("part of an agency's code or name", "Nghệ An"),
+    ("parent", "query"): ("only the agencies directly under this one", H41),
+    ("limit", "query"): ("page size, 1 to 500", 50),
+    ("cursor", "query"): (
+        "the `next_cursor` of the previous page, as given (opaque; a made-up one is 400 "
+        "invalid_cursor)",
+        "WyIwMWEyMTUyOS1lOTY4Il0",
+    ),
+    ("agency_id", "path"): ("agency code", G22),
+    ("ref", "query"): (
+        "a short id (the first 8 or more characters of a document id) or a business id",
+        "01a21529",
+    ),
+    ("document_id", "path"): ("the document's id", DOCUMENT_ID),
+    ("file_id", "path"): ("the file's id (`files[].id` of the document)", MAIN_FILE_ID),
+    ("Range", "header"): (
+        "one byte range, to resume a cut download: `bytes=<first>-` or `bytes=<first>-<last>`",
+        "bytes=1048576-",
+    ),
+    ("If-Range", "header"): (
+        "the ETag the first part came with: the range is served only if the file is still "
+        "that one, else the whole file",
+        '"63ea54a9c6f53d6b55a6929baad10b16533b507e77ea1e362fe00ece2c65e06e"',
+    ),
+    ("status", "query"): ("only deliveries whose last status is this code", "01"),
+    ("urgency", "query"): ("only documents of this urgency", "urgent"),
+    ("name", "path"): ("root or issuing", "issuing"),
+}
+
+# Response headers worth knowing, by operation id and status.
+_RETRY_AFTER = ("seconds to wait before trying again", "5")
+RESPONSE_HEADERS: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
+    ("documents_send", "201"): {
+        "Location": ("the new document", f"/api/v1/documents/{DOCUMENT_ID}")
+    },
+    ("documents_send", "200"): {"Location": ("the document", f"/api/v1/documents/{DOCUMENT_ID}")},
+    ("files_download", "200"): {
+        "ETag": ("the file's SHA-256, quoted", '"63ea54a9c6f5..."'),
+        "Accept-Ranges": ("a download can be resumed by byte range", "bytes"),
+        "Content-Disposition": (
+            "RFC 6266, the name in UTF-8 too",
+            "attachment; filename=\"cong-van.pdf\"; filename*=UTF-8''cong-van.pdf",
+        ),
+    },
+    ("files_download", "206"): {
+        "ETag": ("the file's SHA-256, quoted", '"63ea54a9c6f5..."'),
+        "Content-Range": ("the range sent, and the file's size", "bytes 1048576-2097151/2097152"),
+    },
+    ("files_download", "416"): {
+        "Content-Range": ("the file's size", "bytes */2097152"),
+    },
+    ("files_download_sealed", "200"): {
+        "X-Docex-Key-Wrap": ("base64: the file key wrapped for the agency's key", "AAEC..."),
+        "X-Docex-Classification": ("the file's classification", "secret"),
+        "X-Docex-Sha256": ("SHA-256 of the plaintext", "63ea54a9c6f5..."),
+        "X-Docex-Size": ("size of the plaintext, bytes", "51630"),
+    },
+    ("*", "429"): {"Retry-After": _RETRY_AFTER},
+    ("*", "503"): {"Retry-After": _RETRY_AFTER},
+}
