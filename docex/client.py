@@ -123,7 +123,8 @@ class DocexClient(docex_client.DocexClient):
         Checked against the SHA-256 recorded at intake; returns it. No partial file is left;
         a local file problem (a full disk) is the ``OSError`` it is."""
         from docex.config import Classification
-        from docex.documents.protection import StoredFileCorrupt, open_sealed
+        from docex.documents.protection import open_sealed
+        from docex.errors import KeyUnavailable, StoredFileCorrupt
 
         meta = self.document(document_id).file(file_id)
         if meta is None:
@@ -153,7 +154,7 @@ class DocexClient(docex_client.DocexClient):
                 for chunk in plaintext:
                     out.write(chunk)
             partial.replace(target)
-        except StoredFileCorrupt as exc:
+        except (StoredFileCorrupt, KeyUnavailable) as exc:
             partial.unlink(missing_ok=True)
             raise SealedFileError(exc.code, exc.detail) from exc
         except BaseException:
