@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import anyio.to_thread
-from cryptography import x509
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
@@ -30,19 +29,16 @@ from docex.documents.endpoints import router as documents_router
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
 from docex.groupcommit import GroupCommitter
+from docex.keys.node import agency_key_store, kek_ring, node_signer, open_token
+from docex.keys.paths import KeyPaths
 from docex.kit.clock import Clock, SystemClock
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
-from docex.node_keys import node_key, open_token
 from docex.routing.dispatcher import Dispatcher
 from docex.routing.endpoints import router as receipts_router
-from docex.signing.agency_keys import AgencyKeyStore
-from docex.signing.jws import NodeSigner
-from docex.signing.keks import KekRing
-from docex.signing.pki import NODE_CERT_FILE
 from docex.signing.sandbox import ValidatorPool
-from docex.signing.service import PKI_DIR, NodeSignatures, ValidationLimits
+from docex.signing.service import NodeSignatures, ValidationLimits
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
 
@@ -82,10 +78,7 @@ def build_node(
     db = Database(settings.resolved_database_url)
     secret = settings.passphrase
     token = open_token(settings)
-    key = node_key(settings, token)
-    node_chain = settings.data_dir / PKI_DIR / "certs" / NODE_CERT_FILE
-    chain = x509.load_pem_x509_certificates(node_chain.read_bytes()) if node_chain.exists() else []
-    signer = NodeSigner(key, settings.node_id, chain=chain)
+    signer = node_signer(settings, token)
     metrics = Metrics()
     metrics.watch_queue(db, clock)
     store = build_store(settings)
@@ -119,10 +112,10 @@ def build_node(
         metrics=metrics,
         dispatcher=dispatcher,
         committer=committer,
-        keks=KekRing(settings.keys_dir / "kek", secret),
-        agency_keys=AgencyKeyStore(settings.keys_dir / "agencies", secret),
+        keks=kek_ring(settings),
+        agency_keys=agency_key_store(settings),
         signatures=NodeSignatures(
-            settings.data_dir,
+            KeyPaths.of(settings).pki_dir,
             passphrase=secret,
             key_store=token,
             trust_roots=settings.signatures.trust_roots,

@@ -8,10 +8,10 @@ Registered on the main app by ``register(app)``.
 from __future__ import annotations
 
 import contextlib
-import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -26,11 +26,35 @@ from docex.cli.common import (
     settings_for,
 )
 
+if TYPE_CHECKING:
+    from docex.config import Settings
+    from docex.db import Database
+
 __all__ = ["register"]
 
 
 pki_app = DocexTyper(help="The node's PKI: CAs, seals, personal keys, TSA, OCSP.")
 pdf_app = DocexTyper(help="PDF signatures: sign and seal with the node's keys.")
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Database]:
+    """The node's database, where key operations are audited; a failure to reach it (or a
+    node never initialised) is said plainly."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from docex.db import Database
+
+    db = Database(settings.resolved_database_url)
+    try:
+        yield db
+    except SQLAlchemyError as exc:
+        raise fail(
+            f"cannot write to the node's database ({type(exc).__name__}), where key operations "
+            "are audited; run `docex init` first"
+        ) from exc
+    finally:
+        db.dispose()
 
 
 def register(app: typer.Typer) -> None:
@@ -58,20 +82,23 @@ def pki_init(
     from sqlalchemy.exc import SQLAlchemyError
 
     from docex.db import Database
-    from docex.node_keys import build_node_pki
+    from docex.keys.directory import hosted_signers
+    from docex.keys.enrolment import build_node_pki
     from docex.signing.pki import PkiError, UnencryptedKeysWarning
 
     settings = settings_for(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(settings.resolved_database_url) if demo else None
+    now = datetime.now(UTC)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnencryptedKeysWarning)
         try:
             if db is None:
-                layout = build_node_pki(settings, None)
+                layout = build_node_pki(settings, None, now=now)
             else:
                 with db.read() as session:
-                    layout = build_node_pki(settings, session)
+                    signers = hosted_signers(session, settings.node_id)
+                layout = build_node_pki(settings, signers, now=now)
         except PkiError as exc:
             raise fail(str(exc)) from exc
         except SQLAlchemyError as exc:
@@ -115,12 +142,14 @@ def pki_rotate(
     old certificate is kept so that documents signed before still verify."""
     from cryptography.hazmat.primitives import hashes
 
-    from docex.node_keys import rotate_signing_key
+    from docex.keys.service import rotate_key
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
+    settings = settings_for(data_dir)
     try:
-        cert = rotate_signing_key(settings_for(data_dir), key)
+        with _database(settings) as db:
+            cert = rotate_key(db, settings, key, now=datetime.now(UTC))
     except (PkiError, KeyStoreError) as exc:
         raise fail(str(exc)) from exc
     data = {
@@ -151,12 +180,14 @@ def pki_request(
     an outside certification authority; install its answer with `docex pki install`."""
     from cryptography.hazmat.primitives import serialization
 
-    from docex.node_keys import request_certificate
+    from docex.keys.service import request_key_certificate
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
+    settings = settings_for(data_dir)
     try:
-        csr = request_certificate(settings_for(data_dir), key, rotate=rotate)
+        with _database(settings) as db:
+            csr = request_key_certificate(db, settings, key, rotate=rotate, now=datetime.now(UTC))
     except (PkiError, KeyStoreError) as exc:
         raise fail(str(exc)) from exc
     output.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
@@ -176,7 +207,7 @@ def pki_install(
     """Install the certificate a CA issued for KEY's request on the PKCS#11 token."""
     from cryptography import x509
 
-    from docex.node_keys import install_signing_certificate
+    from docex.keys.service import install_key_certificate
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
@@ -189,8 +220,10 @@ def pki_install(
         )
     except (OSError, ValueError) as exc:
         raise fail(f"cannot read a certificate from {certificate}: {exc}") from exc
+    settings = settings_for(data_dir)
     try:
-        generation = install_signing_certificate(settings_for(data_dir), key, cert)
+        with _database(settings) as db:
+            generation = install_key_certificate(db, settings, key, cert, now=datetime.now(UTC))
     except (PkiError, KeyStoreError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"{key}: certificate {cert.serial_number:x} installed (key {generation})")
@@ -212,9 +245,11 @@ def pdf_sign(
     (--key seal:<code>) or as a person (--key person:<username>)."""
     from cryptography.x509.oid import NameOID
 
-    from docex.node_keys import open_token
+    from docex.errors import DocexError
+    from docex.keys.node import open_token
+    from docex.keys.paths import KeyPaths
+    from docex.keys.pdf_signing import sign_with_key
     from docex.signing.keys import KeyStoreError
-    from docex.signing.pades import SigningError
     from docex.signing.service import NodeSignatures
 
     role: Literal["signer", "seal"]
@@ -225,13 +260,14 @@ def pdf_sign(
     else:
         raise fail("--key is seal:<agency code> or person:<username>", code=2)
     settings = settings_for(data_dir)
+    pki_dir = KeyPaths.of(settings).pki_dir
     try:
         signatures = NodeSignatures(
-            settings.data_dir, passphrase=settings.passphrase, key_store=open_token(settings)
+            pki_dir, passphrase=settings.passphrase, key_store=open_token(settings)
         )
         store = signatures.key_store
         if store is None or not store.has(key):
-            raise fail(f"unknown_key: no signing key {key!r} in {settings.data_dir / 'pki'}")
+            raise fail(f"unknown_key: no signing key {key!r} in {pki_dir}")
         cert = store.certificate(key)
     except KeyStoreError as exc:
         raise fail(str(exc)) from exc
@@ -243,14 +279,17 @@ def pdf_sign(
 
     agency_name = subject(NameOID.ORGANIZATION_NAME)
     signer_name = agency_name if role == "seal" else subject(NameOID.COMMON_NAME)
+    if not input_path.is_file():
+        raise fail(f"cannot read {input_path}: no such file")
     try:
-        data = input_path.read_bytes()
-    except OSError as exc:
-        raise fail(f"cannot read {input_path}: {exc.strerror}") from exc
-    try:
-        with err.status("đang ký / signing…") if not as_json else contextlib.nullcontext():
-            signed = signatures.sign_with_key(
-                io.BytesIO(data),
+        with (
+            err.status("đang ký / signing…") if not as_json else contextlib.nullcontext(),
+            _database(settings) as db,
+        ):
+            signed = sign_with_key(
+                db,
+                signatures,
+                input_path,
                 key_id=key,
                 role=role,
                 signer_name=signer_name,
@@ -258,8 +297,10 @@ def pdf_sign(
                 now=datetime.now(UTC),
                 long_term=lt,
             )
-    except SigningError as exc:
+    except DocexError as exc:
         raise fail(f"{exc.code}: {exc.detail}") from exc
+    except OSError as exc:
+        raise fail(f"cannot read {input_path}: {exc.strerror}") from exc
     finally:
         signatures.close()  # its bounded worker, which parsed the PDF
     output.write_bytes(signed)

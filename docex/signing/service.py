@@ -36,7 +36,7 @@ from docex.signing.pades import (
     SigningError,
     sign_pdf,
 )
-from docex.signing.pki import Pki, person_key_id, seal_key_id
+from docex.signing.pki import INDEX_FILE, Pki, person_key_id, seal_key_id
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.timestamps import InProcessTimeStamper, TimeStampAuthority, authority_from_pki
 from docex.signing.validation import (
@@ -45,8 +45,6 @@ from docex.signing.validation import (
     TrustConfig,
     ValidationReport,
 )
-
-PKI_DIR = "pki"
 
 
 class NoTrustRoots(RuntimeError):
@@ -63,7 +61,7 @@ class ValidationLimits:
 class NodeSignatures:
     def __init__(
         self,
-        data_dir: Path,
+        pki_dir: Path,
         *,
         passphrase: str | None,
         key_store: KeyStore | None = None,
@@ -72,11 +70,11 @@ class NodeSignatures:
         pool: ValidatorPool | None = None,
         spool_dir: Path | None = None,
     ) -> None:
-        """``spool_dir``: where a PDF being signed is written for the worker that prepares it
+        """``pki_dir``: the node's PKI directory, used if it holds one (``docex.keys.paths``).
+        ``spool_dir``: where a PDF being signed is written for the worker that prepares it
         (the system's temporary directory by default); removed as soon as it is signed."""
-        pki_dir = data_dir / PKI_DIR
         self.pki: Pki | None = (
-            Pki.open(pki_dir, passphrase) if (pki_dir / "pki.json").exists() else None
+            Pki.open(pki_dir, passphrase) if (pki_dir / INDEX_FILE).exists() else None
         )
         roots = [_der(path.read_bytes()) for path in trust_roots]
         if self.pki is not None:

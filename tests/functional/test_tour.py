@@ -15,8 +15,8 @@ from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pypdf import PdfReader
 
+from docex.keys.paths import NODE_KEY_FILE
 from docex.signing.hsm import Pkcs11KeyStore
-from docex.signing.keys import NODE_KEY_FILE
 from docex.signing.pki import Pki
 from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.helpers import G22, H41

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 
 from docex.cli.pki import register
 from docex.kit.samplepdf import sample_pdf
+from docex.migrations import upgrade
 from docex.signing.font import text_width
 from docex.signing.keystore import FileKeyStore
 from docex.signing.pades import (
@@ -554,6 +555,8 @@ def test_output_stream_receives_the_signed_pdf(node: Node) -> None:
 @pytest.fixture
 def cli_node(tmp_path: Path) -> tuple[dict[str, str], Node]:
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    upgrade(f"sqlite:///{data_dir / 'docex.db'}")  # where the key operations are audited
     env = {"DOCEX_DATA_DIR": str(data_dir), "DOCEX_SIGNING__KEY_PASSPHRASE": PASSPHRASE}
     return env, Node(data_dir / "pki")
 
