@@ -15,6 +15,7 @@ _BY_CODE: Mapping[str, str] = {
     "missing_token": "chưa đăng nhập: dùng `docex login`, --token hoặc --as",
     "invalid_token": "mã truy cập không hợp lệ hoặc đã hết hạn; đăng nhập lại",
     "invalid_credentials": "sai tên đăng nhập hoặc mật khẩu",
+    "password_too_short": "mật khẩu phải có ít nhất 10 ký tự",
     "unauthenticated": "chưa đăng nhập hoặc phiên đã hết hạn",
     "forbidden": "vai trò của bạn không được làm việc này",
     "status_not_allowed": "vai trò của bạn không được báo trạng thái này",
