@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import anyio.to_thread
-from cryptography import x509
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
@@ -32,18 +31,15 @@ from docex.db import Database
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
 from docex.groupcommit import GroupCommitter
+from docex.keys.node import agency_key_store, kek_ring, node_signer, open_token
+from docex.keys.paths import KeyPaths
 from docex.kit.clock import Clock, SystemClock
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
-from docex.node_keys import node_key, open_token
 from docex.routing.dispatcher import Dispatcher
-from docex.signing.agency_keys import AgencyKeyStore
-from docex.signing.jws import NodeSigner
-from docex.signing.keks import KekRing
-from docex.signing.pki import NODE_CERT_FILE
 from docex.signing.sandbox import ValidatorPool
-from docex.signing.service import PKI_DIR, ValidationLimits
+from docex.signing.service import ValidationLimits
 from docex.signing.wiring import build_signatures
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
@@ -84,10 +80,7 @@ def build_node(
     db = Database(settings.resolved_database_url)
     secret = settings.passphrase
     token = open_token(settings)
-    key = node_key(settings, token)
-    node_chain = settings.data_dir / PKI_DIR / "certs" / NODE_CERT_FILE
-    chain = x509.load_pem_x509_certificates(node_chain.read_bytes()) if node_chain.exists() else []
-    signer = NodeSigner(key, settings.node_id, chain=chain)
+    signer = node_signer(settings, token)
     metrics = Metrics()
     metrics.watch_queue(db, clock)
     store = build_store(settings)
@@ -121,10 +114,10 @@ def build_node(
         metrics=metrics,
         dispatcher=dispatcher,
         committer=committer,
-        keks=KekRing(settings.keys_dir / "kek", secret),
-        agency_keys=AgencyKeyStore(settings.keys_dir / "agencies", secret),
+        keks=kek_ring(settings),
+        agency_keys=agency_key_store(settings),
         signatures=build_signatures(
-            settings.data_dir,
+            KeyPaths.of(settings).pki_dir,
             passphrase=secret,
             audit=DatabaseSigningAudit(db),
             key_store=token,

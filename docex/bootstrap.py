@@ -17,12 +17,12 @@ from docex.auth.policy import Kind
 from docex.auth.service import create_api_token, create_principal
 from docex.config import Settings
 from docex.db import Database
+from docex.keys.directory import hosted_signers
+from docex.keys.enrolment import build_node_pki
+from docex.keys.node import agency_key_store, ensure_node_key, kek_ring
 from docex.kit.clock import SystemClock
 from docex.kit.files import atomic_write
 from docex.migrations import upgrade
-from docex.node_keys import build_node_pki, ensure_node_key
-from docex.signing.agency_keys import AgencyKeyStore
-from docex.signing.keks import KekRing
 from docex.signing.pki import UnencryptedKeysWarning
 from docex.vocabulary.levels import Classification
 
@@ -80,10 +80,9 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
     settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     url = settings.resolved_database_url
     upgrade(url)
-    secret = settings.passphrase
     key_created = ensure_node_key(settings)
-    KekRing(settings.keys_dir / "kek", secret).create_if_missing()
-    agency_keys = AgencyKeyStore(settings.keys_dir / "agencies", secret)
+    kek_ring(settings).create_if_missing()
+    agency_keys = agency_key_store(settings)
     credentials = settings.data_dir / CREDENTIALS_FILE
     seeded = False
     db = Database(url)
@@ -100,7 +99,8 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
                 session.flush()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UnencryptedKeysWarning)  # the demo says so
-                    build_node_pki(settings, session)
+                    signers = hosted_signers(session, settings.node_id)
+                    build_node_pki(settings, signers, now=SystemClock().now())
     finally:
         db.dispose()
     return InitResult(

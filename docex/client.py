@@ -122,7 +122,8 @@ class DocexClient(docex_client.DocexClient):
         encrypted (``/sealed``) and decrypt it here with that key; the node never sees it.
         Checked against the SHA-256 recorded at intake; returns it. No partial file is left;
         a local file problem (a full disk) is the ``OSError`` it is."""
-        from docex.documents.protection import StoredFileCorrupt, open_sealed
+        from docex.documents.protection import open_sealed
+        from docex.errors import KeyUnavailable, StoredFileCorrupt
         from docex.vocabulary.levels import Classification
 
         meta = self.document(document_id).file(file_id)
@@ -153,7 +154,7 @@ class DocexClient(docex_client.DocexClient):
                 for chunk in plaintext:
                     out.write(chunk)
             partial.replace(target)
-        except StoredFileCorrupt as exc:
+        except (StoredFileCorrupt, KeyUnavailable) as exc:
             partial.unlink(missing_ok=True)
             raise SealedFileError(exc.code, exc.detail) from exc
         except BaseException:

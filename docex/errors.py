@@ -12,7 +12,12 @@
     ├── RangeNotSatisfiable  416    a byte range past the end of a file; has Content-Range
     ├── Unprocessable        422    well-formed but invalid: envelope, recipients, PDF content
     ├── TooManyRequests      429    slowed down (sign-in attempts); has Retry-After
-    └── ServiceUnavailable   503    a dependency (database, blob store) is down; has Retry-After
+    ├── StoredFileCorrupt    500    stored bytes fail their own authentication or hash: never
+    │                               served, the document's deliveries flagged
+    ├── ServiceUnavailable   503    a dependency (database, blob store) is down; has Retry-After
+    │    └── KeyUnavailable  503    a key is missing, locked or unreachable (key file not yet
+    │                               restored, token down, wrong passphrase); nothing is flagged
+    └── StorageFull          507    no room left to store the upload (disk or bucket full)
 
 Each carries a machine-readable ``code`` (the ``error`` field of the response) and a ``detail``
 written for the person reading it. A detail never contains secrets or another agency's data.
@@ -129,7 +134,33 @@ class ServiceUnavailable(DocexError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class StorageFull(DocexError):
+    """The node has no room left for what it was asked to store; nothing was stored. Not
+    retried by clients on their own (it does not clear in seconds): an operator frees space."""
+
+    status = 507
+    default_code = "storage_full"
+
+
 # Named errors services raise where the outcome has a name of its own.
+
+
+class StoredFileCorrupt(DocexError):
+    """The stored bytes do not decrypt or do not match their recorded hash: never served."""
+
+    status = 500
+    default_code = "stored_file_corrupt"
+
+
+class KeyUnavailable(ServiceUnavailable):
+    """A key the operation needs is not usable now (a key file missing or not yet restored, a
+    passphrase that does not open it, a token that does not answer). The data is intact: try
+    again once the key is back."""
+
+    default_code = "key_unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 30) -> None:
+        super().__init__(detail, retry_after=retry_after)
 
 
 class DocumentNotFound(NotFound):

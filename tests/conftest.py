@@ -22,14 +22,13 @@ from docex.app import create_app
 from docex.bootstrap import DEMO_AGENCIES, _seed_demo
 from docex.config import Settings
 from docex.db import Database
+from docex.keys.node import agency_key_store, kek_ring
+from docex.keys.paths import KeyPaths
 from docex.kit.clock import SystemClock
 from docex.migrations import upgrade
-from docex.signing.agency_keys import AgencyKeyStore
-from docex.signing.keks import KekRing
 from docex.signing.keys import create_node_key, load_node_key
 from docex.signing.pki import Pki, UnencryptedKeysWarning, build_pki, certify_node_key
 from docex.signing.sandbox import ValidatorPool
-from docex.signing.service import PKI_DIR
 from tests.signing.softhsm import SoftHsm, Token
 from tests.storage.seaweed import SeaweedFS
 
@@ -130,20 +129,21 @@ def _with_db(pg_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def keys_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def keys_template(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Node key, KEK ring, the demo agencies' custodial keys and the demo PKI (a seal per
-    agency, a personal key per leader), made once, copied into each test's data directory."""
-    data = tmp_path_factory.mktemp("data-template")
-    keys = data / "keys"
-    create_node_key(keys)
-    KekRing(keys / "kek").create_if_missing()
-    agency_keys = AgencyKeyStore(keys / "agencies")
+    agency, a personal key per leader), made once in a data directory of their own, copied into
+    each test's data directory."""
+    template = Settings(data_dir=tmp_path_factory.mktemp("data-template"), node_id="test-node")
+    paths = KeyPaths.of(template)
+    create_node_key(paths.node_key)
+    kek_ring(template).create_if_missing()
+    agency_keys = agency_key_store(template)
     for code, *_ in DEMO_AGENCIES:
         agency_keys.create(code)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnencryptedKeysWarning)
         build_pki(
-            data / PKI_DIR,
+            paths.pki_dir,
             [(code, name) for code, name, *_ in DEMO_AGENCIES],
             [
                 (f"lanhdao.{stem}", f"Lãnh đạo {name}", code)
@@ -153,12 +153,12 @@ def keys_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             now=SystemClock().now(),
         )
     certify_node_key(
-        Pki.open(data / PKI_DIR, None),
-        load_node_key(keys).public_key(),
+        Pki.open(paths.pki_dir, None),
+        load_node_key(paths.node_key).public_key(),
         node_id="test-node",
         now=SystemClock().now(),
     )
-    return keys
+    return template
 
 
 @pytest.fixture(scope="session")
@@ -168,7 +168,7 @@ def validator_pool() -> Iterator[ValidatorPool]:
         yield pool
 
 
-def _seed(url: str, keys: Path) -> dict[str, Any]:
+def _seed(url: str, keys: Settings) -> dict[str, Any]:
     upgrade(url)
     db = Database(url)
     try:
@@ -176,7 +176,7 @@ def _seed(url: str, keys: Path) -> dict[str, Any]:
             credentials = _seed_demo(session, Settings(node_id="test-node"))
             ensure_custodial_keys(
                 session,
-                AgencyKeyStore(keys / "agencies"),
+                agency_key_store(keys),
                 node_id="test-node",
                 now=SystemClock().now(),
             )
@@ -186,14 +186,14 @@ def _seed(url: str, keys: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory, keys_template: Path) -> Template:
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, keys_template: Settings) -> Template:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     credentials = _seed(f"sqlite:///{path}", keys_template)
     return Template(url=str(path), credentials=credentials)
 
 
 @pytest.fixture(scope="session")
-def pg_template(pg_server: str, keys_template: Path) -> Template:
+def pg_template(pg_server: str, keys_template: Settings) -> Template:
     _pg_admin(pg_server, "CREATE DATABASE docex_template")
     credentials = _seed(_with_db(pg_server, "docex_template"), keys_template)
     return Template(url="docex_template", credentials=credentials)
@@ -224,14 +224,17 @@ def database(
 
 
 @pytest.fixture
-def settings(database: tuple[str, dict[str, Any]], tmp_path: Path, keys_template: Path) -> Settings:
+def settings(
+    database: tuple[str, dict[str, Any]], tmp_path: Path, keys_template: Settings
+) -> Settings:
     url, _ = database
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir, database_url=url, node_id="test-node")
     settings.dispatcher.enabled = False  # tests drive the dispatcher with run_once()
     data_dir.mkdir()
-    shutil.copytree(keys_template, settings.keys_dir)
-    shutil.copytree(keys_template.parent / PKI_DIR, data_dir / PKI_DIR)
+    template, paths = KeyPaths.of(keys_template), KeyPaths.of(settings)
+    shutil.copytree(template.keys_dir, paths.keys_dir)
+    shutil.copytree(template.pki_dir, paths.pki_dir)
     settings.blob_dir.mkdir(parents=True, exist_ok=True)
     return settings
 

@@ -2,7 +2,7 @@
 wrote as recipients into the agencies that will receive (groups expanded, successions followed).
 
 The API (POST/PATCH /agencies) and the CLI (``docex agency ...``) both change the directory
-through ``create_agency`` and ``update_agency``, so every rule on admin input lives here once:
+through ``register_agency`` and ``update_agency``, so every rule on admin input lives here once:
 codes and node ids have a grammar (``codes.py``), a name is 1-300 characters of visible text,
 the parent chain never loops (``parent_cycle``), and an agency that mail still reaches is
 retired only with a successor (``successor_required``, see ``_check_retirement``).
@@ -180,6 +180,36 @@ def create_agency(
     events.record(
         session, events.AGENCY_CREATED, at=now, actor_id=actor_id, agency_id=code, name=name
     )
+    return agency
+
+
+def register_agency(
+    session: Session,
+    agency_keys: AgencyKeyStore,
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    node_id: str,
+    this_node: str,
+    now: datetime,
+    parent_id: str | None = None,
+    actor_id: str | None = None,
+) -> Agency:
+    """Add an agency to the directory and, if it is hosted on this node (``this_node``), give
+    it its custodial encryption key pair and publish the public half: what ``POST /agencies``
+    and ``docex agency add`` both do, in the caller's transaction."""
+    agency = create_agency(
+        session,
+        code=code,
+        name=name,
+        kind=kind,
+        node_id=node_id,
+        now=now,
+        parent_id=parent_id,
+        actor_id=actor_id,
+    )
+    ensure_custodial_keys(session, agency_keys, node_id=this_node, now=now)
     return agency
 
 

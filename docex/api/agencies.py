@@ -78,18 +78,17 @@ def create_agency(body: AgencyCreate, actor: ActorDep, node: NodeDep) -> AgencyO
     """Add an agency to the directory (admin)."""
     authorize(actor, Action.ADMIN_REGISTRY)
     with node.db.write() as session:
-        agency = service.create_agency(
+        agency = service.register_agency(
             session,
+            node.agency_keys,
             code=body.id,
             name=body.name,
             kind=body.kind,
             parent_id=body.parent_id,
             node_id=node.settings.node_id if body.node_id is None else body.node_id,
+            this_node=node.settings.node_id,
             now=node.clock.now(),
             actor_id=actor.id,
-        )
-        service.ensure_custodial_keys(
-            session, node.agency_keys, node_id=node.settings.node_id, now=node.clock.now()
         )
         return _out(agency)
 

@@ -20,6 +20,18 @@ from docex.kit.text import has_control_chars
 from docex.vocabulary.levels import Classification
 
 TOKEN_PREFIX = "dxt"  # noqa: S105 (a prefix, not a secret)
+MIN_PASSWORD_CHARS = 10
+
+
+def check_new_password(password: str) -> str:
+    """A password a person may be given: at least ``MIN_PASSWORD_CHARS`` characters (422
+    ``password_too_short``), whichever face sets it (``docex user add``, the API, the web UI)."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise Unprocessable(
+            f"passwords have at least {MIN_PASSWORD_CHARS} characters",
+            code="password_too_short",
+        )
+    return password
 
 
 def hash_token(secret: str) -> str:
@@ -52,6 +64,8 @@ def create_principal(
             raise Unprocessable(f"unknown agency {agency_id!r}", code="unknown_agency")
     elif agency_id is not None:
         raise Unprocessable(f"a {kind.value} acts for the node, not an agency")
+    if password is not None:
+        check_new_password(password)
     if username is not None and session.scalar(
         select(Principal.id).where(Principal.username == username)
     ):

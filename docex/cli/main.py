@@ -240,8 +240,6 @@ def user_add(
 
     if kind not in {k.value for k in PEOPLE_KINDS}:
         raise fail("kind is clerk, leader, auditor or admin")
-    if len(password) < 10:
-        raise fail("passwords have at least 10 characters")
     db = Database(settings_for(data_dir).resolved_database_url)
     try:
         with db.write() as session:
@@ -272,29 +270,25 @@ def agency_add(
     data_dir: DataDir = None,
 ) -> None:
     """Add an agency to this node's directory."""
-    from docex.agencies.service import create_agency, ensure_custodial_keys
+    from docex.agencies.service import register_agency
     from docex.db import Database
     from docex.errors import DocexError
+    from docex.keys.node import agency_key_store
     from docex.kit.clock import SystemClock
-    from docex.signing.agency_keys import AgencyKeyStore
 
     settings = settings_for(data_dir)
     db = Database(settings.resolved_database_url)
     try:
         with db.write() as session:
-            create_agency(
+            register_agency(
                 session,
+                agency_key_store(settings),
                 code=code,
                 name=name,
                 kind=kind,
                 parent_id=parent,
                 node_id=settings.node_id if node is None else node,
-                now=SystemClock().now(),
-            )
-            ensure_custodial_keys(
-                session,
-                AgencyKeyStore(settings.keys_dir / "agencies", settings.passphrase),
-                node_id=settings.node_id,
+                this_node=settings.node_id,
                 now=SystemClock().now(),
             )
     except DocexError as exc:
@@ -356,17 +350,34 @@ def agency_export_key(
     """Hand an agency its encryption private key, so it decrypts in its own system."""
     import os
 
-    from docex.signing.agency_keys import AgencyKeyStore
+    from docex.db import Database
+    from docex.errors import DocexError
+    from docex.keys.node import agency_key_store
+    from docex.keys.service import export_agency_key
+    from docex.kit.clock import SystemClock
+    from docex.signing.keks import KeyUnavailable
 
     settings = settings_for(data_dir)
-    store = AgencyKeyStore(settings.keys_dir / "agencies", settings.passphrase)
+    store = agency_key_store(settings)
     if not store.has(code):
         raise fail(f"this node holds no encryption key of {code}")
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(store.private_pem(code))
-    if remove:
-        (settings.keys_dir / "agencies" / f"{code}.pem").unlink()
+
+    def write(private_pem: bytes) -> None:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(private_pem)
+            fh.flush()
+            os.fsync(fh.fileno())  # safe with the agency before the node's copy may go
+
+    db = Database(settings.resolved_database_url)
+    try:
+        export_agency_key(db, store, code, write, remove=remove, now=SystemClock().now())
+    except (DocexError, KeyUnavailable) as exc:
+        raise fail(str(exc)) from exc
+    except FileExistsError as exc:
+        raise fail(f"{output} exists; choose another file") from exc
+    finally:
+        db.dispose()
     console.print(f"wrote {output}" + (" and removed the node's copy" if remove else ""))
 
 
@@ -411,15 +422,16 @@ def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
 def keys_rotate(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     """Add a new KEK and rewrap every stored data key with it (blobs are not rewritten)."""
     from docex.db import Database
-    from docex.documents.protection import rotate_data_keys
-    from docex.signing.keks import KekRing
+    from docex.keys.service import rotate_kek
+    from docex.kit.clock import SystemClock
+    from docex.signing.keks import KekError
 
     settings = settings_for(data_dir)
-    keks = KekRing(settings.keys_dir / "kek", settings.passphrase)
-    version = keks.rotate()
     db = Database(settings.resolved_database_url)
     try:
-        rewrapped = rotate_data_keys(db, keks)
+        version, rewrapped = rotate_kek(db, settings, now=SystemClock().now())
+    except KekError as exc:
+        raise fail(str(exc)) from exc
     finally:
         db.dispose()
     if as_json:

@@ -15,6 +15,7 @@ _BY_CODE: Mapping[str, str] = {
     "missing_token": "chưa đăng nhập: dùng `docex login`, --token hoặc --as",
     "invalid_token": "mã truy cập không hợp lệ hoặc đã hết hạn; đăng nhập lại",
     "invalid_credentials": "sai tên đăng nhập hoặc mật khẩu",
+    "password_too_short": "mật khẩu phải có ít nhất 10 ký tự",
     "unauthenticated": "chưa đăng nhập hoặc phiên đã hết hạn",
     "forbidden": "vai trò của bạn không được làm việc này",
     "status_not_allowed": "vai trò của bạn không được báo trạng thái này",
@@ -58,8 +59,14 @@ _BY_CODE: Mapping[str, str] = {
     "source_changed": "tệp bị thay đổi trong khi đang gửi",
     "database_unavailable": "cơ sở dữ liệu của nút tạm thời không truy cập được",
     "storage_unavailable": "kho lưu trữ tệp của nút tạm thời không truy cập được",
-    "key_unavailable": "khóa của nút tạm thời không dùng được",
-    "stored_file_corrupt": "tệp lưu trên nút bị hỏng",
+    "key_unavailable": (
+        "khóa của nút tạm thời không dùng được (chưa khôi phục, sai mật khẩu bảo vệ hoặc thiết bị "
+        "ký không phản hồi); dữ liệu vẫn nguyên vẹn, thử lại sau"
+    ),
+    "storage_full": (
+        "kho lưu trữ của nút đã đầy; chưa lưu gì, báo quản trị viên giải phóng dung lượng"
+    ),
+    "stored_file_corrupt": "tệp lưu trên nút bị hỏng (không qua được kiểm tra toàn vẹn)",
     # the command itself
     "usage": "lệnh dùng chưa đúng",
     "configuration": "cấu hình chưa đúng",
@@ -78,6 +85,7 @@ _BY_STATUS: Mapping[int, str] = {
     416: "đoạn byte yêu cầu nằm ngoài tệp",
     422: "dữ liệu không hợp lệ",
     503: "dịch vụ tạm thời không sẵn sàng, thử lại sau",
+    507: "nút hết dung lượng lưu trữ",
 }
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,11 +27,35 @@ from docex.cli.common import (
     settings_for,
 )
 
+if TYPE_CHECKING:
+    from docex.config import Settings
+    from docex.db import Database
+
 __all__ = ["register"]
 
 
 pki_app = DocexTyper(help="The node's PKI: CAs, seals, personal keys, TSA, OCSP.")
 pdf_app = DocexTyper(help="PDF signatures: sign and seal with the node's keys.")
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Database]:
+    """The node's database, where key operations are audited; a failure to reach it (or a
+    node never initialised) is said plainly."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from docex.db import Database
+
+    db = Database(settings.resolved_database_url)
+    try:
+        yield db
+    except SQLAlchemyError as exc:
+        raise fail(
+            f"cannot write to the node's database ({type(exc).__name__}), where key operations "
+            "are audited; run `docex init` first"
+        ) from exc
+    finally:
+        db.dispose()
 
 
 def register(app: typer.Typer) -> None:
@@ -58,20 +83,23 @@ def pki_init(
     from sqlalchemy.exc import SQLAlchemyError
 
     from docex.db import Database
-    from docex.node_keys import build_node_pki
+    from docex.keys.directory import hosted_signers
+    from docex.keys.enrolment import build_node_pki
     from docex.signing.pki import PkiError, UnencryptedKeysWarning
 
     settings = settings_for(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(settings.resolved_database_url) if demo else None
+    now = datetime.now(UTC)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnencryptedKeysWarning)
         try:
             if db is None:
-                layout = build_node_pki(settings, None)
+                layout = build_node_pki(settings, None, now=now)
             else:
                 with db.read() as session:
-                    layout = build_node_pki(settings, session)
+                    signers = hosted_signers(session, settings.node_id)
+                layout = build_node_pki(settings, signers, now=now)
         except PkiError as exc:
             raise fail(str(exc)) from exc
         except SQLAlchemyError as exc:
@@ -115,12 +143,14 @@ def pki_rotate(
     old certificate is kept so that documents signed before still verify."""
     from cryptography.hazmat.primitives import hashes
 
-    from docex.node_keys import rotate_signing_key
+    from docex.keys.service import rotate_key
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
+    settings = settings_for(data_dir)
     try:
-        cert = rotate_signing_key(settings_for(data_dir), key)
+        with _database(settings) as db:
+            cert = rotate_key(db, settings, key, now=datetime.now(UTC))
     except (PkiError, KeyStoreError) as exc:
         raise fail(str(exc)) from exc
     data = {
@@ -151,12 +181,14 @@ def pki_request(
     an outside certification authority; install its answer with `docex pki install`."""
     from cryptography.hazmat.primitives import serialization
 
-    from docex.node_keys import request_certificate
+    from docex.keys.service import request_key_certificate
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
+    settings = settings_for(data_dir)
     try:
-        csr = request_certificate(settings_for(data_dir), key, rotate=rotate)
+        with _database(settings) as db:
+            csr = request_key_certificate(db, settings, key, rotate=rotate, now=datetime.now(UTC))
     except (PkiError, KeyStoreError) as exc:
         raise fail(str(exc)) from exc
     output.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
@@ -176,7 +208,7 @@ def pki_install(
     """Install the certificate a CA issued for KEY's request on the PKCS#11 token."""
     from cryptography import x509
 
-    from docex.node_keys import install_signing_certificate
+    from docex.keys.service import install_key_certificate
     from docex.signing.keys import KeyStoreError
     from docex.signing.pki import PkiError
 
@@ -189,8 +221,10 @@ def pki_install(
         )
     except (OSError, ValueError) as exc:
         raise fail(f"cannot read a certificate from {certificate}: {exc}") from exc
+    settings = settings_for(data_dir)
     try:
-        generation = install_signing_certificate(settings_for(data_dir), key, cert)
+        with _database(settings) as db:
+            generation = install_key_certificate(db, settings, key, cert, now=datetime.now(UTC))
     except (PkiError, KeyStoreError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"{key}: certificate {cert.serial_number:x} installed (key {generation})")
@@ -211,8 +245,8 @@ def pdf_sign(
     """Add one PAdES signature to INPUT with a key of this node: as the agency's seal
     (--key seal:<code>) or as a person (--key person:<username>)."""
     from docex.audit.signing import DatabaseSigningAudit
-    from docex.db import Database
-    from docex.node_keys import open_token
+    from docex.keys.node import open_token
+    from docex.keys.paths import KeyPaths
     from docex.signing.errors import SigningServiceError
     from docex.signing.wiring import build_signatures
 
@@ -223,10 +257,9 @@ def pdf_sign(
         data = input_path.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {input_path}: {exc.strerror}") from exc
-    db = Database(settings.resolved_database_url)
-    try:
+    with _database(settings) as db:
         signatures = build_signatures(
-            settings.data_dir,
+            KeyPaths.of(settings).pki_dir,
             passphrase=settings.passphrase,
             audit=DatabaseSigningAudit(db),
             key_store=open_token(settings),
@@ -237,12 +270,10 @@ def pdf_sign(
                 signed = signatures.sign_with_key(
                     io.BytesIO(data), key_id=key, now=datetime.now(UTC), long_term=lt
                 )
+        except SigningServiceError as exc:
+            raise fail(f"{exc.code}: {exc.detail}") from exc
         finally:
             signatures.close()  # its bounded worker, which parsed the PDF
-    except SigningServiceError as exc:
-        raise fail(f"{exc.code}: {exc.detail}") from exc
-    finally:
-        db.dispose()
     output.write_bytes(signed.data)
     result = {
         "input": str(input_path),

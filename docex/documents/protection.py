@@ -12,7 +12,13 @@ and classification, so a blob swapped between files or documents does not decryp
   principal the access policy has already let through (agency membership + clearance).
 
 Reading checks the SHA-256 recorded at intake as the plaintext streams out: a flipped byte,
-truncated or swapped blob or a wrong key raises ``StoredFileCorrupt``, never serves bad bytes.
+truncated or swapped blob, or a wrapped key that fails its own authentication raises
+``StoredFileCorrupt``, never serves bad bytes. A key that is only *unavailable* — a KEK version
+or agency key file missing (not yet restored from a backup), one that the passphrase does not
+open (added by another process under another passphrase) — raises ``KeyUnavailable`` (503): the
+data is intact and reads again once the key is back, so nothing is flagged. The same holds on
+intake: no usable KEK is a 503 before any blob is written. A full disk or bucket while storing
+is ``StorageFull`` (507), not a fault of the data.
 """
 
 from __future__ import annotations
@@ -26,15 +32,11 @@ from sqlalchemy import select
 
 from docex.db import Database
 from docex.documents.models import Document, DocumentFile
-from docex.errors import DocexError, Unprocessable
-from docex.signing.agency_keys import (
-    AgencyKeyStore,
-    UnwrapError,
-    unwrap_for_agency,
-    wrap_for_agency,
-)
-from docex.signing.keks import KekError, KekRing, WrappedKey
-from docex.storage.base import CHUNK_SIZE, BlobStore
+from docex.errors import KeyUnavailable, StorageFull, StoredFileCorrupt, Unprocessable
+from docex.signing import keks as kek_errors
+from docex.signing.agency_keys import AgencyKeyStore, unwrap_for_agency, wrap_for_agency
+from docex.signing.keks import KekRing, WrappedKey
+from docex.storage.base import CHUNK_SIZE, BlobStore, BlobStoreFull
 from docex.storage.encryption import (
     BlobIntegrityError,
     associated_data,
@@ -44,12 +46,17 @@ from docex.storage.encryption import (
 )
 from docex.vocabulary.levels import Classification
 
-
-class StoredFileCorrupt(DocexError):
-    """The stored bytes do not decrypt or do not match their recorded hash: never served."""
-
-    status = 500
-    default_code = "stored_file_corrupt"
+__all__ = [
+    "ProtectedFile",
+    "SealedFile",
+    "StoredFileCorrupt",
+    "data_key",
+    "open_sealed",
+    "protect",
+    "require_party_keys",
+    "reveal",
+    "rotate_data_keys",
+]
 
 
 @dataclass(frozen=True)
@@ -87,13 +94,19 @@ def protect(
     agency_wraps: dict[str, bytes] = {}
     wrapped: WrappedKey | None = None
     if classification is Classification.NORMAL:
-        wrapped = keks.wrap(dek, aad)
+        try:
+            wrapped = keks.wrap(dek, aad)
+        except kek_errors.KeyUnavailable as exc:
+            raise KeyUnavailable(f"the node's key-encryption key is unavailable: {exc}") from exc
     else:
         for agency_id, public_pem in party_keys.items():
             agency_wraps[agency_id] = wrap_for_agency(
                 dek, public_pem.encode(), agency_id=agency_id, context=aad
             )
-    info = store.put_stream(key, encrypt(_read(source), dek, aad))
+    try:
+        info = store.put_stream(key, encrypt(_read(source), dek, aad))
+    except BlobStoreFull as exc:
+        raise StorageFull(f"the blob store has no room for the file: {exc}") from exc
     source.unlink(missing_ok=True)
     return ProtectedFile(
         stored_size=info.size,
@@ -132,6 +145,9 @@ def data_key(
     agency_wrap: bytes | None,
     reader_agency: str,
 ) -> bytes:
+    """The file's data key: unwrapped by the KEK version it names, or by the reader agency's
+    custodial key. ``KeyUnavailable`` (503, nothing flagged) when that key is missing or will not
+    open; ``StoredFileCorrupt`` only when the wrapped key itself fails authentication."""
     aad = associated_data(document_id, file_id, classification.value)
     try:
         if wrapped_key is not None and kek_version is not None:
@@ -139,8 +155,10 @@ def data_key(
         if agency_wrap is None:
             raise StoredFileCorrupt(f"no data key for {reader_agency} on file {file_id}")
         return agency_keys.unwrap(reader_agency, agency_wrap, aad)
-    except (KekError, UnwrapError) as exc:
-        raise StoredFileCorrupt(f"the data key of file {file_id} cannot be unwrapped") from exc
+    except kek_errors.KeyUnavailable as exc:
+        raise KeyUnavailable(f"the key that opens file {file_id} is unavailable: {exc}") from exc
+    except kek_errors.UnwrapError as exc:
+        raise StoredFileCorrupt(f"the data key of file {file_id} fails authentication") from exc
 
 
 def reveal(
@@ -231,7 +249,9 @@ def open_sealed(
         dek = unwrap_for_agency(
             agency_wrap, private_pem, agency_id=agency_id, context=aad, passphrase=passphrase
         )
-    except UnwrapError as exc:
+    except kek_errors.KeyUnavailable as exc:
+        raise KeyUnavailable(f"this key cannot open file {file_id}: {exc}") from exc
+    except kek_errors.UnwrapError as exc:
         raise StoredFileCorrupt(f"this key cannot open file {file_id}: {exc}") from exc
     return reveal(
         chunks,

@@ -542,7 +542,9 @@ def open_file(
     The first segment is decrypted and authenticated before this returns, so a wrong key or a
     swapped blob is an error response, not a broken download; later corruption aborts the
     stream before the bad bytes (the final bytes are held until the SHA-256 matches). Either
-    way the document's deliveries are flagged and an audit event is written.
+    way the document's deliveries are flagged and an audit event is written. A key that is
+    missing or locked is ``KeyUnavailable`` (503): nothing is flagged, the file reads again
+    once the key is back.
     """
     with node.db.read() as session:
         document, file = _readable_file(session, actor, document_id, file_id)
@@ -550,7 +552,7 @@ def open_file(
         if file.wrapped_key is None and actor.agency_id is not None:
             wrap = session.get(FileKeyWrap, (file.id, actor.agency_id))
     wanted = requested_range(range_header, if_range, size=file.size, etag=f'"{file.sha256}"')
-    if file.wrapped_key is None and not node.agency_keys.has(actor.agency_id or ""):
+    if file.wrapped_key is None and node.agency_keys.released(actor.agency_id or ""):
         raise Conflict(
             "your agency keeps its private key itself: fetch the file sealed and decrypt it "
             "with that key (docex decrypt)",

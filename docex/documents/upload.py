@@ -6,6 +6,8 @@ the request is refused with 413 the moment the body, a text part or the number o
 the limits — before the rest of the body is read. Which parts a body may hold is a
 :class:`FormShape`: a document (envelope, main, attachments) or a PDF to sign (``file``, ``as``).
 
+A full spool disk is ``StorageFull`` (507 ``storage_full``), the partial spool files removed.
+
 Spool files are not blobs: they are removed when the request ends, however it ends — accepted
 ones are *moved* into the blob store, refused, failed or abandoned ones deleted. Each is held
 under an exclusive ``flock`` while its request lives, so that after a crash
@@ -34,8 +36,9 @@ from starlette.concurrency import run_in_threadpool
 
 from docex.config import LimitSettings
 from docex.documents.media_types import accepted_type
-from docex.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMedia
+from docex.errors import BadRequest, PayloadTooLarge, StorageFull, Unprocessable, UnsupportedMedia
 from docex.kit.bodies import capped, check_declared_length
+from docex.storage.base import NO_SPACE_ERRNOS
 
 log = logging.getLogger(__name__)
 FILE_PARTS = ("main", "attachment")
@@ -304,6 +307,13 @@ async def receive_form(
     except MultipartParseError as exc:
         receiver.upload.discard()
         raise BadRequest(f"malformed multipart body: {exc}", code="malformed_multipart") from exc
+    except OSError as exc:
+        receiver.upload.discard()
+        if exc.errno in NO_SPACE_ERRNOS:
+            raise StorageFull(
+                f"the node's spool directory is full ({exc.strerror}); nothing was stored"
+            ) from exc
+        raise
     except BaseException:  # refused, failed, client gone, task cancelled (server stopping)
         receiver.upload.discard()
         raise

@@ -15,4 +15,6 @@ tree (``errors``), which ``docex.api.errors`` maps to HTTP in one place.
 - The demo PKI the node may host: ``pki`` (a package: CAs, seals, people, CRLs), ``ocsp``
   (RFC 6960 responder), ``timestamps`` (RFC 3161 authority, and the ``TimeStamper`` a signature's
   token comes from: that authority in-process, or an outside one over HTTP).
+
+Where the keys live (one module for paths) and the audited operations on them: ``docex.keys``.
 """

@@ -23,7 +23,8 @@ Wrapped key (``wrap_for_agency``, 101 bytes)::
 The info enters the HPKE key schedule, so the wrapped key opens only with the agency's private key
 *and* the same agency id *and* the same context (the caller passes the document's metadata, e.g.
 ``encryption.associated_data(document_id, file_id, classification)``). A wrapped key moved to
-another agency's entry or to another document fails with ``UnwrapError``.
+another document fails with ``UnwrapError``; moved to another agency's entry, it names a key that
+agency does not hold (``KeyLocked``).
 
 What this guarantees: once the document has left the sending node, reading it needs a recipient
 agency's private key. Relaying nodes (the hub) receive only the encrypted blob and these
@@ -51,7 +52,7 @@ from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from docex.kit.files import create_exclusively
-from docex.signing.keks import KeyUnavailable, UnwrapError
+from docex.signing.keks import KeyLocked, KeyUnavailable, UnwrapError
 
 MAGIC = b"DXA1"
 SUITE_X25519_SHA256_AES256GCM = 1
@@ -66,6 +67,7 @@ _AGENCY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 
 __all__ = [
     "AgencyKeyStore",
+    "KeyLocked",
     "KeyUnavailable",
     "UnwrapError",
     "agency_key_id",
@@ -119,7 +121,12 @@ def unwrap_for_agency(
     context: bytes,
     passphrase: str | None = None,
 ) -> bytes:
-    """The data key inside ``blob``; ``UnwrapError`` unless key, agency id and context all match."""
+    """The data key inside ``blob``, if key, agency id and context all match.
+
+    ``KeyLocked`` when the private key does not load (wrong or missing passphrase), or is not
+    the key ``blob`` was wrapped for (the right key is elsewhere); ``UnwrapError`` when the
+    wrapped key itself fails: not a wrapped key, or altered, or for another agency or context.
+    """
     if len(blob) != WRAPPED_SIZE or blob[:4] != MAGIC:
         raise UnwrapError("not a docex agency-wrapped key")
     if blob[4] != SUITE_X25519_SHA256_AES256GCM:
@@ -127,7 +134,7 @@ def unwrap_for_agency(
     private = _load_private(private_pem, passphrase)
     head = blob[:_HEAD_SIZE]
     if head[5:] != _key_id(private.public_key()):
-        raise UnwrapError("the key was wrapped for another agency key")
+        raise KeyLocked("the key was wrapped for another agency key")
     try:
         dek = _SUITE.decrypt(blob[_HEAD_SIZE:], private, info=_info(head, agency_id, context))
     except InvalidTag:
@@ -141,6 +148,11 @@ def unwrap_for_agency(
 
 class AgencyKeyStore:
     """Custodial agency key pairs: ``<directory>/<agency code>.pem`` (private, 0600, in 0700).
+
+    An agency may take its private key over (``export`` then ``release``): the node's copy is
+    deleted and ``<agency code>.released`` left in its place, so that the node can tell an
+    agency that holds its key itself (``released``) from a key file that is missing (not yet
+    restored from a backup: ``KeyUnavailable``).
 
     The private PEM is encrypted with ``passphrase`` when one is given (the node passphrase), as
     PKCS#8 (PBES2, PBKDF2-HMAC-SHA256 with the 2048 iterations ``cryptography`` uses: the
@@ -175,6 +187,30 @@ class AgencyKeyStore:
         except FileExistsError:
             raise FileExistsError(f"agency {agency_id} already has a key pair") from None
         return public_pem
+
+    def released(self, agency_id: str) -> bool:
+        """Whether the agency took its private key over (``release``) and holds none here."""
+        return not self.has(agency_id) and self._marker(agency_id).is_file()
+
+    def export(self, agency_id: str) -> bytes:
+        """The private PEM to hand to the agency (encrypted with the store's passphrase, if it
+        has one); ``KeyUnavailable`` if this node holds none."""
+        return self.private_pem(agency_id)
+
+    def release(self, agency_id: str) -> None:
+        """Delete the node's copy of the agency's private key, for good: from now on only the
+        agency reads what is wrapped for it. The marker is written first, so a crash leaves a
+        released agency, never a missing key. ``KeyUnavailable`` if there is no key here."""
+        path = self._path(agency_id)
+        if not path.is_file():
+            raise KeyUnavailable(f"no key pair for agency {agency_id} on this node")
+        marker = self._marker(agency_id)
+        if not marker.exists():
+            create_exclusively(marker, b"released: the agency holds its private key\n")
+        path.unlink()
+
+    def _marker(self, agency_id: str) -> Path:
+        return self._path(agency_id).with_suffix(".released")
 
     def private_pem(self, agency_id: str) -> bytes:
         """The stored private PEM (encrypted with the store's passphrase, if it has one)."""
@@ -243,9 +279,9 @@ def _load_private(private_pem: bytes, passphrase: str | None) -> x25519.X25519Pr
             private_pem, password=passphrase.encode() if passphrase else None
         )
     except (ValueError, TypeError):
-        raise UnwrapError(
+        raise KeyLocked(
             "agency private key cannot be loaded: wrong or missing passphrase"
         ) from None
     if not isinstance(key, x25519.X25519PrivateKey):
-        raise UnwrapError("agency private key is not an X25519 key")
+        raise KeyLocked("agency private key is not an X25519 key")
     return key

@@ -32,9 +32,19 @@ choice as the new current version without knowing the passphrase. Key material n
 a ``repr``, an exception message or a log. Not guaranteed: protection against someone who can read
 the process memory, or who holds both the key files and the passphrase.
 
-Errors: ``KeyUnavailable`` (the version named is not in the ring, or no KEK at all),
-``UnwrapError`` (tampered wrapped key, wrong associated data, a KEK file that the passphrase does
-not open or that is damaged). Both derive from ``KekError``.
+Errors, drawn so that a caller can tell "the key is not here now" from "the data is bad"::
+
+    KekError
+     ├── KeyUnavailable   the key needed is not usable now: the version is not in the ring (a
+     │    │               file not yet restored from backup), or there is no KEK at all. Retry
+     │    │               once it is back; the data it protects is intact.
+     │    └── KeyLocked   the key file is there but does not open: a wrong or missing
+     │                    passphrase (a version added by another process under another one), a
+     │                    file not protected by the passphrase, damaged, renamed, or foreign.
+     └── UnwrapError      the wrapped key itself fails authentication (altered, or bound to other
+                          associated data): the data is corrupt, whatever key is restored.
+
+``docex.signing.agency_keys`` raises the same three for the agencies' keys.
 """
 
 from __future__ import annotations
@@ -72,11 +82,18 @@ class KekError(Exception):
 
 
 class KeyUnavailable(KekError):
-    """The key version needed is not in the ring (deleted, or never created here)."""
+    """The key needed is not usable now (not in the ring, not on this node); the data it
+    protects is not at fault."""
+
+
+class KeyLocked(KeyUnavailable):
+    """The key file is present but does not open: wrong or missing passphrase, not protected
+    by the passphrase, damaged, renamed or not a key file."""
 
 
 class UnwrapError(KekError):
-    """A key does not unwrap: altered, other associated data, or a KEK file that will not open."""
+    """A wrapped key fails its own authentication: altered, or bound to other associated
+    data. The stored data is corrupt."""
 
 
 @dataclass(frozen=True)
@@ -186,25 +203,25 @@ class KekRing:
         except FileNotFoundError:
             raise KeyUnavailable(f"KEK v{version} is not in {self.directory}") from None
         if data[:4] != _FILE_MAGIC or len(data) < 5:
-            raise UnwrapError(f"{path.name} is not a docex KEK file")
+            raise KeyLocked(f"{path.name} is not a docex KEK file")
         kind = data[4]
         if kind == _RAW:
             if self._passphrase is not None:
-                raise UnwrapError(
+                raise KeyLocked(
                     f"{path.name} is not protected by the node passphrase; refusing to use it"
                 )
             if len(data) != 5 + KEY_SIZE:
-                raise UnwrapError(f"{path.name} is damaged (wrong length)")
+                raise KeyLocked(f"{path.name} is damaged (wrong length)")
             return data[5:]
         if kind != _SCRYPT:
-            raise UnwrapError(f"{path.name} has an unknown protection scheme {kind}")
+            raise KeyLocked(f"{path.name} has an unknown protection scheme {kind}")
         if self._passphrase is None:
-            raise UnwrapError(f"{path.name} is protected by a passphrase and none is configured")
+            raise KeyLocked(f"{path.name} is protected by a passphrase and none is configured")
         if len(data) != _SCRYPT_HEAD.size + KEY_SIZE + 16:
-            raise UnwrapError(f"{path.name} is damaged (wrong length)")
+            raise KeyLocked(f"{path.name} is damaged (wrong length)")
         _, _, log2_n, r, p, salt, nonce = _SCRYPT_HEAD.unpack_from(data)
         if not (10 <= log2_n <= 20 and 1 <= r <= 16 and 1 <= p <= 4):
-            raise UnwrapError(f"{path.name} asks for unreasonable scrypt parameters")
+            raise KeyLocked(f"{path.name} asks for unreasonable scrypt parameters")
         kdf_key = _scrypt(self._passphrase, salt, log2_n, r, p)
         head = data[: _SCRYPT_HEAD.size]
         try:
@@ -212,7 +229,7 @@ class KekRing:
                 nonce, data[_SCRYPT_HEAD.size :], head + version.to_bytes(4, "big")
             )
         except InvalidTag:
-            raise UnwrapError(
+            raise KeyLocked(
                 f"{path.name} does not open: wrong passphrase, or the file was altered or renamed"
             ) from None
 

@@ -1,4 +1,5 @@
-"""The node signing key: ECDSA P-256, created once by ``docex init``, kept in the data directory.
+"""The node signing key: ECDSA P-256, created once by ``docex init``, kept in the data directory
+(where exactly: ``docex.keys.paths``).
 
 Guarantees: the private key file is created with mode 0600 inside a 0700 directory, written
 atomically (never half a key on disk), and encrypted with the node passphrase when one is
@@ -18,15 +19,12 @@ from docex.kit.files import atomic_write, create_exclusively
 from docex.signing.errors import KeyStoreError
 
 __all__ = [
-    "NODE_KEY_FILE",
     "KeyStoreError",
     "create_node_key",
     "load_node_key",
     "load_private_key",
     "write_private_key",
 ]
-
-NODE_KEY_FILE = "node-signing-key.pem"
 
 
 def write_private_key(
@@ -64,24 +62,19 @@ def load_private_key(path: Path, passphrase: str | None) -> ec.EllipticCurvePriv
     return key
 
 
-def create_node_key(keys_dir: Path, passphrase: str | None = None) -> bool:
-    """Create the node key if there is none. Returns True if a key was created."""
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(keys_dir, 0o700)
+def create_node_key(path: Path, passphrase: str | None = None) -> bool:
+    """Create the node key at ``path`` if there is none (its directory 0700). Returns True if a
+    key was created."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
     try:
-        write_private_key(
-            keys_dir / NODE_KEY_FILE,
-            ec.generate_private_key(ec.SECP256R1()),
-            passphrase,
-            exclusive=True,
-        )
+        write_private_key(path, ec.generate_private_key(ec.SECP256R1()), passphrase, exclusive=True)
     except FileExistsError:
         return False
     return True
 
 
-def load_node_key(keys_dir: Path, passphrase: str | None = None) -> ec.EllipticCurvePrivateKey:
-    path = keys_dir / NODE_KEY_FILE
+def load_node_key(path: Path, passphrase: str | None = None) -> ec.EllipticCurvePrivateKey:
     if not path.exists():
         raise KeyStoreError(f"no node key at {path}; run `docex init` first")
     return load_private_key(path, passphrase)

@@ -57,8 +57,6 @@ from docex.signing.validation import (
     ValidationReport,
 )
 
-PKI_DIR = "pki"
-
 
 @dataclass(frozen=True)
 class ValidationLimits:

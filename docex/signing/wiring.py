@@ -1,7 +1,7 @@
 """Building the node's signature services once, from plain settings: the hosted demo PKI (when
-``<data dir>/pki`` holds one), its time-stamping authority and OCSP responder, the trust roots,
-the key store, the time-stamper and the B-LT revocation contexts. ``create_app`` and the CLI
-both call :func:`build_signatures`; nothing else constructs these collaborators.
+the node's PKI directory holds one), its time-stamping authority and OCSP responder, the trust
+roots, the key store, the time-stamper and the B-LT revocation contexts. ``create_app`` and the
+CLI both call :func:`build_signatures`; nothing else constructs these collaborators.
 
 The time-stamper is the node's own authority, in-process, unless ``tsa_url`` names an outside
 RFC 3161 authority (``DOCEX_SIGNING__TSA_URL``); a node with neither (no hosted PKI, no URL)
@@ -22,7 +22,6 @@ from docex.signing.pades import RevocationContexts
 from docex.signing.pki import INDEX_FILE, Pki
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import (
-    PKI_DIR,
     HostedPki,
     NodeSignatures,
     SigningAudit,
@@ -37,9 +36,9 @@ from docex.signing.timestamps import (
 from docex.signing.validation import TrustConfig
 
 
-def hosted_pki(data_dir: Path, passphrase: str | None) -> HostedPki | None:
-    """The demo PKI under ``<data dir>/pki`` with its services, or None when there is none."""
-    directory = data_dir / PKI_DIR
+def hosted_pki(directory: Path, passphrase: str | None) -> HostedPki | None:
+    """The demo PKI in ``directory`` (``docex.keys.paths``) with its services, or None when there
+    is none."""
     if not (directory / INDEX_FILE).exists():
         return None
     pki = Pki.open(directory, passphrase)
@@ -62,7 +61,7 @@ def time_stamper(tsa_url: str | None, hosted: HostedPki | None) -> TimeStamper |
 
 
 def build_signatures(
-    data_dir: Path,
+    pki_dir: Path,
     *,
     passphrase: str | None,
     audit: SigningAudit,
@@ -75,9 +74,9 @@ def build_signatures(
 ) -> NodeSignatures:
     """The node's ``NodeSignatures`` and every collaborator it uses. ``key_store``: a PKCS#11
     token, else the hosted PKI's key files."""
-    hosted = hosted_pki(data_dir, passphrase)
+    hosted = hosted_pki(pki_dir, passphrase)
     if key_store is None and hosted is not None:
-        key_store = FileKeyStore(data_dir / PKI_DIR, passphrase)
+        key_store = FileKeyStore(pki_dir, passphrase)
     return NodeSignatures(
         trust=trust_config(trust_roots, hosted),
         key_store=key_store,

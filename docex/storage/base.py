@@ -6,10 +6,13 @@
   A crash before that leaves no blob under the key, never a partial one.
 - Keys are chosen by the server (never a client's file name), ``[A-Za-z0-9._-]`` only.
 - ``open`` streams in chunks; no backend reads a whole blob into memory.
+- A put that finds no room (a full disk, quota or object store) raises ``BlobStoreFull``, not an
+  ``OSError`` nor an outage: nothing of it is left under the key.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +30,15 @@ class BlobNotFound(KeyError):
 
 class BlobStoreUnavailable(RuntimeError):
     """The backend cannot be reached; callers answer 503, never 500."""
+
+
+class BlobStoreFull(RuntimeError):
+    """The backend has no room for the blob (a full disk or quota, a full object store); the
+    put left nothing behind. Callers answer 507 ``storage_full``."""
+
+
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""What a local disk answers when it is full, or the process's quota is used up."""
 
 
 @dataclass(frozen=True)

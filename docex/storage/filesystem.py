@@ -22,9 +22,11 @@ from typing import BinaryIO
 from docex.kit.files import fsync_dir
 from docex.storage.base import (
     CHUNK_SIZE,
+    NO_SPACE_ERRNOS,
     BlobEntry,
     BlobInfo,
     BlobNotFound,
+    BlobStoreFull,
     BlobStoreUnavailable,
     check_key,
 )
@@ -60,6 +62,10 @@ class FilesystemBlobStore:
             fsync_dir(directory)
 
     def put_file(self, key: str, path: Path, *, sha256: str, size: int) -> BlobInfo:
+        with _no_space_is_full(key):
+            return self._put_file(key, path, sha256=sha256, size=size)
+
+    def _put_file(self, key: str, path: Path, *, sha256: str, size: int) -> BlobInfo:
         self._path(key)
         try:
             # Same filesystem (the spool sits beside the blobs by default): a rename, no copy.
@@ -69,10 +75,14 @@ class FilesystemBlobStore:
             os.replace(path, tmp)
         except OSError:
             tmp = self._tmp / f"{key}.put"
-            with path.open("rb") as src, tmp.open("wb") as dst:
-                shutil.copyfileobj(src, dst, CHUNK_SIZE)
-                dst.flush()
-                os.fsync(dst.fileno())
+            try:
+                with path.open("rb") as src, tmp.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, CHUNK_SIZE)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             path.unlink(missing_ok=True)
         if tmp.stat().st_size != size:
             tmp.unlink(missing_ok=True)
@@ -81,13 +91,16 @@ class FilesystemBlobStore:
         return BlobInfo(key=key, size=size, sha256=sha256)
 
     def put_stream(self, key: str, chunks: Iterable[bytes]) -> BlobInfo:
+        with _no_space_is_full(key):
+            return self._put_stream(key, chunks)
+
+    def _put_stream(self, key: str, chunks: Iterable[bytes]) -> BlobInfo:
         self._path(key)
         digest = hashlib.sha256()
         size = 0
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix=f"{key}.")
-        tmp = Path(name)
+        fh, tmp = self._temporary(key)
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with fh:
                 for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
@@ -99,6 +112,11 @@ class FilesystemBlobStore:
             tmp.unlink(missing_ok=True)
             raise
         return BlobInfo(key=key, size=size, sha256=digest.hexdigest())
+
+    def _temporary(self, key: str) -> tuple[BinaryIO, Path]:
+        """A new temporary file for ``key``'s bytes, beside the blobs (same filesystem)."""
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix=f"{key}.")
+        return os.fdopen(fd, "wb"), Path(name)
 
     def open(self, key: str) -> Iterator[bytes]:
         try:
@@ -134,6 +152,18 @@ class FilesystemBlobStore:
             os.unlink(name)
         except OSError as exc:
             raise BlobStoreUnavailable(f"blob directory not writable: {exc.strerror}") from exc
+
+
+@contextlib.contextmanager
+def _no_space_is_full(key: str) -> Iterator[None]:
+    """A put that runs out of disk (or quota) is ``BlobStoreFull``; its temporary file is gone
+    already (the puts remove it on any failure)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in NO_SPACE_ERRNOS:
+            raise BlobStoreFull(f"no space left for blob {key}: {exc.strerror}") from exc
+        raise
 
 
 def _read_chunks(fh: BinaryIO) -> Iterator[bytes]:

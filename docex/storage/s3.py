@@ -17,6 +17,8 @@ What it guarantees, beyond the ``BlobStore`` contract in ``docex.storage.base``:
   two parts whatever the blob size, also for streams of unknown length, which are hashed (sha256)
   on the way through. Downloads are read in ``CHUNK_SIZE`` chunks; the HTTP connection is closed
   and released when the reader finishes, fails, is closed, or is dropped half-way.
+- **A full store is not an outage.** MinIO's ``XMinioStorageFull`` or any HTTP 507 answer becomes
+  ``BlobStoreFull`` (507 ``storage_full`` to the client), not ``BlobStoreUnavailable``.
 - **An outage is a 503, never a 500.** Connection failures, timeouts, exhausted retries and 5xx
   answers become ``BlobStoreUnavailable``. So do a missing bucket and credentials the store refuses
   (``S3CredentialsRejected``, a subclass): the node cannot store anything until an operator acts,
@@ -49,6 +51,7 @@ from docex.storage.base import (
     BlobEntry,
     BlobInfo,
     BlobNotFound,
+    BlobStoreFull,
     BlobStoreUnavailable,
     check_key,
 )
@@ -59,6 +62,8 @@ PART_SIZE: Final = 16 * 1024 * 1024
 _CREDENTIAL_CODES: Final = frozenset(
     {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
 )
+# What an object store answers when it has no room: MinIO's code, and HTTP 507 from any store.
+_FULL_CODES: Final = frozenset({"XMinioStorageFull", "StorageFull"})
 _TRANSIENT_CODES: Final = frozenset(
     {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "RequestTimeTooSkewed"}
 )
@@ -272,9 +277,13 @@ class S3BlobStore:
                     "DOCEX_STORAGE__S3_ACCESS_KEY, DOCEX_STORAGE__S3_SECRET_KEY and their "
                     "permissions on the bucket"
                 )
+            if code in _FULL_CODES or exc.response.status == 507:
+                return BlobStoreFull(f"{where}: the store is full ({code or 'HTTP 507'})")
             if code in _TRANSIENT_CODES or exc.response.status >= 500:
                 return BlobStoreUnavailable(f"{where}: the store answered {code or 'an error'}")
             return exc
+        if isinstance(exc, ServerError) and exc.status_code == 507:
+            return BlobStoreFull(f"{where}: the store is full (HTTP 507)")
         if isinstance(exc, ServerError | InvalidResponseError):
             return BlobStoreUnavailable(f"{where}: unexpected answer ({exc})")
         if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):

@@ -116,16 +116,6 @@ def test_a_damaged_blob_is_never_served_and_is_flagged(
     assert _download(client, credentials, second).status_code == 200  # type: ignore[attr-defined]
 
 
-def test_a_wrong_kek_version_is_refused(client: TestClient, credentials: dict) -> None:
-    document = _send_marked(client, credentials)["document"]
-    node = node_of(client)
-    with node.db.write() as session:
-        session.execute(update(DocumentFile).values(kek_version=99))
-    response = _download(client, credentials, document)
-    assert response.status_code == 500  # type: ignore[attr-defined]
-    assert response.json()["error"] == "stored_file_corrupt"  # type: ignore[attr-defined]
-
-
 def test_kek_rotation_rewraps_without_rewriting_blobs(
     client: TestClient, credentials: dict
 ) -> None:
@@ -211,7 +201,7 @@ def test_an_agency_that_keeps_its_own_key_decrypts_in_its_own_system(
     node = node_of(client)
     # The operator hands Nghệ An its key and deletes the node's copy.
     private_pem = node.agency_keys.private_pem(H41)
-    (node.settings.keys_dir / "agencies" / f"{H41}.pem").unlink()
+    node.agency_keys.release(H41)
 
     on_node = _download(client, credentials, document, H41)
     assert on_node.status_code == 409  # type: ignore[attr-defined]

@@ -14,9 +14,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pypdf import PdfReader
+from sqlalchemy import select
 
+from docex.audit.models import AuditEvent
+from docex.db import Database
+from docex.keys.paths import NODE_KEY_FILE
 from docex.signing.hsm import Pkcs11KeyStore
-from docex.signing.keys import NODE_KEY_FILE
 from docex.signing.pki import Pki
 from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.helpers import G22, H41
@@ -263,3 +266,26 @@ def test_tour_with_every_signing_key_on_a_pkcs11_token(
         "root.key.pem",
         "tsa.key.pem",
     ]
+    # Every operation on a key is in the audit log, the refused installation excepted; five
+    # signatures: four through the service, one by the local command.
+    db = Database(node.database_url or f"sqlite:///{node.data_dir / 'docex.db'}")
+    try:
+        with db.read() as session:
+            logged = list(
+                session.scalars(
+                    select(AuditEvent.event)
+                    .where(
+                        AuditEvent.event.startswith("keys:")
+                        | (AuditEvent.event == "signing:pdf:signed")
+                    )
+                    .order_by(AuditEvent.index)
+                )
+            )
+    finally:
+        db.dispose()
+    assert [e for e in logged if e.startswith("keys:")] == [
+        "keys:signing_key:rotated",
+        "keys:certificate:requested",
+        "keys:certificate:installed",
+    ]
+    assert logged.count("signing:pdf:signed") == 5

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from docex.signing.agency_keys import (
     WRAPPED_SIZE,
     AgencyKeyStore,
+    KeyLocked,
     KeyUnavailable,
     UnwrapError,
     agency_key_id,
@@ -74,7 +75,7 @@ def test_another_agency_key_does_not_unwrap(gov_keys: tuple[bytes, bytes]) -> No
     _, public_pem = gov_keys
     other_private, _ = generate_agency_keypair()
     blob = wrap_for_agency(new_data_key(), public_pem, agency_id=GOV, context=CONTEXT)
-    with pytest.raises(UnwrapError, match="another agency key"):
+    with pytest.raises(KeyLocked, match="another agency key"):
         unwrap_for_agency(blob, other_private, agency_id=GOV, context=CONTEXT)
 
 
@@ -84,7 +85,10 @@ def test_any_altered_byte_is_refused(gov_keys: tuple[bytes, bytes]) -> None:
     for i in range(len(blob)):
         altered = bytearray(blob)
         altered[i] ^= 0x01
-        with pytest.raises(UnwrapError):
+        # An altered key id names a key this agency does not hold (the data may be intact, the
+        # key elsewhere): refused as locked, not as corrupt. Every other byte is authenticated.
+        expected = KeyLocked if 5 <= i < 5 + 16 else UnwrapError
+        with pytest.raises(expected):
             unwrap_for_agency(bytes(altered), private_pem, agency_id=GOV, context=CONTEXT)
     with pytest.raises(UnwrapError, match="not a docex"):
         unwrap_for_agency(blob[:-1], private_pem, agency_id=GOV, context=CONTEXT)
@@ -100,7 +104,7 @@ def test_encrypted_private_key_needs_its_passphrase() -> None:
     )
     assert opened == dek
     for wrong in ["other passphrase", None]:
-        with pytest.raises(UnwrapError, match="passphrase"):
+        with pytest.raises(KeyLocked, match="passphrase"):
             unwrap_for_agency(blob, private_pem, agency_id=GOV, context=CONTEXT, passphrase=wrong)
 
 
@@ -137,9 +141,9 @@ def test_confidential_blob_opens_for_each_recipient_and_no_one_else(tmp_path: Pa
     for code, wrapped in wrappings.items():
         opened = store.unwrap(code, wrapped, CONTEXT)
         assert b"".join(decrypt([blob], opened, CONTEXT)) == document
-        with pytest.raises(UnwrapError):
+        with pytest.raises(KeyUnavailable):
             store.unwrap(OTHER, wrapped, CONTEXT)
-    with pytest.raises(UnwrapError):
+    with pytest.raises(KeyLocked, match="another agency key"):
         store.unwrap(PROVINCE, wrappings[GOV], CONTEXT)
 
 
@@ -159,7 +163,7 @@ def test_store_with_passphrase_keeps_private_keys_encrypted(tmp_path: Path) -> N
     public_pem = store.create(GOV)
     assert b"ENCRYPTED PRIVATE KEY" in store.private_pem(GOV)
     assert store.public_pem(GOV) == public_pem
-    with pytest.raises(UnwrapError, match="passphrase"):
+    with pytest.raises(KeyLocked, match="passphrase"):
         AgencyKeyStore(tmp_path / "agencies", passphrase="wrong").public_pem(GOV)
 
 
@@ -183,3 +187,21 @@ def test_store_refuses_agency_codes_that_are_not_file_names(tmp_path: Path, code
     with pytest.raises(ValueError, match="invalid agency code"):
         store.create(code)
     assert not (tmp_path / "agencies").exists() or not os.listdir(tmp_path / "agencies")
+
+
+def test_a_released_key_is_gone_and_marked_so_a_missing_one_is_not(tmp_path: Path) -> None:
+    store = AgencyKeyStore(tmp_path / "agencies")
+    store.create(GOV)
+    store.create(PROVINCE)
+    exported = store.export(GOV)
+    store.release(GOV)
+    assert not store.has(GOV)
+    assert store.released(GOV)
+    assert b"PRIVATE KEY" in exported
+    with pytest.raises(KeyUnavailable):
+        store.private_pem(GOV)
+    with pytest.raises(KeyUnavailable):
+        store.release(GOV)
+    # A key file that merely went missing (not yet restored) is not a released one.
+    (tmp_path / "agencies" / f"{PROVINCE}.pem").unlink()
+    assert not store.released(PROVINCE)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from docex.signing.keks import KekRing, KeyUnavailable, UnwrapError, WrappedKey
+from docex.signing.keks import KekRing, KeyLocked, KeyUnavailable, UnwrapError, WrappedKey
 
 AAD = b"docex blob aad v1 doc-1 file-1 normal"
 
@@ -158,9 +158,9 @@ def test_passphrase_protected_ring_round_trips_and_refuses_wrong_passphrase(
     dek = os.urandom(32)
     wrapped = ring.wrap(dek, AAD)
     assert KekRing(directory, passphrase="correct horse battery").unwrap(wrapped, AAD) == dek
-    with pytest.raises(UnwrapError, match="wrong passphrase"):
+    with pytest.raises(KeyLocked, match="wrong passphrase"):
         KekRing(directory, passphrase="wrong horse").unwrap(wrapped, AAD)
-    with pytest.raises(UnwrapError, match="none is configured"):
+    with pytest.raises(KeyLocked, match="none is configured"):
         KekRing(directory).unwrap(wrapped, AAD)
 
 
@@ -168,7 +168,7 @@ def test_passphrase_ring_refuses_a_planted_unprotected_kek(tmp_path: Path) -> No
     directory = tmp_path / "kek"
     KekRing(directory, passphrase="pass").create_if_missing()
     KekRing(directory).rotate()  # someone without the passphrase adds v2 in the clear
-    with pytest.raises(UnwrapError, match="not protected"):
+    with pytest.raises(KeyLocked, match="not protected"):
         KekRing(directory, passphrase="pass").wrap(os.urandom(32), AAD)
 
 
@@ -176,17 +176,17 @@ def test_renamed_kek_file_is_detected(tmp_path: Path) -> None:
     directory = tmp_path / "kek"
     KekRing(directory, passphrase="pass").create_if_missing()
     (directory / "v0002.key").write_bytes((directory / "v0001.key").read_bytes())
-    with pytest.raises(UnwrapError, match="renamed"):
+    with pytest.raises(KeyLocked, match="renamed"):
         KekRing(directory, passphrase="pass").wrap(os.urandom(32), AAD)
 
 
 def test_damaged_kek_file_is_refused(ring: KekRing) -> None:
     path = ring.directory / "v0001.key"
     path.write_bytes(path.read_bytes()[:-1])
-    with pytest.raises(UnwrapError, match="damaged"):
+    with pytest.raises(KeyLocked, match="damaged"):
         KekRing(ring.directory).wrap(os.urandom(32), AAD)
     path.write_bytes(b"not a key")
-    with pytest.raises(UnwrapError, match="not a docex KEK"):
+    with pytest.raises(KeyLocked, match="not a docex KEK"):
         KekRing(ring.directory).wrap(os.urandom(32), AAD)
 
 

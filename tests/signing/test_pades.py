@@ -560,6 +560,8 @@ def test_output_stream_receives_the_signed_pdf(node: Node) -> None:
 @pytest.fixture
 def cli_node(tmp_path: Path) -> tuple[dict[str, str], Node]:
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    upgrade(f"sqlite:///{data_dir / 'docex.db'}")  # where the key operations are audited
     env = {"DOCEX_DATA_DIR": str(data_dir), "DOCEX_SIGNING__KEY_PASSPHRASE": PASSPHRASE}
     node = Node(data_dir / "pki")
     upgrade(Settings(data_dir=data_dir).resolved_database_url)  # signing is audited there

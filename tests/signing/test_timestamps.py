@@ -110,7 +110,7 @@ def outside(pki: Pki) -> Iterator[Authority]:
 @pytest.fixture
 def signatures(data_dir: Path, outside: Authority) -> Iterator[NodeSignatures]:
     node = build_signatures(
-        data_dir,
+        data_dir / "pki",
         passphrase=PASSPHRASE,
         audit=Recorded(),
         tsa_url=outside.url,
@@ -134,9 +134,9 @@ def test_the_wiring_uses_the_configured_authority_or_the_nodes_own(
     data_dir: Path, outside: Authority
 ) -> None:
     configured = build_signatures(
-        data_dir, passphrase=PASSPHRASE, audit=Recorded(), tsa_url=outside.url
+        data_dir / "pki", passphrase=PASSPHRASE, audit=Recorded(), tsa_url=outside.url
     )
-    default = build_signatures(data_dir, passphrase=PASSPHRASE, audit=Recorded())
+    default = build_signatures(data_dir / "pki", passphrase=PASSPHRASE, audit=Recorded())
     try:
         assert isinstance(configured.timestamper, HttpTimeStamper)
         assert configured.timestamper.url == outside.url
@@ -229,7 +229,7 @@ def test_an_authority_that_refuses_is_timestamp_unavailable(
 def test_an_unreachable_authority_is_timestamp_unavailable(data_dir: Path) -> None:
     for served in _serve(authority_from_pki(Pki.open(data_dir / "pki", PASSPHRASE))):
         url = served.url  # a port that was just closed
-    node = build_signatures(data_dir, passphrase=PASSPHRASE, audit=Recorded(), tsa_url=url)
+    node = build_signatures(data_dir / "pki", passphrase=PASSPHRASE, audit=Recorded(), tsa_url=url)
     try:
         with pytest.raises(SigningError) as refused:
             node.sign(
