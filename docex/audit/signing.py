@@ -32,6 +32,9 @@ class DatabaseSigningAudit:
                 role=signed.role,
                 level=signed.level,
                 certificate_sha256=signed.certificate_sha256,
+                certificate_serial=signed.certificate_serial,
                 signer_name=signed.signer_name,
+                sha256_in=signed.source_sha256,
+                sha256_out=signed.sha256,
                 size=len(signed.data),
             )

@@ -26,6 +26,7 @@ Errors: everything raised is a ``docex.signing.errors.SigningServiceError``.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,6 +81,15 @@ class SignedPdf:
     """The agency the certificate speaks for (``docex.signing.attribution``)."""
     level: Literal["PAdES B-LT", "PAdES B-T"]
     certificate_sha256: str
+    certificate_serial: str
+    """The signing certificate's serial number, hexadecimal."""
+    source_sha256: str
+    """SHA-256 of the PDF as it was before this signature (what the signer was shown)."""
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the signed PDF handed back."""
+        return hashlib.sha256(self.data).hexdigest()
 
 
 class SigningAudit(Protocol):
@@ -237,6 +247,7 @@ class NodeSignatures:
             raise SigningError("unknown_key", f"no {role} key {key_id!r} on this node")
         certificate = self.key_store.certificate(key_id)
         signer_name, agency_name = stamp_names(certificate, role)
+        source_sha256 = _sha256_of(source)
         pool = self._validators()
 
         def prepare_in_worker(
@@ -266,6 +277,8 @@ class NodeSignatures:
             agency_code=certificate_agency_code(certificate),
             level="PAdES B-LT" if context is not None else "PAdES B-T",
             certificate_sha256=certificate.fingerprint(hashes.SHA256()).hex(),
+            certificate_serial=format(certificate.serial_number, "x"),
+            source_sha256=source_sha256,
         )
         self._audit.pdf_signed(signed, actor_id=actor_id, at=now)
         return signed
@@ -288,3 +301,13 @@ class NodeSignatures:
             self._pool = None
             if self.key_store is not None:
                 self.key_store.close()
+
+
+def _sha256_of(source: BinaryIO) -> str:
+    """SHA-256 of a seekable stream, read from where it stands; the stream is put back there."""
+    start = source.tell()
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: source.read(1 << 20), b""):
+        digest.update(chunk)
+    source.seek(start)
+    return digest.hexdigest()
