@@ -20,13 +20,10 @@ from docex.audit import events
 from docex.documents.models import Document
 from docex.kit.ids import uuid7
 from docex.routing import statuses
-from docex.routing.models import Delivery
+from docex.routing.models import DELIVERED, FAILED, QUEUED, Delivery
 from docex.routing.receipts import issue_receipt
 from docex.signing.jws import NodeSigner
 
-QUEUED = "queued"
-DELIVERED = "delivered"
-FAILED = "failed"
 TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
 
 
