@@ -224,9 +224,9 @@ ENVELOPE_FIELDS_NOT_CONTENT: dict[str, frozenset[str] | None] = {
 class Visibility:
     """What one principal sees of one document: the answer every view renders.
 
-    ``document`` is false when the document does not exist for the caller (``DocumentNotFound``);
-    every other answer is then false too, except that an uncleared member of a party agency
-    still gets the mailbox line (``reach``) with ``content`` false.
+    When ``document`` is false the document does not exist for the caller (``visible`` raises
+    DocumentNotFound) and nothing else is shown either: an uncleared member of a party agency
+    gets only its mailbox line (``reach``), rendered with ``content`` false.
     """
 
     document: bool
