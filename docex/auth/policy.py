@@ -201,6 +201,8 @@ def authorize(
 
 # -- what of a document each caller sees ----------------------------------------------------------
 
+WITHHELD = "[withheld]"  # what a view shows in place of content the caller may not read
+
 # The envelope fields that stay visible when its content is withheld: identifiers, addressing and
 # handling (for a dict, only its keys named here). Anything not named (subject, summary, signer,
 # reasons, place, and any field added later) is content: a list of what to show cannot forget a

@@ -19,6 +19,7 @@ from docex.audit import events
 from docex.audit.models import AuditEvent
 from docex.auth.policy import (
     ENVELOPE_FIELDS_NOT_CONTENT,
+    WITHHELD,
     Action,
     Actor,
     Parties,
@@ -375,9 +376,6 @@ def read_document(session: Session, actor: Actor, document_id: str) -> DocumentO
     return _document_out(seen, document, deliveries)
 
 
-WITHHELD = "[withheld]"
-
-
 def withheld_subject(document: Document) -> str:
     """What stands for the subject of a document the reader is not cleared for: its marking
     and its identifiers (the business id holds the number and notation)."""
@@ -387,11 +385,11 @@ def withheld_subject(document: Document) -> str:
 def _withheld_envelope(document: Document) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for name, value in document.envelope.items():
-        visible = ENVELOPE_FIELDS_NOT_CONTENT.get(name, frozenset())
-        if visible is None:
+        kept = ENVELOPE_FIELDS_NOT_CONTENT.get(name, frozenset())
+        if kept is None:
             shown[name] = value
         elif isinstance(value, dict):
-            shown[name] = {k: v if k in visible else WITHHELD for k, v in value.items()}
+            shown[name] = {k: v if k in kept else WITHHELD for k, v in value.items()}
         else:
             shown[name] = WITHHELD
     shown["subject"] = withheld_subject(document)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from docex.audit import events
-from docex.auth.policy import Action, Actor, Visibility, authorize
+from docex.auth.policy import WITHHELD, Action, Actor, Visibility, authorize
 from docex.db import insert_if_missing
 from docex.documents.access import load_visible, parties_of
 from docex.documents.models import Document
@@ -246,9 +246,6 @@ def list_receipts(session: Session, actor: Actor, document_id: str) -> ReceiptLi
             if seen.shows_receipt(r.from_agency_id, r.to_agency_id)
         ]
     )
-
-
-WITHHELD = "[withheld]"
 
 
 def receipt_view(seen: Visibility, receipt: Receipt) -> ReceiptOut:
