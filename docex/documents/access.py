@@ -3,7 +3,8 @@ rows, and a ``Reach`` (``auth.policy.reach``) written as the one SQL filter that
 listing or finding documents uses — inbox, outbox, lookup and the references of a new document.
 
 Nothing here decides who sees what; ``auth/policy.py`` does. This module only has to agree with
-it, which ``tests/auth/test_visibility.py`` checks row by row against ``Reach.covers``.
+it: ``tests/auth/test_visibility.py`` runs the filter on a real database for every role, agency,
+clearance and classification.
 """
 
 from __future__ import annotations
