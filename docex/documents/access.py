@@ -19,7 +19,8 @@ from docex.auth.policy import Actor, Parties, Reach, Visibility, visible
 from docex.config import Classification
 from docex.documents.models import Document
 from docex.errors import DocumentNotFound
-from docex.routing.models import DELIVERED, Delivery
+from docex.routing.models import Delivery
+from docex.vocabulary.transport import DELIVERED
 
 
 def parties_of(document: Document, deliveries: Iterable[Delivery]) -> Parties:

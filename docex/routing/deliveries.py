@@ -20,11 +20,11 @@ from docex.audit import events
 from docex.documents.models import Document
 from docex.kit.ids import uuid7
 from docex.routing import statuses
-from docex.routing.models import DELIVERED, FAILED, QUEUED, Delivery
+from docex.routing.models import Delivery
 from docex.routing.receipts import issue_receipt
 from docex.signing.jws import NodeSigner
-
-TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
+from docex.vocabulary.transport import DELIVERED, FAILED, QUEUED
+from docex.vocabulary.transport import TRANSPORT_STATES as TRANSPORT_STATES  # metrics reads it here
 
 
 def queued_to(session: Session, agency_id: str) -> int:

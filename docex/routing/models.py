@@ -7,12 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from docex.db import Base, UTCDateTime
 
-# Where a delivery's bytes stand (the state machine is in ``routing.deliveries``). Here, beside
-# the column, so that whoever reads deliveries names the states without importing that machine.
-QUEUED = "queued"
-DELIVERED = "delivered"
-FAILED = "failed"
-
 
 class Delivery(Base):
     """One recipient of one document: where the bytes stand (transport) and what the recipient

@@ -24,9 +24,10 @@ from docex.errors import Conflict, IllegalTransition, Unprocessable
 from docex.kit.clock import rfc3339
 from docex.kit.ids import uuid7
 from docex.routing import statuses
-from docex.routing.models import DELIVERED, Delivery, Receipt, RegistryCounter
+from docex.routing.models import Delivery, Receipt, RegistryCounter
 from docex.routing.schemas import ReceiptList, ReceiptOut, StatusOut
 from docex.signing.jws import NodeSigner
+from docex.vocabulary.transport import DELIVERED
 
 
 def main_sha256(document: Document) -> str:

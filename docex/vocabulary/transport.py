@@ -1,0 +1,12 @@
+"""Where a delivery stands in the node's machinery, apart from its business status (01–16).
+
+``queued``: accepted, waiting for the dispatcher; ``delivered``: in the recipient's inbox (the
+node issued status 01); ``failed``: given up on, with a reason the sender sees.
+"""
+
+from __future__ import annotations
+
+QUEUED = "queued"
+DELIVERED = "delivered"
+FAILED = "failed"
+TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
