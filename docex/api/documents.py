@@ -76,8 +76,7 @@ def lookup_documents(
 )
 def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> DocumentOut:
     """A document, as the caller may see it (a recipient sees only its own delivery)."""
-    document, deliveries = service.load_visible(session, actor, document_id)
-    return service.document_view(actor, document, deliveries)
+    return service.read_document(session, actor, document_id)
 
 
 @router.get(

@@ -31,6 +31,8 @@ GROUP_CREATED: Final = "registry:group:created"
 DOCUMENT_ACCEPTED: Final = "intake:document:accepted"
 DOCUMENT_REPLAYED: Final = "intake:document:replayed"
 RECIPIENT_RESOLVED: Final = "intake:recipient:resolved"
+# Events about a document as a whole, not about one delivery: every party's trace shows them.
+DOCUMENT_WIDE: Final = frozenset({DOCUMENT_ACCEPTED})
 # Routing.
 DELIVERY_QUEUED: Final = "routing:delivery:queued"
 DELIVERY_DELIVERED: Final = "routing:delivery:delivered"

@@ -9,6 +9,21 @@ agency sees the inbox line with the subject withheld, and nothing more. Auditors
 envelopes and traces of every document (that is their job) but never file contents, and the
 subject and other free text of a classified envelope (``READ_CONTENT``) only when their own
 clearance covers it: to everyone else those read as a placeholder naming the document.
+
+Past yes or no, this module also answers *what* of a document each caller sees, so that every
+view (API, CLI, the web UI) renders the same answer instead of filtering on its own:
+
+- ``visibility(actor, parties)`` → ``Visibility``: whether the caller may read the document, its
+  content (the envelope's free text, file names, the subjects of signing certificates, the notes
+  of receipts) and its files, and which recipient rows, trace entries and receipts it sees: all
+  of them for the sender's agency and for auditors, those of its own agency for a recipient.
+- ``reach(actor, purpose)`` → ``Reach``: which documents a query may return at all — a mailbox
+  line (the caller's agency's, at any classification, the subject withheld when uncleared) or a
+  document found or cited by reference (the caller's agency's, or any for an auditor, at the
+  classifications its clearance covers). ``documents.access`` turns it into the one SQL filter
+  that inbox, outbox, lookup and references share.
+
+Clearance is compared with a classification in one place, ``cleared``.
 """
 
 from __future__ import annotations
@@ -75,6 +90,11 @@ RECIPIENT_CODES: dict[Kind, frozenset[str]] = {
 SENDER_CODES: frozenset[str] = frozenset({"13"})
 
 
+def cleared(actor: Actor, classification: Classification) -> bool:
+    """Whether the actor's clearance covers ``classification``: the one such comparison."""
+    return actor.clearance.rank >= classification.rank
+
+
 def _is_party(actor: Actor, parties: Parties) -> bool:
     return actor.agency_id is not None and (
         actor.agency_id == parties.sender_id or actor.agency_id in parties.recipient_ids
@@ -106,9 +126,7 @@ def allowed(
     match action:
         case Action.SEND:
             # Whoever sends a classified document handles its content: clearance must cover it.
-            return agency_member and (
-                parties is None or actor.clearance.rank >= parties.classification.rank
-            )
+            return agency_member and (parties is None or cleared(actor, parties.classification))
         case Action.READ_MAILBOX:
             return agency_member
         case Action.SIGN_AS_SIGNER:
@@ -125,18 +143,18 @@ def allowed(
             return actor.kind is Kind.AUDITOR or (
                 agency_member
                 and _is_party(actor, parties)
-                and actor.clearance.rank >= parties.classification.rank
+                and cleared(actor, parties.classification)
             )
         case Action.READ_CONTENT if parties is not None:
             # Classified text is for the cleared: the auditor's role is no clearance.
-            return actor.clearance.rank >= parties.classification.rank and (
+            return cleared(actor, parties.classification) and (
                 actor.kind is Kind.AUDITOR or (agency_member and _is_party(actor, parties))
             )
         case Action.READ_FILE if parties is not None:
             return (
                 agency_member
                 and _is_party(actor, parties)
-                and actor.clearance.rank >= parties.classification.rank
+                and cleared(actor, parties.classification)
             )
         case Action.RECIPIENT_STATUS if parties is not None:
             return (
@@ -179,6 +197,150 @@ def authorize(
             code="status_not_allowed",
         )
     raise Forbidden(f"{_a(actor.kind)} may not do {action.value}")
+
+
+# -- what of a document each caller sees ----------------------------------------------------------
+
+WITHHELD = "[withheld]"  # what a view shows in place of content the caller may not read
+
+# The envelope fields that stay visible when its content is withheld: identifiers, addressing and
+# handling (for a dict, only its keys named here). Anything not named (subject, summary, signer,
+# reasons, place, and any field added later) is content: a list of what to show cannot forget a
+# new secret.
+ENVELOPE_FIELDS_NOT_CONTENT: dict[str, frozenset[str] | None] = {
+    "message_id": None,
+    "recipients": None,
+    "code": None,
+    "document_type": None,
+    "urgency": None,
+    "classification": None,
+    "due_date": None,
+    "steering": None,
+    "in_reply_to": None,
+    "promulgation": frozenset({"date"}),
+    "business": frozenset({"type", "refers_to"}),
+}
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What one principal sees of one document: the answer every view renders.
+
+    When ``document`` is false the document does not exist for the caller (``visible`` raises
+    DocumentNotFound) and nothing else is shown either: an uncleared member of a party agency
+    gets only its mailbox line (``reach``), rendered with ``content`` false.
+    """
+
+    document: bool
+    """The envelope's identifiers, addressing and handling, the file list, the signatures, the
+    recipient rows, trace and receipts (each filtered below): READ_DOCUMENT."""
+    content: bool
+    """The subject and free text: the envelope's fields outside ``ENVELOPE_FIELDS_NOT_CONTENT``,
+    file names, the subjects of signing certificates (they name the signer) and the notes of
+    receipts, with the signed receipts that carry a note. READ_CONTENT."""
+    files: bool
+    """The files' bytes: READ_FILE (never an auditor's)."""
+    every_recipient: bool
+    """Every recipient row, trace entry and receipt: the sending agency's members and
+    auditors. Otherwise only those about ``agency_id`` (a recipient sees its own delivery)."""
+    agency_id: str | None
+
+    def shows_recipient(self, recipient_id: str) -> bool:
+        """Whether the delivery to ``recipient_id`` is listed."""
+        return self.document and (self.every_recipient or recipient_id == self.agency_id)
+
+    def shows_receipt(self, from_agency_id: str, to_agency_id: str) -> bool:
+        """Whether a receipt between these two agencies is listed."""
+        return self.document and (
+            self.every_recipient or self.agency_id in (from_agency_id, to_agency_id)
+        )
+
+    def shows_signed_receipt(self, *, has_note: bool) -> bool:
+        """Whether a listed receipt's JWS is shown: it carries the note, which is content."""
+        return self.document and (self.content or not has_note)
+
+    def shows_event(
+        self, *, whole_document: bool, agency_id: str | None, to_agency_id: object
+    ) -> bool:
+        """Whether an audit event of the document is in the caller's trace: every event for
+        those who see every recipient; for a recipient, the events about the document as a
+        whole (its acceptance) and those by or to its own agency."""
+        if not self.document:
+            return False
+        if self.every_recipient or whole_document:
+            return True
+        return self.agency_id is not None and self.agency_id in (agency_id, to_agency_id)
+
+
+def visibility(actor: Actor, parties: Parties) -> Visibility:
+    """What ``actor`` sees of the document ``parties`` describes. Total and pure: it never
+    raises; ``visible`` is the form that refuses an invisible document."""
+    document = allowed(actor, Action.READ_DOCUMENT, parties)
+    return Visibility(
+        document=document,
+        content=allowed(actor, Action.READ_CONTENT, parties),
+        files=allowed(actor, Action.READ_FILE, parties),
+        every_recipient=document
+        and (actor.kind is Kind.AUDITOR or actor.agency_id == parties.sender_id),
+        agency_id=actor.agency_id,
+    )
+
+
+def visible(actor: Actor, parties: Parties) -> Visibility:
+    """``visibility`` of a document the caller must see; DocumentNotFound if it may not."""
+    authorize(actor, Action.READ_DOCUMENT, parties)
+    return visibility(actor, parties)
+
+
+# -- which documents a query may return ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Which documents a query may return for one principal; ``documents.access`` writes it as
+    SQL. A document is within reach when its classification is in ``levels`` and the principal
+    reaches every agency's documents (an auditor) or its ``agency_id`` is a party to it: it
+    sent it, or the document was delivered to it."""
+
+    agency_id: str | None
+    every_agency: bool
+    levels: frozenset[Classification]
+
+    def covers(self, parties: Parties) -> bool:
+        """The same answer as the SQL filter, for one document's parties."""
+        if parties.classification not in self.levels:
+            return False
+        if self.every_agency:
+            return True
+        return self.agency_id is not None and (
+            self.agency_id == parties.sender_id or self.agency_id in parties.recipient_ids
+        )
+
+
+NO_REACH = Reach(agency_id=None, every_agency=False, levels=frozenset())
+_ALL_LEVELS = frozenset(Classification)
+
+
+def reach(actor: Actor, purpose: Action) -> Reach:
+    """The documents ``actor`` may list or cite for ``purpose``:
+
+    - ``READ_MAILBOX``, the lines of its agency's inbox and outbox: every document its agency
+      is a party to, whatever its classification (an uncleared member sees the line with the
+      subject withheld, ``Visibility.content``). Forbidden to a principal of no agency.
+    - ``READ_DOCUMENT``, a document found by id (lookup) or cited by a new one (``refers_to``,
+      ``in_reply_to``): exactly those ``allowed(actor, READ_DOCUMENT, ...)`` lets through.
+    """
+    if purpose is Action.READ_MAILBOX:
+        authorize(actor, Action.READ_MAILBOX)
+        return Reach(agency_id=actor.agency_id, every_agency=False, levels=_ALL_LEVELS)
+    if purpose is not Action.READ_DOCUMENT:
+        raise ValueError(f"no query reaches documents for {purpose.value}")
+    if actor.kind is Kind.AUDITOR:
+        return Reach(agency_id=None, every_agency=True, levels=_ALL_LEVELS)
+    if actor.kind in AGENCY_KINDS and actor.agency_id is not None:
+        levels = frozenset(c for c in Classification if cleared(actor, c))
+        return Reach(agency_id=actor.agency_id, every_agency=False, levels=levels)
+    return NO_REACH
 
 
 def _a(kind: Kind) -> str:

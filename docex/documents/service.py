@@ -10,15 +10,35 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from docex.agencies.service import Recipient, published_keys, resolve_recipients
 from docex.audit import events
 from docex.audit.models import AuditEvent
-from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, allowed, authorize
-from docex.documents.access import parties_of
+from docex.auth.policy import (
+    ENVELOPE_FIELDS_NOT_CONTENT,
+    WITHHELD,
+    Action,
+    Actor,
+    Parties,
+    Visibility,
+    acting_agency,
+    authorize,
+    reach,
+    visibility,
+    visible,
+)
+from docex.documents.access import (
+    deliveries_of,
+    get_document,
+    load_visible,
+    parties_of,
+    readable,
+    received,
+    sent,
+)
 from docex.documents.deliveries import queue_deliveries
 from docex.documents.envelope import Envelope, parse_envelope
 from docex.documents.models import Delivery, Document, DocumentFile, FileKeyWrap
@@ -47,7 +67,6 @@ from docex.documents.schemas import (
 from docex.documents.upload import Upload
 from docex.errors import (
     Conflict,
-    DocumentNotFound,
     MessageIdConflict,
     NotFound,
     SignatureRejected,
@@ -60,7 +79,6 @@ from docex.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
 from docex.signing.jws import canonical_json
 from docex.storage.base import BlobNotFound, BlobStore
 from docex.vocabulary.levels import URGENCY_PRIORITY, Classification
-from docex.vocabulary.transport import DELIVERED
 
 if TYPE_CHECKING:
     from docex.documents.ports import Node
@@ -94,32 +112,34 @@ def _business_id(sender_id: str, envelope: Envelope, document_id: str, now: date
 
 
 def _check_references(session: Session, actor: Actor, envelope: Envelope) -> None:
+    """A new document cites only documents its sender may read: what it replaces, updates or
+    revokes among those its agency sent, what it answers among those its agency received."""
     business = envelope.business
+    findable = reach(actor, Action.READ_DOCUMENT)
     if business and business.type != "new":
         if not business.refers_to:
             raise Unprocessable(
                 f"a {business.type} document must name the document it refers to",
                 code="reference_required",
             )
-        original = session.get(Document, business.refers_to)
-        if original is None or original.sender_id != actor.agency_id:
+        if not _cited(session, business.refers_to, readable(findable, by_recipient=False)):
             raise Unprocessable(
-                "refers_to must be a document your agency sent", code="unknown_reference"
+                "refers_to must be a document your agency sent, at a classification your "
+                "clearance covers",
+                code="unknown_reference",
             )
-    if envelope.in_reply_to:
-        visible = session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.document_id == envelope.in_reply_to,
-                Delivery.recipient_id == actor.agency_id,
-                Delivery.transport == DELIVERED,
-            )
+    if envelope.in_reply_to and not _cited(
+        session, envelope.in_reply_to, readable(findable, by_sender=False)
+    ):
+        raise Unprocessable(
+            "in_reply_to must be a document your agency received, at a classification your "
+            "clearance covers",
+            code="unknown_reference",
         )
-        if not visible:
-            raise Unprocessable(
-                "in_reply_to must be a document your agency received", code="unknown_reference"
-            )
+
+
+def _cited(session: Session, document_id: str, within: ColumnElement[bool]) -> bool:
+    return session.scalar(select(Document.id).where(Document.id == document_id, within)) is not None
 
 
 def _existing(session: Session, sender_id: str, message_id: str) -> Document | None:
@@ -133,16 +153,8 @@ def _replay(session: Session, document: Document, fingerprint: str) -> Submitted
         raise MessageIdConflict(
             f"message_id {document.message_id!r} was already used for other content"
         )
-    deliveries = _deliveries(session, document.id)
+    deliveries = deliveries_of(session, document.id)
     return Submitted(document, deliveries, created=False)
-
-
-def _deliveries(session: Session, document_id: str) -> list[Delivery]:
-    return list(
-        session.scalars(
-            select(Delivery).where(Delivery.document_id == document_id).order_by(Delivery.id)
-        )
-    )
 
 
 def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submitted:
@@ -320,17 +332,6 @@ def _insert(
 # -- reading -----------------------------------------------------------------------------------
 
 
-_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
-
-
-def _get_document(session: Session, document_id: str) -> Document:
-    """By id, or DocumentNotFound; a malformed id (a NUL byte, a path trick) never reaches SQL."""
-    document = session.get(Document, document_id) if _ID.fullmatch(document_id) else None
-    if document is None:
-        raise DocumentNotFound()
-    return document
-
-
 SHORT_ID_MIN = 8
 _SHORT_ID = re.compile(r"[0-9a-f][0-9a-f-]{7,35}", re.ASCII)
 LOOKUP_LIMIT = 10
@@ -339,10 +340,7 @@ LOOKUP_LIMIT = 10
 def lookup(session: Session, actor: Actor, ref: str) -> list[DocumentRef]:
     """The documents ``ref`` names that the actor may see: ids starting with ``ref`` (a short
     id, at least 8 characters), or the document whose business id is ``ref``
-    (``000.00.00.G22,2026/11/25,12/VPCP-TTĐT``). At most ``LOOKUP_LIMIT``, oldest first.
-
-    The query only narrows the candidates to the actor's agency's documents; ``allowed``
-    decides, document by document, as for ``load_visible``."""
+    (``000.00.00.G22,2026/11/25,12/VPCP-TTĐT``). At most ``LOOKUP_LIMIT``, oldest first."""
     ref = ref.strip()
     if "," in ref:
         match = Document.business_id == ref
@@ -354,70 +352,27 @@ def lookup(session: Session, actor: Actor, ref: str) -> list[DocumentRef]:
             "or a business id (sender,yyyy/mm/dd,number/notation)",
             code="invalid_reference",
         )
-    query = select(Document).where(match)
-    if actor.kind is not Kind.AUDITOR:
-        received = (
-            select(Delivery.id)
-            .where(
-                Delivery.document_id == Document.id,
-                Delivery.recipient_id == actor.agency_id,
-                Delivery.transport == DELIVERED,
-            )
-            .exists()
-        )
-        query = query.where(or_(Document.sender_id == actor.agency_id, received))
+    query = select(Document).where(match, readable(reach(actor, Action.READ_DOCUMENT)))
     found: list[DocumentRef] = []
-    for document in session.scalars(query.order_by(Document.id).limit(LOOKUP_LIMIT * 2)):
-        parties = parties_of(document, _deliveries(session, document.id))
-        if allowed(actor, Action.READ_DOCUMENT, parties):
+    for document in session.scalars(query.order_by(Document.id).limit(LOOKUP_LIMIT)):
+        seen = visibility(actor, parties_of(document, deliveries_of(session, document.id)))
+        if seen.document:
             found.append(
                 DocumentRef(
                     id=document.id,
                     business_id=document.business_id,
                     sender_id=document.sender_id,
-                    subject=document.subject,
+                    subject=document.subject if seen.content else withheld_subject(document),
                     created_at=rfc3339(document.created_at),
                 )
             )
-    return found[:LOOKUP_LIMIT]
+    return found
 
 
-def load_visible(
-    session: Session, actor: Actor, document_id: str
-) -> tuple[Document, list[Delivery]]:
-    """The document and its deliveries, or DocumentNotFound if the actor may not see it."""
-    document = _get_document(session, document_id)
-    deliveries = _deliveries(session, document_id)
-    authorize(actor, Action.READ_DOCUMENT, parties_of(document, deliveries))
-    return document, deliveries
-
-
-def _sees_all_recipients(actor: Actor, document: Document) -> bool:
-    return actor.kind is Kind.AUDITOR or actor.agency_id == document.sender_id
-
-
-WITHHELD = "[withheld]"
-# What of an envelope stays visible when its free text is withheld: identifiers, addressing and
-# handling. Anything not named here (subject, summary, signer, reasons, place, and any field
-# added later) is withheld: a list of what to show cannot forget a new secret.
-_SHOWN_FIELDS: dict[str, frozenset[str] | None] = {
-    "message_id": None,
-    "recipients": None,
-    "code": None,
-    "document_type": None,
-    "urgency": None,
-    "classification": None,
-    "due_date": None,
-    "steering": None,
-    "in_reply_to": None,
-    "promulgation": frozenset({"date"}),
-    "business": frozenset({"type", "refers_to"}),
-}
-
-
-def reads_content(actor: Actor, parties: Parties) -> bool:
-    """Whether ``actor`` reads the subject and free text (policy READ_CONTENT)."""
-    return allowed(actor, Action.READ_CONTENT, parties)
+def read_document(session: Session, actor: Actor, document_id: str) -> DocumentOut:
+    """The document as the actor may see it, or DocumentNotFound."""
+    document, deliveries, seen = load_visible(session, actor, document_id)
+    return _document_out(seen, document, deliveries)
 
 
 def withheld_subject(document: Document) -> str:
@@ -429,11 +384,11 @@ def withheld_subject(document: Document) -> str:
 def _withheld_envelope(document: Document) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for name, value in document.envelope.items():
-        visible = _SHOWN_FIELDS.get(name, frozenset())
-        if visible is None:
+        kept = ENVELOPE_FIELDS_NOT_CONTENT.get(name, frozenset())
+        if kept is None:
             shown[name] = value
         elif isinstance(value, dict):
-            shown[name] = {k: v if k in visible else WITHHELD for k, v in value.items()}
+            shown[name] = {k: v if k in kept else WITHHELD for k, v in value.items()}
         else:
             shown[name] = WITHHELD
     shown["subject"] = withheld_subject(document)
@@ -441,14 +396,14 @@ def _withheld_envelope(document: Document) -> dict[str, Any]:
 
 
 def document_view(actor: Actor, document: Document, deliveries: Sequence[Delivery]) -> DocumentOut:
-    """Sender and auditors see every recipient; a recipient sees its own row only. The subject
-    and free text of the envelope are withheld from readers not cleared for them."""
-    shown = (
-        deliveries
-        if _sees_all_recipients(actor, document)
-        else [d for d in deliveries if d.recipient_id == actor.agency_id]
-    )
-    content = reads_content(actor, parties_of(document, deliveries))
+    """The document as the actor may see it (``auth.policy.visible``), or DocumentNotFound."""
+    return _document_out(visible(actor, parties_of(document, deliveries)), document, deliveries)
+
+
+def _document_out(
+    seen: Visibility, document: Document, deliveries: Sequence[Delivery]
+) -> DocumentOut:
+    content = seen.content
     return DocumentOut(
         id=document.id,
         message_id=document.message_id,
@@ -460,7 +415,7 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
             FileOut(
                 id=f.id,
                 role=f.role,
-                name=f.name,
+                name=f.name if content else WITHHELD,
                 content_type=f.content_type,
                 size=f.size,
                 sha256=f.sha256,
@@ -470,7 +425,7 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
         signatures=[
             SignatureOut(
                 role=sig["role"],
-                subject=sig["signer_subject"] or "",
+                subject=(sig["signer_subject"] or "") if content else WITHHELD,
                 agency_code=sig["agency_code"],
                 valid=sig["valid"],
                 trusted=sig["trusted"],
@@ -491,7 +446,8 @@ def document_view(actor: Actor, document: Document, deliveries: Sequence[Deliver
                 flag=d.flag,
                 updated_at=rfc3339(d.updated_at),
             )
-            for d in shown
+            for d in deliveries
+            if seen.shows_recipient(d.recipient_id)
         ],
         created_at=rfc3339(document.created_at),
     )
@@ -501,8 +457,8 @@ def _readable_file(
     session: Session, actor: Actor, document_id: str, file_id: str
 ) -> tuple[Document, DocumentFile]:
     """The document and file if the actor may read the file's content (policy READ_FILE)."""
-    document = _get_document(session, document_id)
-    authorize(actor, Action.READ_FILE, parties_of(document, _deliveries(session, document_id)))
+    document = get_document(session, document_id)
+    authorize(actor, Action.READ_FILE, parties_of(document, deliveries_of(session, document_id)))
     file = next((f for f in document.files if f.id == file_id), None)
     if file is None:
         raise NotFound("no such file in this document", code="file_not_found")
@@ -672,11 +628,10 @@ def inbox(
     limit: int,
     cursor: str | None,
 ) -> InboxPage:
-    authorize(actor, Action.READ_MAILBOX)
     query = (
         select(Delivery, Document)
         .join(Document, Document.id == Delivery.document_id)
-        .where(Delivery.recipient_id == actor.agency_id, Delivery.transport == DELIVERED)
+        .where(received(reach(actor, Action.READ_MAILBOX)))
     )
     if status:
         query = query.where(Delivery.status == status)
@@ -699,7 +654,7 @@ def inbox(
     ).all()
     items = []
     for delivery, doc in rows[:limit]:
-        content = reads_content(actor, parties_of(doc, [delivery]))
+        content = visibility(actor, parties_of(doc, [delivery])).content
         items.append(
             InboxItem(
                 document_id=doc.id,
@@ -721,8 +676,7 @@ def inbox(
 
 
 def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) -> OutboxPage:
-    authorize(actor, Action.READ_MAILBOX)
-    query = select(Document).where(Document.sender_id == actor.agency_id)
+    query = select(Document).where(sent(reach(actor, Action.READ_MAILBOX)))
     if cursor:
         (after,) = decode_cursor(cursor, str)
         query = query.where(Document.id < after)
@@ -741,7 +695,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
             counts[document_id][1][status or "none"] += n
     items = []
     for d in page:
-        content = reads_content(actor, parties_of(d, []))
+        content = visibility(actor, parties_of(d, [])).content
         items.append(
             OutboxItem(
                 document_id=d.id,
@@ -761,13 +715,12 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
 
 
 def trace(session: Session, actor: Actor, document_id: str, *, node_id: str) -> list[TraceItem]:
-    """What happened to the document, in log order. A recipient sees the document-level events
-    and those about its own delivery; the sender and auditors see everything."""
-    document, _ = load_visible(session, actor, document_id)
+    """What happened to the document, in log order, as far as the actor sees it
+    (``Visibility.shows_event``)."""
+    _, _, seen = load_visible(session, actor, document_id)
     rows = session.scalars(
         select(AuditEvent).where(AuditEvent.document_id == document_id).order_by(AuditEvent.index)
     )
-    everything = _sees_all_recipients(actor, document)
     return [
         TraceItem(
             at=rfc3339(e.at),
@@ -778,8 +731,9 @@ def trace(session: Session, actor: Actor, document_id: str, *, node_id: str) -> 
             audit_index=e.index,
         )
         for e in rows
-        if everything
-        or e.event == events.DOCUMENT_ACCEPTED
-        or e.agency_id == actor.agency_id
-        or e.detail.get("to") == actor.agency_id
+        if seen.shows_event(
+            whole_document=e.event in events.DOCUMENT_WIDE,
+            agency_id=e.agency_id,
+            to_agency_id=e.detail.get("to"),
+        )
     ]

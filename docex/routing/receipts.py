@@ -16,14 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from docex.audit import events
-from docex.auth.policy import Action, Actor, authorize
+from docex.auth.policy import WITHHELD, Action, Actor, Visibility, authorize
 from docex.db import insert_if_missing
-from docex.documents.access import parties_of
+from docex.documents.access import load_visible, parties_of
 from docex.documents.models import Delivery, Document
 from docex.errors import Conflict, IllegalTransition, Unprocessable
 from docex.kit.clock import rfc3339
 from docex.kit.ids import uuid7
 from docex.routing.models import Receipt, RegistryCounter
+from docex.routing.schemas import ReceiptList, ReceiptOut, StatusOut
 from docex.signing.jws import NodeSigner
 from docex.vocabulary import statuses
 from docex.vocabulary.transport import DELIVERED
@@ -212,3 +213,54 @@ def record_status(
         delivery.status = code
         delivery.updated_at = now
     return receipts
+
+
+def report_status(
+    session: Session,
+    signer: NodeSigner,
+    actor: Actor,
+    document_id: str,
+    request: StatusRequest,
+    *,
+    now: datetime,
+    local_year: int,
+) -> StatusOut:
+    """``record_status`` on a document the actor sees; the first receipt, and all of them."""
+    document, deliveries, seen = load_visible(session, actor, document_id)
+    receipts = record_status(
+        session, signer, actor, document, deliveries, request, now=now, local_year=local_year
+    )
+    outs = [receipt_view(seen, r) for r in receipts]
+    return StatusOut(**outs[0].model_dump(), receipts=outs)
+
+
+def list_receipts(session: Session, actor: Actor, document_id: str) -> ReceiptList:
+    """The document's receipts the actor sees (``Visibility.shows_receipt``), oldest first."""
+    _, _, seen = load_visible(session, actor, document_id)
+    rows = session.scalars(
+        select(Receipt).where(Receipt.document_id == document_id).order_by(Receipt.id)
+    )
+    return ReceiptList(
+        items=[
+            receipt_view(seen, r)
+            for r in rows
+            if seen.shows_receipt(r.from_agency_id, r.to_agency_id)
+        ]
+    )
+
+
+def receipt_view(seen: Visibility, receipt: Receipt) -> ReceiptOut:
+    """A receipt as its reader may see it: the note is content, and so is the JWS that
+    carries it."""
+    has_note = receipt.note is not None
+    return ReceiptOut(
+        id=receipt.id,
+        code=receipt.code,
+        from_agency_id=receipt.from_agency_id,
+        to_agency_id=receipt.to_agency_id,
+        note=receipt.note if seen.content or not has_note else WITHHELD,
+        incoming_number=receipt.incoming_number,
+        created_at=rfc3339(receipt.created_at),
+        signed=receipt.signed if seen.shows_signed_receipt(has_note=has_note) else None,
+        content_withheld=has_note and not seen.content,
+    )

@@ -23,7 +23,15 @@ class ReceiptOut(BaseModel):
     note: str | None
     incoming_number: str | None
     created_at: str
-    signed: str
+    signed: str | None = Field(
+        description="the receipt as a compact JWS, verifiable with the node's key; null when "
+        "it carries a note the caller is not cleared for"
+    )
+    content_withheld: bool = Field(
+        default=False,
+        description="true when the caller is not cleared for the document's classification "
+        "and the receipt has a note: the note then reads [withheld] and signed is null",
+    )
 
 
 class StatusOut(ReceiptOut):

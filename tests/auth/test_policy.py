@@ -2,8 +2,11 @@
 
 Each row says what must happen — allowed, hidden (404, the document does not exist for the
 caller) or forbidden (403, the caller sees the document but its role may not act) — and is
-checked against both ``allowed`` and ``authorize``. No database: actors and parties are built
-directly.
+checked against both ``allowed`` and ``authorize``. The same table then covers what each caller
+sees of a document (``visibility``: content, files, recipient rows, trace entries, receipts)
+and which documents its queries reach (``reach``: mailbox lines, lookup and references). No
+database: actors and parties are built directly (``tests/auth/test_visibility.py`` checks the
+views and the SQL built from these answers on a real node).
 """
 
 from __future__ import annotations
@@ -12,7 +15,17 @@ import itertools
 
 import pytest
 
-from docex.auth.policy import Action, Actor, Kind, Parties, allowed, authorize
+from docex.auth.policy import (
+    Action,
+    Actor,
+    Kind,
+    Parties,
+    allowed,
+    authorize,
+    reach,
+    visibility,
+    visible,
+)
 from docex.errors import DocumentNotFound, Forbidden, NotFound
 from docex.vocabulary.levels import Classification
 
@@ -27,6 +40,7 @@ NODE_ROLES = ("auditor", "admin")
 RELATIONS = ("sender", "recipient", "third", "node")
 LEVELS = tuple(Classification)
 STATUS_CODES = ("01", "02", "03", "04", "05", "06", "13", "15", "16", "99")
+_QUERY_PURPOSES = (Action.READ_MAILBOX, Action.READ_DOCUMENT)
 
 
 def actor(role: str, relation: str, clearance: Classification = Classification.TOP_SECRET) -> Actor:
@@ -269,6 +283,129 @@ def test_auditor_with_normal_clearance_sees_a_secret_envelope_but_not_its_subjec
     secret = parties(Classification.SECRET)
     assert allowed(auditor, Action.READ_DOCUMENT, secret)
     assert not allowed(auditor, Action.READ_CONTENT, secret)
+
+
+# -- what a caller sees of a document: visibility --------------------------------------------------
+
+# Rows, trace entries and receipts about which agencies each relation sees, when it sees the
+# document at all: the sender's agency and auditors every one, a recipient its own.
+SEES_AGENCIES: dict[str, frozenset[str]] = {
+    "sender": frozenset({RECIPIENT, OTHER_RECIPIENT}),
+    "recipient": frozenset({RECIPIENT}),
+    "node": frozenset({RECIPIENT, OTHER_RECIPIENT}),  # the auditor
+}
+
+
+def _expected_sight(
+    role: str, relation: str, classification: Classification, clearance: Classification
+) -> tuple[bool, bool, bool]:
+    """(document, content, files), written from the rules, not from the policy's code."""
+    is_cleared = clearance.rank >= classification.rank
+    if role == "auditor":
+        return True, is_cleared, False
+    if role in AGENCY_ROLES and relation in ("sender", "recipient"):
+        return is_cleared, is_cleared, is_cleared
+    return False, False, False
+
+
+EVERYONE = [
+    *itertools.product(AGENCY_ROLES, RELATIONS),
+    ("auditor", "node"),
+    ("admin", "node"),
+]
+GRID = list(itertools.product(LEVELS, LEVELS))  # (classification, clearance)
+
+
+@pytest.mark.parametrize(("classification", "clearance"), GRID)
+@pytest.mark.parametrize(("role", "relation"), EVERYONE)
+def test_visibility_answers_what_the_table_says_for_every_role_relation_and_clearance(
+    role: str, relation: str, classification: Classification, clearance: Classification
+) -> None:
+    who = actor(role, relation, clearance=clearance)
+    on = parties(classification)
+    seen = visibility(who, on)
+    document, content, files = _expected_sight(role, relation, classification, clearance)
+    assert (seen.document, seen.content, seen.files) == (document, content, files)
+    # The three answers are the policy's own: visibility never disagrees with allowed().
+    assert seen.document is allowed(who, Action.READ_DOCUMENT, on)
+    assert seen.content is allowed(who, Action.READ_CONTENT, on)
+    assert seen.files is allowed(who, Action.READ_FILE, on)
+
+    agencies = SEES_AGENCIES.get(relation, frozenset()) if document else frozenset()
+    for agency in (SENDER, RECIPIENT, OTHER_RECIPIENT, THIRD):
+        # A recipient row: only recipients have one.
+        if agency in (RECIPIENT, OTHER_RECIPIENT):
+            assert seen.shows_recipient(agency) is (agency in agencies), agency
+            # A receipt travels between the sender and one recipient, either way.
+            assert seen.shows_receipt(agency, SENDER) is (agency in agencies), agency
+            assert seen.shows_receipt(SENDER, agency) is (agency in agencies), agency
+        # A trace entry by an agency, or sent to it; the document's acceptance is for all.
+        sees_all = document and relation in ("sender", "node")
+        about = sees_all or agency in agencies
+        assert (
+            seen.shows_event(whole_document=False, agency_id=agency, to_agency_id=None) is about
+        ), agency
+    assert seen.shows_event(whole_document=False, agency_id=SENDER, to_agency_id=RECIPIENT) is (
+        RECIPIENT in agencies
+    )
+    assert seen.shows_event(whole_document=True, agency_id=SENDER, to_agency_id=None) is document
+    assert seen.shows_event(whole_document=False, agency_id=None, to_agency_id=None) is sees_all
+    # A receipt's signed form carries its note: shown with the note, or when there is none.
+    assert seen.shows_signed_receipt(has_note=False) is document
+    assert seen.shows_signed_receipt(has_note=True) is content
+
+
+@pytest.mark.parametrize(("classification", "clearance"), GRID)
+@pytest.mark.parametrize(("role", "relation"), EVERYONE)
+def test_visible_refuses_exactly_where_reading_the_document_is_hidden(
+    role: str, relation: str, classification: Classification, clearance: Classification
+) -> None:
+    who = actor(role, relation, clearance=clearance)
+    on = parties(classification)
+    if _expected_sight(role, relation, classification, clearance)[0]:
+        assert visible(who, on) == visibility(who, on)
+    else:
+        with pytest.raises(DocumentNotFound):
+            visible(who, on)
+
+
+# -- which documents a caller's queries reach: reach -----------------------------------------------
+
+
+@pytest.mark.parametrize(("classification", "clearance"), GRID)
+@pytest.mark.parametrize(("role", "relation"), EVERYONE)
+def test_mailbox_lines_are_every_document_of_the_agency_whatever_the_clearance(
+    role: str, relation: str, classification: Classification, clearance: Classification
+) -> None:
+    """Inbox and outbox list the agency's documents at every classification (an uncleared
+    member sees the line, its subject withheld); a principal of no agency has no mailbox."""
+    who = actor(role, relation, clearance=clearance)
+    if role not in AGENCY_ROLES or relation == "node":
+        with pytest.raises(Forbidden):
+            reach(who, Action.READ_MAILBOX)
+        return
+    lines = reach(who, Action.READ_MAILBOX)
+    assert lines.covers(parties(classification)) is (relation in ("sender", "recipient"))
+    assert not lines.every_agency
+
+
+@pytest.mark.parametrize(("classification", "clearance"), GRID)
+@pytest.mark.parametrize(("role", "relation"), EVERYONE)
+def test_lookup_and_references_reach_exactly_the_documents_the_caller_may_read(
+    role: str, relation: str, classification: Classification, clearance: Classification
+) -> None:
+    who = actor(role, relation, clearance=clearance)
+    on = parties(classification)
+    found = reach(who, Action.READ_DOCUMENT)
+    expected = _expected_sight(role, relation, classification, clearance)[0]
+    assert found.covers(on) is expected
+    assert found.covers(on) is allowed(who, Action.READ_DOCUMENT, on)
+
+
+@pytest.mark.parametrize("purpose", [a for a in Action if a not in _QUERY_PURPOSES])
+def test_no_query_reaches_documents_for_another_action(purpose: Action) -> None:
+    with pytest.raises(ValueError, match="no query reaches"):
+        reach(actor("clerk", "sender"), purpose)
 
 
 # -- reporting a status ---------------------------------------------------------------------------
