@@ -363,7 +363,10 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         _RECEIPT,
         {
             "signed": "the receipt as a JWS (compact) signed by the node; its `kid` names a "
-            "key of the node's /.well-known/jwks.json",
+            "key of the node's /.well-known/jwks.json; null when it carries a note the caller "
+            "is not cleared for",
+            "content_withheld": "true when the note reads [withheld] (the caller is not "
+            "cleared for the document's classification)",
             "created_at": _TIME,
         },
     ),
