@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from docex.api.middleware import route_template
 from docex.audit import events
 from docex.auth.policy import Actor
-from docex.errors import DocexError, ServiceUnavailable
+from docex.errors import DocexError, ServiceUnavailable, SignatureRejected
 from docex.kit.proxies import client_address
 from docex.node import Node
 from docex.signing.keys import KeyStoreError
@@ -105,6 +105,8 @@ def install(app: FastAPI) -> None:
                 status_code=exc.status,
                 headers=exc.headers,
             )
+        if isinstance(exc, SignatureRejected):
+            request.app.state.node.metrics.signature_refusals.labels(exc.code).inc()
         return await _refuse(request, exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
