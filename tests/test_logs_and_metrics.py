@@ -107,9 +107,7 @@ def test_metrics_have_process_build_and_the_counters_an_operator_alerts_on(
     assert re.search(r"^process_resident_memory_bytes \d", text, re.M)
     assert re.search(r"^process_cpu_seconds_total \d", text, re.M)
     assert 'docex_build_info{version="' in text
-    assert (
-        f'docex_signature_refusals_total{{indication="{refused.json()["error"]}"}} 1.0' in text
-    )
+    assert f'docex_signature_refusals_total{{indication="{refused.json()["error"]}"}} 1.0' in text
     assert 'docex_delivery_failures_total{outcome="retry"} 1.0' in text
     validated = re.search(r"^docex_signature_validation_seconds_count (\S+)$", text, re.M)
     assert validated is not None
