@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,9 +54,7 @@ class SlowUpload:
         self.length = len(head) + ATTACHMENT + len(self.tail)
 
     def _header(self, name: str, filename: str | None, ctype: str) -> bytes:
-        disposition = f'form-data; name="{name}"' + (
-            f'; filename="{filename}"' if filename else ""
-        )
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
         return (
             f"--{self.boundary}\r\nContent-Disposition: {disposition}\r\n"
             f"Content-Type: {ctype}\r\n\r\n"
