@@ -234,6 +234,36 @@ def db_upgrade(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         console.print(f"schema revision {before or 'none'} → {after}")
 
 
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(metavar="DEST", help="A new directory.")],
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Copy this node (SQLite database, blobs, keys) to DEST while it runs; DEST is then a data
+    directory to restore from (docs/runbook.md)."""
+    from docex.backup import BackupError
+    from docex.backup import backup as take_backup
+
+    try:
+        result = take_backup(settings_for(data_dir), dest)
+    except BackupError as exc:
+        raise fail(str(exc)) from exc
+    data = {
+        "dest": str(result.dest),
+        "database_bytes": result.database_bytes,
+        "blobs": result.blobs,
+        "key_files": result.key_files,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        console.print(
+            f"backup in {escape(str(result.dest))}: database {result.database_bytes} bytes, "
+            f"{result.blobs} blobs, {result.key_files} key files"
+        )
+
+
 @token_app.command("create")
 def token_create(
     agency: Annotated[str, typer.Option(help="Agency code the system client acts for.")],
