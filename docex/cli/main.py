@@ -240,8 +240,10 @@ def backup(
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Copy this node (SQLite database, blobs, keys) to DEST while it runs; DEST is then a data
-    directory to restore from (docs/runbook.md)."""
+    """Copy this running node (SQLite database, blobs, keys) to DEST, a data directory to
+    restore from.
+
+    The database first (SQLite's online backup), then blobs and keys; see docs/runbook.md."""
     from docex.backup import BackupError
     from docex.backup import backup as take_backup
 
