@@ -240,10 +240,9 @@ def backup(
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Copy this running node (SQLite database, blobs, keys) to DEST, a data directory to
-    restore from.
+    """Copy this running node to DEST: a data directory to restore from.
 
-    The database first (SQLite's online backup), then blobs and keys; see docs/runbook.md."""
+    The SQLite database first (its online backup), then blobs and keys: docs/runbook.md."""
     from docex.backup import BackupError
     from docex.backup import backup as take_backup
 
