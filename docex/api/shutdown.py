@@ -10,7 +10,8 @@ On SIGTERM (or SIGINT) ``docex serve`` does not close its socket at once, as uvi
    (the dispatcher stops and releases its leases, ``routing/dispatcher.py``). The process
    exits 0.
 
-A request still reading its body when the grace period ends is cut: its next read raises
+A request still reading its body when the grace period ends is cut: its read (one waiting for
+a stalled client too) raises
 ``ServiceUnavailable("shutting_down")``, which the request's own clean-up (spool files) and the
 one error handler turn into a JSON 503, as for a slow body (``api/limits.py``). Nothing of it
 was stored, so the client's retry with the same ``message_id`` makes one document. A request
@@ -51,6 +52,18 @@ class Shutdown:
         self.began: float | None = None  # time.monotonic() of the signal
         self.in_flight = 0
         self.cut = False
+        self._cut_event: asyncio.Event | None = None
+
+    @property
+    def cut_event(self) -> asyncio.Event:
+        """Set when the grace period is over (created on the server's event loop)."""
+        if self._cut_event is None:
+            self._cut_event = asyncio.Event()
+        return self._cut_event
+
+    def cut_now(self) -> None:
+        self.cut = True
+        self.cut_event.set()
 
     @property
     def draining(self) -> bool:
@@ -106,10 +119,24 @@ class Draining:
         body_done = False
 
         async def receive_until_cut() -> Message:
+            # A body read waits for the client or for the cut, whichever comes first: a
+            # stalled upload must not hold the shutdown until SIGKILL.
             nonlocal body_done
-            if shutdown.cut and not body_done:
+            if body_done:
+                return await receive()
+            if shutdown.cut:
                 raise _error()
-            message = await receive()
+            reading = asyncio.ensure_future(receive())
+            cut = asyncio.ensure_future(shutdown.cut_event.wait())
+            try:
+                await asyncio.wait((reading, cut), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                cut.cancel()
+                if not reading.done():
+                    reading.cancel()  # uvicorn's receive only waits: nothing is lost
+            if not reading.done() or reading.cancelled():
+                raise _error()
+            message = reading.result()
             if message["type"] == "http.request" and not message.get("more_body", False):
                 body_done = True
             return message
@@ -173,6 +200,6 @@ class DrainingServer(uvicorn.Server):
         if state.in_flight == 0:
             return True
         if state.elapsed() >= state.grace_seconds and not state.cut:
-            state.cut = True
+            state.cut_now()
             log.warning("grace period over: cutting %d requests in flight", state.in_flight)
         return state.elapsed() >= state.grace_seconds + CUT_SECONDS
