@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # docex serve / docex worker: one JSON object a line (docex/kit/logs.py), or plain text.
+    log_format: Literal["json", "text"] = "json"
+    # On SIGTERM, how long requests in flight may take before they are cut (api/shutdown.py).
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     max_classification: Classification = Classification.TOP_SECRET
     # Proxies (addresses or CIDR blocks) whose forwarding header says who the client is;
     # from anyone else the socket peer is the client (docex/kit/proxies.py).

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import (
+    PLATFORM_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -64,7 +72,15 @@ class _QueueCollector(Collector):
 
 class Metrics:
     def __init__(self) -> None:
+        from docex import __version__
+
         self.registry = CollectorRegistry(auto_describe=True)
+        # process_* (CPU, memory, open files) and python_info, as every Prometheus exporter.
+        ProcessCollector(registry=self.registry)
+        self.registry.register(PLATFORM_COLLECTOR)
+        Info("docex_build", "The docex version this node runs", registry=self.registry).info(
+            {"version": __version__}
+        )
         self.requests = Histogram(
             "docex_http_request_duration_seconds",
             "HTTP requests by route template, method and status, with latency",
@@ -83,6 +99,25 @@ class Metrics:
             "Accounts and client addresses locked out after failed sign-ins, by scope",
             ["scope"],
             registry=self.registry,
+        )
+
+        self.delivery_failures = Counter(
+            "docex_delivery_failures",
+            "Delivery attempts that failed, by outcome: retry (queued again) or failed (gave up)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.signature_refusals = Counter(
+            "docex_signature_refusals",
+            "Documents refused because their signatures failed the policy, by indication",
+            ["indication"],
+            registry=self.registry,
+        )
+        self.validation_seconds = Histogram(
+            "docex_signature_validation_seconds",
+            "Time to validate the signatures of one PDF (in the sandboxed workers)",
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60),
         )
 
     def watch_queue(self, db: Database, clock: Clock) -> None:

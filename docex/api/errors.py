@@ -32,6 +32,7 @@ from docex.errors import (
     DocexError,
     NotFound,
     ServiceUnavailable,
+    SignatureRejected,
     Unprocessable,
     UnsupportedMedia,
 )
@@ -119,6 +120,8 @@ def install(app: FastAPI) -> None:
                 status_code=exc.status,
                 headers=exc.headers,
             )
+        if isinstance(exc, SignatureRejected):
+            request.app.state.node.metrics.signature_refusals.labels(exc.code).inc()
         return await _refuse(request, exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -39,7 +39,9 @@ agency_app = DocexTyper(help="Agencies of the directory (this node's database)."
 token_app = DocexTyper(help="Bearer tokens for system clients.")
 user_app = DocexTyper(help="People: clerks, leaders, auditors, admins.")
 keys_app = DocexTyper(help="This node's key-encryption keys (KEK).")
+db_app = DocexTyper(help="The database schema: its revision, its migrations.")
 app.add_typer(agency_app, name="agency")
+app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
@@ -136,10 +138,13 @@ def serve(
     import uvicorn
 
     from docex.api.protocol import protocol_class
+    from docex.api.shutdown import CUT_SECONDS, DrainingServer
     from docex.app import create_app
     from docex.bootstrap import CREDENTIALS_FILE, init_node
+    from docex.kit.logs import configure_logging
 
     settings = settings_for(data_dir, host=host, port=port)
+    configure_logging(settings.log_format, settings.log_level)
     if not dispatcher:
         settings = settings.model_copy(
             update={"dispatcher": settings.dispatcher.model_copy(update={"enabled": False})}
@@ -154,24 +159,29 @@ def serve(
     credentials = settings.data_dir / CREDENTIALS_FILE
     if credentials.exists():
         console.print(f"demo credentials: {credentials.resolve()}")
-    uvicorn.run(
+    config = uvicorn.Config(
         app_,
         host=settings.host,
         port=settings.port,
         http=protocol_class(settings.limits),
+        log_config=None,  # configure_logging above: JSON lines with request ids
         log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
+        access_log=False,  # docex's own (api/middleware.py: RequestContext)
+        timeout_graceful_shutdown=CUT_SECONDS,  # after DrainingServer's grace period
         proxy_headers=False,  # who the client is, docex decides (DOCEX_TRUSTED_PROXIES)
     )
+    DrainingServer(config, app_.state.shutdown).run()
 
 
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run a dispatcher alone (as many as you like, beside API-only `serve --no-dispatcher`)."""
     from docex.app import build_node
+    from docex.kit.logs import configure_logging
 
-    node = build_node(settings_for(data_dir))
+    settings = settings_for(data_dir)
+    configure_logging(settings.log_format, settings.log_level)
+    node = build_node(settings)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         node.dispatcher.stop(timeout=0)
@@ -180,6 +190,80 @@ def worker(data_dir: DataDir = None) -> None:
     signal.signal(signal.SIGINT, _stop)
     console.print(f"dispatcher {node.dispatcher.owner} running")
     node.dispatcher.run_forever()
+    node.dispatcher.release()  # the loop has ended: another worker takes its deliveries now
+    node.db.dispose()
+
+
+@db_app.command("current")
+def db_current(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
+    """Print the database's schema revision and the newest this docex ships (exit 1 if behind)."""
+    from sqlalchemy.exc import OperationalError
+
+    from docex.migrations import current, head
+
+    settings = settings_for(data_dir)
+    try:
+        at, newest = current(settings.resolved_database_url), head()
+    except OperationalError as exc:
+        raise fail(f"cannot reach the database: {exc.orig or exc}") from exc
+    if as_json:
+        print_json({"current": at, "head": newest, "up_to_date": at == newest})
+    else:
+        state = "up to date" if at == newest else "behind: run `docex db upgrade`"
+        console.print(f"schema revision {at or 'none'} (head {newest}): {state}")
+    if at != newest:
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
+    """Migrate the database to the newest schema (safe while other replicas do the same)."""
+    from sqlalchemy.exc import OperationalError
+
+    from docex.migrations import current, upgrade
+
+    url = settings_for(data_dir).resolved_database_url
+    try:
+        before = current(url)
+        upgrade(url)
+        after = current(url)
+    except OperationalError as exc:
+        raise fail(f"cannot reach the database: {exc.orig or exc}") from exc
+    if as_json:
+        print_json({"from": before, "to": after})
+    else:
+        console.print(f"schema revision {before or 'none'} → {after}")
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(metavar="DEST", help="A new directory.")],
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Copy this running node to DEST: a data directory to restore from.
+
+    The SQLite database first (its online backup), then blobs and keys: docs/runbook.md."""
+    from docex.backup import BackupError
+    from docex.backup import backup as take_backup
+
+    try:
+        result = take_backup(settings_for(data_dir), dest)
+    except BackupError as exc:
+        raise fail(str(exc)) from exc
+    data = {
+        "dest": str(result.dest),
+        "database_bytes": result.database_bytes,
+        "blobs": result.blobs,
+        "key_files": result.key_files,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        console.print(
+            f"backup in {escape(str(result.dest))}: database {result.database_bytes} bytes, "
+            f"{result.blobs} blobs, {result.key_files} key files"
+        )
 
 
 @token_app.command("create")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
 from docex.db import Base, make_engine
 from docex.models import import_all
@@ -31,6 +32,14 @@ def run_migrations_online() -> None:
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Held until this transaction ends: a concurrent upgrade waits here, then
+                # reads the version table as this one left it (docex/migrations/__init__.py).
+                from docex.migrations import ADVISORY_LOCK_KEY
+
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+                )
             context.run_migrations()
     engine.dispose()
 

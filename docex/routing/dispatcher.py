@@ -49,6 +49,7 @@ class Dispatcher:
         clock: Clock,
         owner: str | None = None,
         housekeeping: Callable[[], object] | None = None,
+        on_failure: Callable[[str], object] | None = None,
     ) -> None:
         self.db = db
         self.signer = signer
@@ -62,6 +63,8 @@ class Dispatcher:
         # Periodic chores (the orphan-blob sweep) ride on the dispatcher's loop.
         self.housekeeping = housekeeping
         self._next_housekeeping = 0.0
+        # Told "retry" or "failed" for each delivery attempt that failed (the metrics).
+        self.on_failure = on_failure
 
     def claim(self, now: datetime | None = None) -> list[str]:
         now = now or self.clock.now()
@@ -98,6 +101,7 @@ class Dispatcher:
             return 0
         now = now or self.clock.now()
         delivered = 0
+        failures: list[str] = []
         with self.db.write() as session:
             rows = session.scalars(
                 select(Delivery).where(
@@ -132,6 +136,10 @@ class Dispatcher:
                         now=now,
                         max_attempts=self.settings.max_attempts,
                     )
+                    failures.append("retry" if delivery.transport == QUEUED else "failed")
+        if self.on_failure is not None:
+            for outcome in failures:
+                self.on_failure(outcome)
         return delivered
 
     def run_once(self) -> int:
@@ -154,11 +162,35 @@ class Dispatcher:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Ends the loop, and once its thread has ended, releases this dispatcher's leases."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                return  # still delivering: its leases expire by themselves
             self._thread = None
+            self.release()
+
+    def release(self) -> int:
+        """Gives back the leases this dispatcher holds on deliveries still queued, so another
+        dispatcher takes them at once instead of after ``lease_seconds``; returns how many.
+        Only when no pass of this dispatcher runs (a pass would complete none of them)."""
+        try:
+            with self.db.write() as session:
+                result = session.execute(
+                    update(Delivery)
+                    .where(Delivery.lease_owner == self.owner, Delivery.transport == QUEUED)
+                    .values(lease_owner=None, lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+                released = getattr(result, "rowcount", 0)
+        except Exception:
+            log.exception("could not release the dispatcher's leases; they expire by themselves")
+            return 0
+        if released:
+            log.info("released %d delivery leases", released)
+        return int(released or 0)
 
     def _housekeep(self) -> None:
         if self.housekeeping is None or time.monotonic() < self._next_housekeeping:

@@ -92,9 +92,9 @@ class NodeProcess:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.terminate()  # drains: DOCEX_SHUTDOWN_GRACE_SECONDS (10), then a cut
             try:
-                self.proc.wait(15)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
 
