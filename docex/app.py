@@ -19,6 +19,9 @@ from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
+from docex.audit.endpoints import router as audit_router
+from docex.audit.integrator import AuditLog
+from docex.audit.notes import EcdsaSigner
 from docex.auth.endpoints import router as auth_router
 from docex.config import Settings
 from docex.db import Database
@@ -115,6 +118,7 @@ def build_node(
             ),
             pool=validators,
         ),
+        audit=AuditLog(db, EcdsaSigner(settings.audit_origin, key), settings.audit, clock=clock),
     )
 
 
@@ -128,10 +132,13 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
             node.dispatcher.start()
+        if settings.audit.integrator_enabled:
+            node.audit.start()
         try:
             yield
         finally:
             node.dispatcher.stop()
+            node.audit.stop()
             node.committer.close()
             node.signatures.close()
             node.db.dispose()
@@ -148,6 +155,7 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agencies_router, documents_router, receipts_router, pdf_router):
         api.include_router(router)
+    api.include_router(audit_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from docex.audit.integrator import AuditLog
 from docex.config import Settings
 from docex.db import Database
 from docex.groupcommit import GroupCommitter
@@ -30,4 +31,5 @@ class Node:
     keks: KekRing
     agency_keys: AgencyKeyStore
     signatures: NodeSignatures
+    audit: AuditLog
     background: list[str] = field(default_factory=list)
