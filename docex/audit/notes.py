@@ -265,7 +265,7 @@ class Cosigner:
 
 def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
     """(name, key ID, type byte || public key) of a verifier key; NoteError if malformed."""
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)  # base64 may contain "+" too
     if len(parts) != 3:
         raise NoteError("a vkey is name+keyid+key")
     name, hex_id, blob = parts
