@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ ECDSA_TYPE = 0x02
 COSIGNATURE_TYPE = 0x04
 EM_DASH = "—"
 MAX_SIGNATURES = 64
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # every ASCII control character but newline
 
 
 class NoteError(ValueError):
@@ -82,7 +84,7 @@ def b64decode(text: str) -> bytes:
 
 def parse(note: str) -> Note:
     """Split a note into its text and signature lines; NoteError if malformed."""
-    if any(ord(c) < 0x20 and c != "\n" for c in note):
+    if _CONTROL.search(note):
         raise NoteError("control character in note")
     if not note.endswith("\n"):
         raise NoteError("a note ends with a newline")

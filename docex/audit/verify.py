@@ -19,16 +19,28 @@ the operator also holds the log key; then only witnesses, who remember what they
 catch it (``docex.audit.witness``).
 
 Every problem carries the first leaf index it concerns, so the report names the first bad
-index. It is exact for an event, a leaf hash or a position that was changed, deleted, inserted,
-duplicated or moved (leaves commit to their position). A forged hash in the stored tree is
-located to the first leaf of the smallest subtree whose hash no longer matches; a checkpoint
-that no longer verifies, to the end of the last checkpoint that still does (the entries after it
-are no longer vouched for by the log's signature).
+index (the smallest). A good checkpoint of size g (signed, root matching the events) vouches
+for leaves [0, g), and that is used to locate what hashes alone cannot:
+
+- an event, a leaf hash or a position that was changed, deleted, inserted, duplicated or moved
+  is located exactly (leaves commit to their position);
+- a stored subtree hash that no longer matches is located at the first leaf of that subtree
+  not vouched for by a good checkpoint; if good checkpoints vouch for all its leaves, the
+  stored hash itself is what was forged, and its first leaf is reported;
+- a checkpoint that fails (signature, root, size) at the end of the largest good checkpoint
+  below it: the entries after that are no longer vouched for by the log's signature. If a good
+  checkpoint above it vouches for everything, the checkpoint row itself was altered and its
+  size is reported.
+
+So the location is as fine as checkpoints are dense where the tree alone is ambiguous (a
+forged leaf hash is one of the two leaves under a level-1 hash).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import bisect
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, or_, select
@@ -36,8 +48,25 @@ from sqlalchemy.orm import Session
 
 from docex.audit import checkpoints, leaves, merkle, notes
 from docex.audit.models import AuditEvent, AuditPending, Checkpoint, Cosignature, LogEntry, TreeNode
+from docex.db import Database
 
 CHUNK = 1 << 16
+
+
+@contextmanager
+def snapshot(db: Database) -> Iterator[Session]:
+    """A read-only session that sees one state of the database throughout, so a node that goes
+    on logging while it is verified does not look inconsistent (PostgreSQL: REPEATABLE READ;
+    SQLite in WAL mode: any read transaction)."""
+    if db.dialect != "postgresql":
+        with db.read() as session:
+            yield session
+        return
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="REPEATABLE READ")
+        with Session(bind=connection) as session:
+            yield session
+        connection.rollback()
 
 
 @dataclass(frozen=True)
@@ -45,6 +74,7 @@ class Problem:
     index: int  # the first leaf index concerned
     code: str
     detail: str
+    end: int | None = None  # for a subtree or a checkpoint: the end of the leaves concerned
 
 
 @dataclass(frozen=True)
@@ -70,11 +100,28 @@ class _Scan:
     problems: list[Problem] = field(default_factory=list)
     dropped: int = 0
 
-    def add(self, index: int, code: str, detail: str) -> None:
+    def add(self, index: int, code: str, detail: str, end: int | None = None) -> None:
         if len(self.problems) < self.keep:
-            self.problems.append(Problem(index, code, detail))
+            self.problems.append(Problem(index, code, detail, end))
         else:
             self.dropped += 1
+
+    def located(self, good: Sequence[int]) -> tuple[Problem, ...]:
+        """Problems located with the help of the good checkpoints (sorted sizes), as the
+        module docstring says."""
+        out = []
+        for p in self.problems:
+            index = p.index
+            if p.end is not None:
+                vouched = bool(good) and good[-1] >= p.end
+                at = bisect.bisect_left(good, p.end) - 1
+                below = good[at] if at >= 0 else 0
+                if p.code.startswith("tree_"):  # a stored subtree hash [index, end)
+                    index = p.index if vouched else max(p.index, below)
+                else:  # a checkpoint, or a cosignature of one, of size end
+                    index = p.end if vouched else below
+            out.append(Problem(index, p.code, p.detail, p.end))
+        return tuple(sorted(out, key=lambda p: p.index))
 
 
 def _closing_nodes(start: int, end: int) -> list[tuple[int, int, int]]:
@@ -185,10 +232,11 @@ def verify_log(
                     digest = rebuilt
             for level, idx, h in frontier.append(digest):
                 node = stored.pop((level, idx), None)
+                first, last = idx << level, (idx + 1) << level
                 if node is None:
-                    scan.add(idx << level, "tree_node_missing", f"no stored hash {level}/{idx}")
+                    scan.add(first, "tree_node_missing", f"no stored hash {level}/{idx}", last)
                 elif node != h:
-                    scan.add(idx << level, "tree_node_altered", f"stored hash {level}/{idx}")
+                    scan.add(first, "tree_node_altered", f"stored hash {level}/{idx}", last)
             if frontier.size in wanted_roots:
                 roots[frontier.size] = frontier.root()
         start = end
@@ -198,14 +246,14 @@ def verify_log(
     if not broken:
         _check_extra_nodes(session, size, scan)
     _check_unlogged_events(session, size, scan)
-    good_checkpoints, good_cosignatures = _check_checkpoints(
+    good, good_cosignatures = _check_checkpoints(
         session, stored_checkpoints, roots, size, log_key, witnesses, scan
     )
     return Report(
         size=size,
-        checkpoints=good_checkpoints,
+        checkpoints=len(good),
         cosignatures=good_cosignatures,
-        problems=tuple(sorted(scan.problems, key=lambda p: p.index)),
+        problems=scan.located(good),
         more_problems=scan.dropped,
     )
 
@@ -243,42 +291,44 @@ def _check_checkpoints(
     log_key: notes.EcdsaVerifier,
     witnesses: Sequence[notes.CosignatureVerifier],
     scan: _Scan,
-) -> tuple[int, int]:
+) -> tuple[list[int], int]:
+    """The sizes of the good checkpoints (sorted) and the number of good cosignatures; each
+    bad checkpoint is a problem whose leaves end at its size."""
     cosigned: dict[int, list[Cosignature]] = {}
     for cosignature in session.scalars(select(Cosignature).order_by(Cosignature.id)):
         cosigned.setdefault(cosignature.tree_size, []).append(cosignature)
-    good_size, good, good_cosignatures = 0, 0, 0
+    good: list[int] = []
+    good_cosignatures = 0
     for row in stored:
         where = f"checkpoint of size {row.tree_size}"
+        end = row.tree_size
         try:
             head, note = checkpoints.open_checkpoint(row.note, log_key)
         except notes.NoteError as exc:
-            scan.add(good_size, "checkpoint_signature", f"{where}: {exc}")
+            scan.add(0, "checkpoint_signature", f"{where}: {exc}", end)
             continue
         if (head.size, head.root) != (row.tree_size, bytes(row.root_hash)):
-            scan.add(good_size, "checkpoint_mismatch", f"{where}: note and columns differ")
+            scan.add(0, "checkpoint_mismatch", f"{where}: note and columns differ", end)
             continue
         if head.size > size:
             scan.add(size, "checkpoint_beyond_log", f"{where}, but the log has {size} entries")
             continue
         if roots.get(head.size) != head.root:
-            scan.add(good_size, "checkpoint_root", f"{where}: the entries give another root")
+            scan.add(0, "checkpoint_root", f"{where}: the entries give another root", end)
             continue
-        problems = len(scan.problems) + scan.dropped
+        before = len(scan.problems) + scan.dropped
         good_cosignatures += _check_cosignatures(
-            note.text, cosigned.get(row.tree_size, []), witnesses, good_size, where, scan
+            note.text, cosigned.get(row.tree_size, []), witnesses, where, scan
         )
-        if len(scan.problems) + scan.dropped == problems:
-            good += 1
-            good_size = max(good_size, head.size)
-    return good, good_cosignatures
+        if len(scan.problems) + scan.dropped == before:
+            good.append(head.size)
+    return sorted(good), good_cosignatures
 
 
 def _check_cosignatures(
     text: str,
     rows: Sequence[Cosignature],
     witnesses: Sequence[notes.CosignatureVerifier],
-    index: int,
     where: str,
     scan: _Scan,
 ) -> int:
@@ -289,7 +339,7 @@ def _check_cosignatures(
             witness = notes.CosignatureVerifier(row.name, bytes(row.public_key))
             sig = notes.parse_signature_line(row.line)
         except notes.NoteError as exc:
-            scan.add(index, "cosignature_invalid", f"{where}, {row.name}: {exc}")
+            scan.add(0, "cosignature_invalid", f"{where}, {row.name}: {exc}", row.tree_size)
             continue
         pinned = trusted.get((sig.name, sig.key_id))
         checks = [witness] if pinned is None else [witness, pinned]
@@ -300,7 +350,7 @@ def _check_cosignatures(
             or not all(w.verify(text.encode(), sig.signature) for w in checks)
             or witness.timestamp(sig.signature) != row.timestamp
         ):
-            scan.add(index, "cosignature_invalid", f"{where}: cosignature by {row.name}")
+            scan.add(0, "cosignature_invalid", f"{where}: cosignature by {row.name}", row.tree_size)
             continue
         good += 1
     return good

@@ -373,10 +373,11 @@ def sample_pdf_cmd(
 
 
 def _register_remote() -> None:
-    from docex.cli import pki, remote
+    from docex.cli import audit, pki, remote
 
     remote.register(app)
     pki.register(app)
+    audit.register(app)
 
 
 _register_remote()
