@@ -24,16 +24,26 @@ for leaves [0, g), and that is used to locate what hashes alone cannot:
 
 - an event, a leaf hash or a position that was changed, deleted, inserted, duplicated or moved
   is located exactly (leaves commit to their position);
-- a stored subtree hash that no longer matches is located at the first leaf of that subtree
-  not vouched for by a good checkpoint; if good checkpoints vouch for all its leaves, the
-  stored hash itself is what was forged, and its first leaf is reported;
-- a checkpoint that fails (signature, root, size) at the end of the largest good checkpoint
-  below it: the entries after that are no longer vouched for by the log's signature. If a good
-  checkpoint above it vouches for everything, the checkpoint row itself was altered and its
-  size is reported.
+- a stored subtree hash that no longer matches concerns the leaves under it not vouched for by
+  a good checkpoint; if good checkpoints vouch for all of them, the stored hash itself was
+  forged, and its first leaf is reported;
+- a checkpoint that fails (signature, root) concerns the leaves after the largest good
+  checkpoint below it (a tree rebuilt and re-signed); if a good checkpoint above it vouches for
+  everything, the checkpoint row itself was altered and its size is reported;
+- such a problem over a range of leaves is placed at the first entry found bad in that range
+  (it is its consequence), else at the start of the range.
 
 So the location is as fine as checkpoints are dense where the tree alone is ambiguous (a
 forged leaf hash is one of the two leaves under a level-1 hash).
+
+Problem codes: ``position_missing``, ``position_duplicated`` (the positions are not dense; the
+scan stops there), ``event_missing`` (an entry names no event), ``event_duplicated``,
+``entry_unreadable`` (an event that cannot be encoded), ``leaf_mismatch`` (an event does not hash
+to the leaf stored at its position), ``tree_node_missing``, ``tree_node_altered``,
+``tree_node_unexpected`` (beyond the log), ``event_not_logged`` (neither in the log nor pending),
+``checkpoint_signature`` (malformed, other log, or not signed by the trusted key),
+``checkpoint_mismatch`` (note and columns differ), ``checkpoint_beyond_log``,
+``checkpoint_root``, ``cosignature_invalid``.
 """
 
 from __future__ import annotations
@@ -108,18 +118,31 @@ class _Scan:
 
     def located(self, good: Sequence[int]) -> tuple[Problem, ...]:
         """Problems located with the help of the good checkpoints (sorted sizes), as the
-        module docstring says."""
+        module docstring says: a problem over a range of leaves [lo, end) is placed at the
+        first entry found bad in that range, if any (it is a consequence of it), else at lo."""
+
+        def below(end: int) -> int:
+            at = bisect.bisect_left(good, end) - 1
+            return good[at] if at >= 0 else 0
+
+        def vouched(end: int) -> bool:
+            return bool(good) and good[-1] >= end
+
+        exact = sorted(p.index for p in self.problems if p.end is None)
+
+        def place(lo: int, end: int) -> int:
+            at = bisect.bisect_left(exact, lo)
+            return exact[at] if at < len(exact) and exact[at] < end else lo
+
         out = []
         for p in self.problems:
             index = p.index
-            if p.end is not None:
-                vouched = bool(good) and good[-1] >= p.end
-                at = bisect.bisect_left(good, p.end) - 1
-                below = good[at] if at >= 0 else 0
-                if p.code.startswith("tree_"):  # a stored subtree hash [index, end)
-                    index = p.index if vouched else max(p.index, below)
-                else:  # a checkpoint, or a cosignature of one, of size end
-                    index = p.end if vouched else below
+            if p.end is not None and p.code.startswith("tree_"):  # subtree [index, end)
+                lo = p.index if vouched(p.end) else max(p.index, below(p.end))
+                index = place(lo, p.end)
+            elif p.end is not None:  # a checkpoint of size end, or a cosignature of one
+                # Vouched for by a larger good checkpoint: the row itself was altered.
+                index = p.end if vouched(p.end) else place(below(p.end), p.end)
             out.append(Problem(index, p.code, p.detail, p.end))
         return tuple(sorted(out, key=lambda p: p.index))
 
