@@ -39,12 +39,17 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from docex.audit import checkpoints, leaves, merkle, notes, tree
 from docex.audit.models import AuditEvent, AuditPending, LogEntry, TreeNode
+
+_LOG = cast(Table, LogEntry.__table__)
+_TREE = cast(Table, TreeNode.__table__)
+_PENDING = cast(Table, AuditPending.__table__)
 
 # A fixed 63-bit key for pg_advisory_xact_lock, derived from a name so it is recognisable.
 LOCK_KEY = zlib.crc32(b"docex.audit.log") << 16 | 0xA0D1
@@ -90,23 +95,27 @@ def integrate(session: Session, *, limit: int) -> tuple[int, merkle.Frontier]:
     were appended and the tree's new frontier."""
     size = tree.size(session)
     frontier = tree.frontier(session, size)
-    rows = session.execute(
-        select(
-            AuditEvent.index.label("event_id"),  # not "index": Row.index is tuple's method
-            AuditEvent.at,
-            AuditEvent.event,
-            AuditEvent.actor_id,
-            AuditEvent.agency_id,
-            AuditEvent.document_id,
-            AuditEvent.detail,
-            LogEntry.position,
+    rows = (
+        session.connection()
+        .execute(  # Core execution: no ORM per-row loading
+            select(
+                AuditEvent.index.label("event_id"),  # not "index": Row.index is tuple's method
+                AuditEvent.at,
+                AuditEvent.event,
+                AuditEvent.actor_id,
+                AuditEvent.agency_id,
+                AuditEvent.document_id,
+                AuditEvent.detail,
+                LogEntry.position,
+            )
+            .select_from(AuditPending)
+            .join(AuditEvent, AuditEvent.index == AuditPending.event_index)
+            .outerjoin(LogEntry, LogEntry.event_index == AuditPending.event_index)
+            .order_by(AuditPending.event_index)
+            .limit(limit)
         )
-        .select_from(AuditPending)
-        .join(AuditEvent, AuditEvent.index == AuditPending.event_index)
-        .outerjoin(LogEntry, LogEntry.event_index == AuditPending.event_index)
-        .order_by(AuditPending.event_index)
-        .limit(limit)
-    ).all()
+        .all()
+    )
     if not rows:
         return 0, frontier
     entries: list[dict[str, object]] = []
@@ -130,15 +139,13 @@ def integrate(session: Session, *, limit: int) -> tuple[int, merkle.Frontier]:
         nodes.extend(
             {"level": level, "idx": idx, "hash": h} for level, idx, h in frontier.append(digest)
         )
+    connection = session.connection()  # Core: thousands of rows, no ORM bookkeeping
     if entries:
-        session.execute(insert(LogEntry), entries)
+        connection.execute(insert(_LOG), entries)
     if nodes:
-        session.execute(insert(TreeNode), nodes)
-    session.execute(
-        delete(AuditPending)
-        .where(AuditPending.event_index.in_([row.event_id for row in rows]))
-        .execution_options(synchronize_session=False)
-    )
+        connection.execute(insert(_TREE), nodes)
+    dequeued = [row.event_id for row in rows]
+    connection.execute(delete(_PENDING).where(_PENDING.c.event_index.in_(dequeued)))
     return len(entries), frontier
 
 

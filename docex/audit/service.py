@@ -242,14 +242,11 @@ def inclusion(session: Session, actor: Actor, index: int, tree_size: int) -> Inc
     if not 0 <= index < tree_size:
         raise Unprocessable("index must be below tree_size", code="invalid_proof_request")
     _known_size(session, tree_size)
-    leaf_hash = session.scalar(select(LogEntry.leaf_hash).where(LogEntry.position == index))
-    if leaf_hash is None:
-        raise tree.TreeError(f"no leaf at position {index}")
-    proof = tree.inclusion_proof(session, index, tree_size)
+    leaf_hash, proof = tree.leaf_and_inclusion_proof(session, index, tree_size)
     return InclusionOut(
         leaf_index=index,
         tree_size=tree_size,
-        leaf_hash=_b64(bytes(leaf_hash)),
+        leaf_hash=_b64(leaf_hash),
         proof=[_b64(p) for p in proof],
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from docex.audit import merkle
@@ -39,7 +39,7 @@ def read_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.No
         ):
             found[(0, int(position))] = bytes(digest)
     if inner:
-        condition = or_(*(and_(TreeNode.level == lv, TreeNode.idx == i) for lv, i in inner))
+        condition = tuple_(TreeNode.level, TreeNode.idx).in_(inner)  # one cached statement
         for level, idx, digest in session.execute(
             select(TreeNode.level, TreeNode.idx, TreeNode.hash).where(condition)
         ):
@@ -61,8 +61,17 @@ def root(session: Session, tree_size: int) -> bytes:
 
 
 def inclusion_proof(session: Session, index: int, tree_size: int) -> list[bytes]:
+    return leaf_and_inclusion_proof(session, index, tree_size)[1]
+
+
+def leaf_and_inclusion_proof(
+    session: Session, index: int, tree_size: int
+) -> tuple[bytes, list[bytes]]:
+    """The leaf hash at ``index`` and its inclusion proof in the tree of ``tree_size``, read
+    together (two queries)."""
     ranges = merkle.inclusion_ranges(index, tree_size)
-    return merkle.build_proof(ranges, read_nodes(session, merkle.proof_nodes(ranges)))
+    nodes = read_nodes(session, merkle.proof_nodes(ranges) | {(0, index)})
+    return nodes[(0, index)], merkle.build_proof(ranges, nodes)
 
 
 def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:

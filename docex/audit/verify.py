@@ -195,7 +195,8 @@ def verify_log(
     while start < total and not broken:
         end = min(start + chunk, total)
         stored = _stored_nodes(session, start, end)
-        rows = session.execute(
+        # Core, not ORM, execution: a million rows without the ORM's per-row loading.
+        rows = session.connection().execute(
             select(
                 LogEntry.position,
                 LogEntry.event_index,
