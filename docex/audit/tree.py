@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from docex.audit import merkle
@@ -39,7 +39,8 @@ def read_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.No
         ):
             found[(0, int(position))] = bytes(digest)
     if inner:
-        condition = tuple_(TreeNode.level, TreeNode.idx).in_(inner)  # one cached statement
+        # OR of (level, idx) pairs, not a row-value IN: SQLite scans the table for the latter.
+        condition = or_(*(and_(TreeNode.level == lv, TreeNode.idx == i) for lv, i in inner))
         for level, idx, digest in session.execute(
             select(TreeNode.level, TreeNode.idx, TreeNode.hash).where(condition)
         ):

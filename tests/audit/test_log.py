@@ -304,3 +304,43 @@ def test_concurrent_writers_and_integrators_keep_positions_dense(
     assert size == total
     assert [p for p, _, _ in log_rows(client)] == list(range(size))
     assert report.ok, report.problems
+
+
+def test_proofs_read_the_stored_tree_through_its_indexes(
+    client: TestClient, credentials: dict[str, Any]
+) -> None:
+    """O(log n) reads only if every query a proof makes can use an index: no table scan in
+    the plan of any of them (on PostgreSQL, with sequential scans priced out of the way)."""
+    from sqlalchemy import event
+
+    activity(client, credentials, documents=1)
+    node = node_of(client)
+    size = node.audit.integrate()
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "audit_" in statement and statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, params))
+
+    event.listen(node.db.engine, "before_cursor_execute", capture)
+    try:
+        with node.db.read() as session:
+            tree.leaf_and_inclusion_proof(session, size // 3, size)
+            tree.consistency_proof(session, size // 2, size)
+            tree.root(session, size)
+    finally:
+        event.remove(node.db.engine, "before_cursor_execute", capture)
+    assert len(statements) >= 5
+    with node.db.engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        if node.db.dialect == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+        for statement, params in statements:
+            prefix = "EXPLAIN QUERY PLAN " if node.db.dialect == "sqlite" else "EXPLAIN "
+            cursor.execute(prefix + statement, params)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+            assert "SCAN audit_" not in plan, (statement, plan)
+            assert "Seq Scan" not in plan, (statement, plan)
+        connection.rollback()
