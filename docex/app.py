@@ -21,6 +21,9 @@ from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
+from docex.audit.endpoints import router as audit_router
+from docex.audit.integrator import AuditLog
+from docex.audit.notes import EcdsaSigner
 from docex.audit.refusals import RefusalTally
 from docex.auth.endpoints import router as auth_router
 from docex.auth.signin import PasswordSignIn, ThrottlePolicy
@@ -137,6 +140,7 @@ def build_node(
         proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
         refusals=RefusalTally(db, clock, window_seconds=settings.refusal_window_seconds),
         sign_in=sign_in,
+        audit=AuditLog(db, EcdsaSigner(settings.audit_origin, key), settings.audit, clock=clock),
     )
 
 
@@ -148,6 +152,7 @@ def create_app(
 
     def shut_down() -> None:
         node.dispatcher.stop()
+        node.audit.stop()
         node.refusals.stop()
         node.committer.close()
         node.signatures.close()
@@ -157,6 +162,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
             node.dispatcher.start()
+        if settings.audit.integrator_enabled:
+            node.audit.start()
         node.refusals.start()
         try:
             yield
@@ -178,6 +185,7 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agencies_router, documents_router, receipts_router, pdf_router):
         api.include_router(router)
+    api.include_router(audit_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)
