@@ -155,8 +155,10 @@ def test_search_by_document_agency_principal_event_and_time(
         params["cursor"] = page["next_cursor"]
     assert seen == sorted(set(seen))
     assert len(seen) == len(search(limit=500))
-    # Not-yet-integrated events are found too, without a position.
-    client.get("/api/v1/me", headers={"Authorization": "Bearer wrong"})
+    # Not-yet-integrated events are found too, without a position. (An authenticated
+    # refusal: each is its own event, where anonymous ones are tallied per window.)
+    bad = client.get("/api/v1/audit/entries", headers=logged, params={"start": 5, "end": 2})
+    assert bad.status_code == 422, bad.text
     refused = search(event="api:request:refused")
     assert refused[-1]["index"] is None
 
