@@ -34,7 +34,7 @@ import json
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 LEAF_VERSION = 1
 _HEADER = struct.Struct(">BQQq")
@@ -117,6 +117,32 @@ def encode(
             _U32.pack(len(body)),
             body,
         )
+    )
+
+
+class EventRow(Protocol):
+    """A row of ``docex.audit.models.EVENT_COLUMNS``."""
+
+    event_id: int
+    at: datetime
+    event: str
+    actor_id: str | None
+    agency_id: str | None
+    document_id: str | None
+    detail: Any
+
+
+def encode_row(position: int, row: EventRow) -> bytes:
+    """The leaf of a stored event (a row of ``EVENT_COLUMNS``) at ``position``."""
+    return encode(
+        position,
+        row.event_id,
+        row.at,
+        row.event,
+        row.actor_id,
+        row.agency_id,
+        row.document_id,
+        row.detail,
     )
 
 

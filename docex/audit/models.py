@@ -51,6 +51,18 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+# The columns a leaf is built from (``docex.audit.leaves.encode_row``), for Core selects.
+EVENT_COLUMNS = (
+    AuditEvent.index.label("event_id"),  # not "index": Row.index is tuple's method
+    AuditEvent.at,
+    AuditEvent.event,
+    AuditEvent.actor_id,
+    AuditEvent.agency_id,
+    AuditEvent.document_id,
+    AuditEvent.detail,
+)
+
+
 class AuditPending(Base):
     __tablename__ = "audit_pending"
 

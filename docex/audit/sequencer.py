@@ -45,7 +45,7 @@ from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from docex.audit import checkpoints, leaves, merkle, notes, tree
-from docex.audit.models import AuditEvent, AuditPending, LogEntry, TreeNode
+from docex.audit.models import EVENT_COLUMNS, AuditEvent, AuditPending, LogEntry, TreeNode
 
 _LOG = cast(Table, LogEntry.__table__)
 _TREE = cast(Table, TreeNode.__table__)
@@ -98,16 +98,7 @@ def integrate(session: Session, *, limit: int) -> tuple[int, merkle.Frontier]:
     rows = (
         session.connection()
         .execute(  # Core execution: no ORM per-row loading
-            select(
-                AuditEvent.index.label("event_id"),  # not "index": Row.index is tuple's method
-                AuditEvent.at,
-                AuditEvent.event,
-                AuditEvent.actor_id,
-                AuditEvent.agency_id,
-                AuditEvent.document_id,
-                AuditEvent.detail,
-                LogEntry.position,
-            )
+            select(*EVENT_COLUMNS, LogEntry.position)
             .select_from(AuditPending)
             .join(AuditEvent, AuditEvent.index == AuditPending.event_index)
             .outerjoin(LogEntry, LogEntry.event_index == AuditPending.event_index)
@@ -124,17 +115,7 @@ def integrate(session: Session, *, limit: int) -> tuple[int, merkle.Frontier]:
         if row.position is not None:
             continue  # already in the log (a pending row left behind): only dequeue it
         position = size + len(entries)
-        leaf = leaves.encode(
-            position,
-            row.event_id,
-            row.at,
-            row.event,
-            row.actor_id,
-            row.agency_id,
-            row.document_id,
-            row.detail,
-        )
-        digest = merkle.leaf_hash(leaf)
+        digest = merkle.leaf_hash(leaves.encode_row(position, row))
         entries.append({"position": position, "event_index": row.event_id, "leaf_hash": digest})
         nodes.extend(
             {"level": level, "idx": idx, "hash": h} for level, idx, h in frontier.append(digest)

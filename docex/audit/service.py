@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from docex.audit import checkpoints, events, leaves, notes, tree
 from docex.audit.integrator import AuditLog
-from docex.audit.models import AuditEvent, Cosignature, LogEntry
+from docex.audit.models import EVENT_COLUMNS, AuditEvent, Cosignature, LogEntry
 from docex.audit.schemas import (
     CheckpointOut,
     ConsistencyOut,
@@ -57,17 +57,6 @@ def _event(row: Any) -> EventOut:
         document_id=row.document_id,
         detail=row.detail,
     )
-
-
-_EVENT_COLUMNS = (
-    AuditEvent.index.label("event_id"),  # not "index": Row.index is tuple's method
-    AuditEvent.at,
-    AuditEvent.event,
-    AuditEvent.actor_id,
-    AuditEvent.agency_id,
-    AuditEvent.document_id,
-    AuditEvent.detail,
-)
 
 
 # -- checkpoints -------------------------------------------------------------------------------
@@ -192,16 +181,7 @@ def entry_views(rows: list[Row[Any]]) -> list[EntryView]:
     """Entries from rows of (position, leaf_hash, *event columns), leaves rebuilt from rows."""
     out = []
     for row in rows:
-        leaf = leaves.encode(
-            row.position,
-            row.event_id,
-            row.at,
-            row.event,
-            row.actor_id,
-            row.agency_id,
-            row.document_id,
-            row.detail,
-        )
+        leaf = leaves.encode_row(row.position, row)
         out.append(EntryView(row.position, bytes(row.leaf_hash), leaf, _event(row)))
     return out
 
@@ -216,7 +196,7 @@ def entries(session: Session, actor: Actor, start: int, end: int | None) -> Entr
     end = min(end, start + MAX_ENTRIES, size)
     rows = (
         session.execute(
-            select(LogEntry.position, LogEntry.leaf_hash, *_EVENT_COLUMNS)
+            select(LogEntry.position, LogEntry.leaf_hash, *EVENT_COLUMNS)
             .join(AuditEvent, AuditEvent.index == LogEntry.event_index)
             .where(LogEntry.position >= start, LogEntry.position < end)
             .order_by(LogEntry.position)
@@ -285,7 +265,7 @@ def search(
         raise Unprocessable(f"{where.event!r} is not an audit event", code="unknown_event")
     if where.since and where.until and where.until < where.since:
         raise Unprocessable("'to' is before 'from'", code="invalid_range")
-    query = select(*_EVENT_COLUMNS, LogEntry.position, LogEntry.leaf_hash).outerjoin(
+    query = select(*EVENT_COLUMNS, LogEntry.position, LogEntry.leaf_hash).outerjoin(
         LogEntry, LogEntry.event_index == AuditEvent.index
     )
     for column, value in (

@@ -57,7 +57,15 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from docex.audit import checkpoints, leaves, merkle, notes
-from docex.audit.models import AuditEvent, AuditPending, Checkpoint, Cosignature, LogEntry, TreeNode
+from docex.audit.models import (
+    EVENT_COLUMNS,
+    AuditEvent,
+    AuditPending,
+    Checkpoint,
+    Cosignature,
+    LogEntry,
+    TreeNode,
+)
 from docex.db import Database
 
 CHUNK = 1 << 16
@@ -201,13 +209,7 @@ def verify_log(
                 LogEntry.position,
                 LogEntry.event_index,
                 LogEntry.leaf_hash,
-                AuditEvent.index.label("event_id"),
-                AuditEvent.at,
-                AuditEvent.event,
-                AuditEvent.actor_id,
-                AuditEvent.agency_id,
-                AuditEvent.document_id,
-                AuditEvent.detail,
+                *EVENT_COLUMNS,
             )
             .outerjoin(AuditEvent, AuditEvent.index == LogEntry.event_index)
             .where(LogEntry.position >= start, LogEntry.position < end)
@@ -233,16 +235,7 @@ def verify_log(
                     scan.add(position, "event_duplicated", f"event {index} is in the log twice")
                 seen_events[index >> 3] |= 1 << (index & 7)
                 try:
-                    leaf = leaves.encode(
-                        position,
-                        index,
-                        row.at,
-                        row.event,
-                        row.actor_id,
-                        row.agency_id,
-                        row.document_id,
-                        row.detail,
-                    )
+                    leaf = leaves.encode_row(position, row)
                 except (leaves.LeafError, TypeError, ValueError) as exc:
                     scan.add(position, "entry_unreadable", f"event {index}: {exc}")
                 else:
