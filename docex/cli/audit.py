@@ -195,11 +195,19 @@ def witness(
     name: Annotated[
         str | None, typer.Option("--name", help="The witness's key name (default: host/witness).")
     ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            envvar="DOCEX_WITNESS_WEBHOOK",
+            help="On a fork, also POST a JSON alert to this URL (someone who is not the node).",
+        ),
+    ] = None,
     log_key: LogKey = None,
     as_json: JsonOut = False,
 ) -> None:
     """Cosign the node's checkpoint if it is consistent with the last one this witness cosigned;
-    on a fork, cosign nothing, tell the node and exit with status 3."""
+    on a fork, cosign nothing, tell the node (and the webhook) and exit with status 3."""
     import httpx
 
     from docex.audit import notes
@@ -248,10 +256,21 @@ def witness(
         err.print(f"[bold red]FORK DETECTED[/bold red]: {fork.reason}")
         if fork.first_bad_index is not None:
             err.print(f"first bad index: {fork.first_bad_index}")
+        alert = {
+            "fork": True,
+            "node": url,
+            "witness": cosigner.verifier.vkey(),
+            "reason": fork.reason,
+            "first_bad_index": fork.first_bad_index,
+        }
+        if webhook:
+            # The alert must not depend on the node: the webhook is told even if the node is down.
+            try:
+                httpx.post(webhook, json=alert, timeout=30).raise_for_status()
+            except httpx.HTTPError as exc:
+                err.print(f"[red]could not alert {webhook}[/red]: {exc}")
         if as_json:
-            print_json(
-                {"fork": True, "reason": fork.reason, "first_bad_index": fork.first_bad_index}
-            )
+            print_json(alert)
         raise typer.Exit(FORK_EXIT) from fork
     except WitnessError as exc:
         raise fail(str(exc)) from exc

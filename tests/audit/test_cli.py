@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +94,22 @@ def test_a_witness_process_cosigns_then_exits_3_on_a_fork(tmp_path: Path) -> Non
         remembered = json.loads(state.read_text())
         remembered["root_hash"] = base64.b64encode(b"\x07" * 32).decode()
         state.write_text(json.dumps(remembered))
-        forked = node.cli(*args, "--name", "auditor.test/w1", check=False, DOCEX_TOKEN=token)
+        with _webhook() as (hook, alerts):
+            forked = node.cli(
+                *args,
+                "--name",
+                "auditor.test/w1",
+                "--webhook",
+                hook,
+                check=False,
+                DOCEX_TOKEN=token,
+            )
         assert forked.returncode == 3, forked.stdout + forked.stderr
         assert "FORK DETECTED" in forked.stderr
+        assert len(alerts) == 1
+        assert alerts[0]["fork"] is True
+        assert alerts[0]["node"] == node.url
+        assert alerts[0]["reason"]
         found = httpx.get(
             f"{node.url}/api/v1/audit/search",
             params={"event": "audit:fork:reported"},
@@ -106,3 +123,28 @@ def test_a_witness_process_cosigns_then_exits_3_on_a_fork(tmp_path: Path) -> Non
         assert json.loads(verified.stdout)["ok"] is True
     finally:
         node.stop()
+
+
+@contextmanager
+def _webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real HTTP server on a free local port that keeps the JSON bodies POSTed to it."""
+    received: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
