@@ -5,10 +5,13 @@ wheel), with real ``docex serve`` processes as in ``bench/intake.py``:
 
 1. **Intake cost**: documents/s (8 senders, closed loop, submitted and delivered) with the
    integrator on (the default) and off (``DOCEX_AUDIT__INTEGRATOR_ENABLED=false``), each on a
-   fresh node; the cost is the difference in percent.
-2. **Appends while documents flow**: the same flow of documents while another process records
-   audit events at ``--inject-rate`` events/s straight into the node's database (transactions
-   of 50, as many small requests would); the log's growth is sampled every 0.5 s. Reported:
+   fresh node, ``--repeats`` times alternating; the cost is the difference of the medians in
+   percent. Events are queued for the log (``audit_pending``) in both modes: that one small
+   insert per event is not in the difference.
+2. **Appends while documents flow**: the same flow of documents while ``--injectors`` other
+   processes record audit events at ``--inject-rate`` events/s in all, straight into the node's
+   database (transactions of 50, as many small requests would); the log's growth is sampled
+   every 0.5 s. Reported:
    events written/s, appends/s, the pending backlog (max, and at the end of the flow).
 3. **At scale**: a database of ``--entries`` events (bulk-loaded, then integrated in batches of
    5000: the sequencer's own rate), the full verification of all of them (``verify_log``, what
@@ -31,6 +34,7 @@ import os
 import random
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,18 +122,29 @@ def flow(node: intake.Node, documents: int, tag: str) -> dict[str, Any]:
 
 
 def intake_cost(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for mode, enabled in (("integrator_off", "false"), ("integrator_on", "true")):
-        with fresh(backend, args) as (tmp, url):
-            with node_process(tmp, url, DOCEX_AUDIT__INTEGRATOR_ENABLED=enabled) as node:
-                result = flow(node, args.documents, f"{mode}-{os.getpid()}")
-            out[mode] = {k: result[k] for k in ("docs_per_s", "submit_docs_per_s", "latency_ms")}
-            if url is None:
-                url = f"sqlite:///{tmp / 'data' / 'docex.db'}"
-            out[mode]["pending_after"] = pending(url)
+    """Fresh nodes without and with the integrator, alternating (off, on, on, off, ...) so that
+    a machine whose load drifts does not favour one; medians of ``--repeats`` runs each."""
+    runs: dict[str, list[float]] = {"integrator_off": [], "integrator_on": []}
+    pending_after: dict[str, int] = {}
+    order = [("integrator_off", "false"), ("integrator_on", "true")]
+    for rep in range(args.repeats):
+        for mode, enabled in order if rep % 2 == 0 else order[::-1]:
+            with fresh(backend, args) as (tmp, url):
+                with node_process(tmp, url, DOCEX_AUDIT__INTEGRATOR_ENABLED=enabled) as node:
+                    result = flow(node, args.documents, f"{mode}-{rep}-{os.getpid()}")
+                runs[mode].append(result["docs_per_s"])
+                pending_after[mode] = pending(url or f"sqlite:///{tmp / 'data' / 'docex.db'}")
+    out: dict[str, Any] = {
+        mode: {
+            "docs_per_s": statistics.median(values),
+            "runs": values,
+            "pending_after": pending_after[mode],
+        }
+        for mode, values in runs.items()
+    }
     off, on = out["integrator_off"]["docs_per_s"], out["integrator_on"]["docs_per_s"]
     out["cost_percent"] = round(100.0 * (off - on) / off, 1)
-    log(f"{backend}: intake {off} docs/s without the integrator, {on} with it")
+    log(f"{backend}: intake {off} docs/s without the integrator, {on} with it (medians)")
     return out
 
 
@@ -183,7 +198,7 @@ def appends_while_documents_flow(backend: str, args: argparse.Namespace) -> dict
         url = url or f"sqlite:///{tmp / 'data' / 'docex.db'}"
         db = Database(url)
         context = multiprocessing.get_context("spawn")
-        stop, counter = context.Event(), context.Value("q", 0)
+        stop = context.Event()
         samples: list[tuple[float, int, int]] = []
         sampling = True
 
@@ -194,15 +209,21 @@ def appends_while_documents_flow(backend: str, args: argparse.Namespace) -> dict
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)
-        injector = context.Process(target=inject, args=(url, args.inject_rate, stop, counter))
-        injector.start()
+        share = args.inject_rate / args.injectors
+        injectors = [
+            context.Process(target=inject, args=(url, share, stop, context.Value("q", 0)))
+            for _ in range(args.injectors)
+        ]
+        for injector in injectors:
+            injector.start()
         time.sleep(2.0)  # let the injection reach its pace
         sampler.start()
         try:
             result = flow(node, args.documents, f"flow-{os.getpid()}")
         finally:
             stop.set()
-            injector.join(30)
+            for injector in injectors:
+                injector.join(30)
             sampling = False
             sampler.join(5)
         t_end = time.perf_counter()
@@ -407,6 +428,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--documents", type=int, default=400)
     parser.add_argument("--inject-rate", type=float, default=2500.0)
+    parser.add_argument("--injectors", type=int, default=2, help="processes sharing the rate")
+    parser.add_argument("--repeats", type=int, default=2, help="intake runs per mode")
     parser.add_argument(
         "--parts", default="cost,flow,scale", help="which parts to run (default all)"
     )
@@ -444,6 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "entries": args.entries,
             "documents": args.documents,
             "inject_rate": args.inject_rate,
+            "injectors": args.injectors,
+            "repeats": args.repeats,
             "senders": SENDERS,
         },
         "results": results,
