@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from cryptography import x509
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from docex import __version__
 from docex.agencies.endpoints import router as agencies_router
-from docex.api import errors
-from docex.api.errors import ErrorBody
+from docex.api import errors, openapi
+from docex.api.headers import SecurityHeaders, docs_router
+from docex.api.limits import RequestLimits
 from docex.api.middleware import MetricsMiddleware
 from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
@@ -27,6 +28,7 @@ from docex.config import Settings
 from docex.db import Database
 from docex.documents.endpoints import router as documents_router
 from docex.documents.orphans import sweep_orphans
+from docex.documents.upload import sweep_spool
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock, SystemClock
 from docex.metrics import Metrics
@@ -75,6 +77,7 @@ def build_node(
 ) -> Node:
     clock = clock or SystemClock()
     settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sweep_spool(settings.spool_dir)  # what a killed process left; live requests' are locked
     db = Database(settings.resolved_database_url)
     secret = settings.passphrase
     token = open_token(settings)
@@ -117,6 +120,7 @@ def build_node(
                 memory_bytes=settings.signatures.validation_memory_mb * 1024 * 1024,
             ),
             pool=validators,
+            spool_dir=settings.spool_dir,
         ),
         audit=AuditLog(db, EcdsaSigner(settings.audit_origin, key), settings.audit, clock=clock),
     )
@@ -143,12 +147,14 @@ def create_app(
             node.signatures.close()
             node.db.dispose()
 
-    app = FastAPI(
+    app = _Docex(
         title="docex",
         version=__version__,
         summary="Interconnected electronic-document exchange node",
         description="Send signed official documents between agencies; receive signed receipts.",
         lifespan=lifespan,
+        docs_url=None,  # served by docs_router, with their Content-Security-Policy
+        redoc_url=None,
     )
     app.state.node = node
     errors.install(app)
@@ -159,35 +165,16 @@ def create_app(
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)
+    app.include_router(docs_router(app))
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
-    _describe_errors_truthfully(app)
+    app.add_middleware(RequestLimits, limits=settings.limits)
+    app.openapi = openapi.truthful(app.openapi)  # type: ignore[method-assign]
     return app
 
 
-def _describe_errors_truthfully(app: FastAPI) -> None:
-    """FastAPI documents its own 422 shape (``{"detail": [...]}``); docex answers every error
-    as ``{"error", "detail"}``. Rewrite the generated document to say what is really sent."""
-    generate = app.openapi
+class _Docex(FastAPI):
+    """FastAPI with :class:`SecurityHeaders` around its whole stack, Starlette's error
+    middleware included: even a 500 carries them."""
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = generate()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["ErrorBody"] = ErrorBody.model_json_schema()
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                response = operation.get("responses", {}).get("422")
-                if response is not None:
-                    response["description"] = (
-                        "Well-formed but invalid (error: invalid_request, ...)"
-                    )
-                    response["content"] = {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
-                    }
-        for unused in ("HTTPValidationError", "ValidationError"):
-            components.pop(unused, None)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())

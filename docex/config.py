@@ -8,11 +8,14 @@ reach a log or a repr.
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from docex.kit.ids import NODE_ID_PATTERN
 
 
 class Classification(StrEnum):
@@ -36,6 +39,29 @@ class LimitSettings(BaseModel):
     max_files: int = Field(default=20, ge=1, description="main file plus attachments")
     max_envelope_bytes: int = Field(default=64 * 1024, ge=256)
     max_file_name_chars: int = 200
+    # Every body that is neither a document nor a PDF to sign: JSON and forms. A recall's list
+    # of recipients is the largest of them (a broadcast to every commune: ~60 KiB).
+    max_small_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Slow clients (docex serve): a request head must be complete this long after the
+    # connection opens (or after its first byte, on a kept-alive connection)...
+    header_timeout_seconds: float = Field(default=10, gt=0)
+    # ...the next piece of a body must come within this, and after this long a body must
+    # keep coming at the rate below on average, or the request ends with 408.
+    body_timeout_seconds: float = Field(default=30, gt=0)
+    min_body_bytes_per_second: int = Field(default=1024, ge=0)
+    # Concurrent connections from one peer address (the socket's, not a forwarded header);
+    # 0: no cap (behind a reverse proxy every connection comes from the proxy).
+    max_connections_per_address: int = Field(default=100, ge=0)
+
+
+class MetricsSettings(BaseModel):
+    """Who may read ``/metrics``: a peer in ``allow`` (not relayed by a proxy), or anyone
+    presenting ``token`` as a bearer token."""
+
+    allow: list[IPv4Network | IPv6Network] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
+    )
+    token: SecretStr | None = None
 
 
 class StorageSettings(BaseModel):
@@ -121,7 +147,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("docex-data")
     database_url: str | None = None
-    node_id: str = "docex-local"
+    node_id: str = Field(default="docex-local", pattern=NODE_ID_PATTERN)
     public_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -134,6 +160,7 @@ class Settings(BaseSettings):
     signatures: SignaturesSettings = SignaturesSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
     auth: AuthSettings = AuthSettings()
+    metrics: MetricsSettings = MetricsSettings()
     audit: AuditSettings = AuditSettings()
 
     @property

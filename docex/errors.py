@@ -5,9 +5,11 @@
     ├── Unauthenticated      401    no token, unknown/expired token, wrong password
     ├── Forbidden            403    authenticated, but the role may not do this
     ├── NotFound             404    absent *or not visible to the caller* (never leak existence)
+    ├── RequestTimeout       408    the request body stopped coming, or came too slowly
     ├── Conflict             409    duplicate id with other content, illegal state transition
     ├── PayloadTooLarge      413    body, envelope or file count over the node's limits
     ├── UnsupportedMedia     415    not multipart, main file not a PDF
+    ├── RangeNotSatisfiable  416    a byte range past the end of a file; has Content-Range
     ├── Unprocessable        422    well-formed but invalid: envelope, recipients, PDF content
     └── ServiceUnavailable   503    a dependency (database, blob store) is down; has Retry-After
 
@@ -58,6 +60,15 @@ class NotFound(DocexError):
     default_code = "not_found"
 
 
+class RequestTimeout(DocexError):
+    status = 408
+    default_code = "request_timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
 class Conflict(DocexError):
     status = 409
     default_code = "conflict"
@@ -71,6 +82,19 @@ class PayloadTooLarge(DocexError):
 class UnsupportedMedia(DocexError):
     status = 415
     default_code = "unsupported_media_type"
+
+
+class RangeNotSatisfiable(DocexError):
+    status = 416
+    default_code = "range_not_satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the file has {size} bytes; ask for a range inside them")
+        self.size = size
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Range": f"bytes */{self.size}"}
 
 
 class Unprocessable(DocexError):

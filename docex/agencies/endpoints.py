@@ -14,6 +14,7 @@ from docex.agencies.schemas import (
     GroupList,
     GroupOut,
 )
+from docex.api.bodies import LimitedRoute
 from docex.api.deps import (
     ActorDep,
     CursorDep,
@@ -26,8 +27,9 @@ from docex.api.errors import error_responses
 from docex.auth.policy import Action, authorize
 from docex.kit.pagination import decode_cursor, encode_cursor
 from docex.kit.text import Line
+from docex.routing.deliveries import queued_to
 
-router = APIRouter(tags=["agencies"])
+router = APIRouter(tags=["agencies"], route_class=LimitedRoute)
 
 
 def _out(agency: Agency) -> AgencyOut:
@@ -71,7 +73,7 @@ def get_agency(agency_id: str, actor: ActorDep, session: ReadSession) -> AgencyO
     "/agencies",
     response_model=AgencyOut,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 def create_agency(
     body: AgencyCreate, actor: ActorDep, node: NodeDep, session: WriteSession
@@ -84,7 +86,7 @@ def create_agency(
         name=body.name,
         kind=body.kind,
         parent_id=body.parent_id,
-        node_id=body.node_id or node.settings.node_id,
+        node_id=node.settings.node_id if body.node_id is None else body.node_id,
         now=node.clock.now(),
         actor_id=actor.id,
     )
@@ -97,18 +99,19 @@ def create_agency(
 @router.patch(
     "/agencies/{agency_id}",
     response_model=AgencyOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(400, 401, 403, 404, 422),
 )
 def patch_agency(
     agency_id: str, body: AgencyPatch, actor: ActorDep, node: NodeDep, session: WriteSession
 ) -> AgencyOut:
-    """Rename, move, retire (with a successor) or re-home an agency (admin)."""
+    """Rename, move, retire or re-home an agency (admin); retiring may need a successor."""
     authorize(actor, Action.ADMIN_REGISTRY)
     agency = service.update_agency(
         session,
         agency_id,
         now=node.clock.now(),
         actor_id=actor.id,
+        queued_mail=queued_to,
         **body.model_dump(exclude_unset=True),
     )
     return _out(agency)

@@ -4,8 +4,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from docex.kit.text import Line
-
 
 class AgencyOut(BaseModel):
     id: str
@@ -25,21 +23,31 @@ class AgencyPage(BaseModel):
     next_cursor: str | None
 
 
+# The rules on these values (code and node-id grammar, visible names, no parent cycles,
+# retirement) live in agencies/service.py, shared with the CLI; the models only shape the JSON.
+_NODE_ID = "lowercase letters, digits, '.' and '-'; 1-64 characters (default: this node)"
+_NAME = "1-300 characters, no control or invisible characters"
+
+
 class AgencyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(max_length=32)
-    name: Line = Field(min_length=1, max_length=300)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id: str = Field(description="agency code, e.g. 000.00.00.G22")
+    name: str = Field(description=_NAME)
     kind: Literal["party", "state", "front", "social", "other"]
     parent_id: str | None = None
-    node_id: str | None = None
+    node_id: str | None = Field(default=None, description=_NODE_ID)
 
 
 class AgencyPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Line | None = Field(default=None, min_length=1, max_length=300)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str | None = Field(default=None, description=_NAME)
     parent_id: str | None = None
-    node_id: str | None = None
-    status: Literal["active", "retired"] | None = None
+    node_id: str | None = Field(default=None, description=_NODE_ID)
+    status: Literal["active", "retired"] | None = Field(
+        default=None,
+        description="retired without a successor only when no mail reaches it any more: "
+        "no queued delivery, no group, no retired agency it succeeds",
+    )
     successor_id: str | None = None
 
 

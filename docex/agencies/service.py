@@ -1,23 +1,43 @@
 """The registry's decisions: creating and changing agencies, groups, and turning what a sender
-wrote as recipients into the agencies that will receive (groups expanded, successions followed)."""
+wrote as recipients into the agencies that will receive (groups expanded, successions followed).
+
+The API (POST/PATCH /agencies) and the CLI (``docex agency ...``) both change the directory
+through ``create_agency`` and ``update_agency``, so every rule on admin input lives here once:
+codes and node ids have a grammar (``codes.py``), a name is 1-300 characters of visible text,
+the parent chain never loops (``parent_cycle``), and an agency that mail still reaches is
+retired only with a successor (``successor_required``, see ``_check_retirement``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from docex.agencies.codes import GROUP_PREFIX, check_code, check_group_name, is_valid_code
+from docex.agencies.codes import (
+    GROUP_PREFIX,
+    check_code,
+    check_group_name,
+    check_node_id,
+    is_valid_code,
+)
 from docex.agencies.models import Agency, Group, GroupMember
 from docex.audit import events
 from docex.errors import Conflict, NotFound, Unprocessable
-from docex.kit.text import fold
+from docex.kit.text import describe, fold, hidden_char
 from docex.signing.agency_keys import AgencyKeyStore
 
 KINDS = ("party", "state", "front", "social", "other")
 MAX_SUCCESSION_DEPTH = 16
+MAX_NAME_CHARS = 300
+
+# How many deliveries to an agency are still queued. Routing knows (it depends on this package,
+# not the other way round), so the callers of ``update_agency`` hand it in:
+# ``docex.routing.deliveries.queued_to``.
+QueuedMail = Callable[[Session, str], int]
 
 
 def search_key(code: str, name: str) -> str:
@@ -58,8 +78,69 @@ def groups_with_members(session: Session) -> list[tuple[Group, list[str]]]:
 def get_agency(session: Session, agency_id: str) -> Agency:
     agency = session.get(Agency, agency_id) if is_valid_code(agency_id) else None
     if agency is None:
-        raise NotFound(f"no agency {agency_id!r}", code="agency_not_found")
+        raise NotFound(f"no agency {agency_id[:40]!r}", code="agency_not_found")
     return agency
+
+
+def check_name(name: str) -> str:
+    if not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise Unprocessable(
+            f"an agency name has 1 to {MAX_NAME_CHARS} characters, not only spaces",
+            code="invalid_agency_name",
+        )
+    if (ch := hidden_char(name)) is not None:
+        raise Unprocessable(
+            f"an agency name cannot hold {describe(ch)} (a control or invisible character)",
+            code="invalid_agency_name",
+        )
+    return name
+
+
+def _check_parent(session: Session, agency_id: str, parent_id: str) -> Agency:
+    """The parent, if placing ``agency_id`` under it keeps the hierarchy a tree."""
+    check_code(parent_id)
+    if parent_id == agency_id:
+        raise Unprocessable(f"{agency_id} cannot be its own parent", code="parent_cycle")
+    parent = get_agency(session, parent_id)
+    chain = [agency_id]
+    current: Agency | None = parent
+    while current is not None and len(chain) <= MAX_SUCCESSION_DEPTH * 4:
+        if current.id == agency_id:
+            raise Unprocessable(
+                f"{parent_id} is under {agency_id} ({' ← '.join(chain)}): "
+                "the parents would go round in a circle",
+                code="parent_cycle",
+            )
+        chain.append(current.id)
+        current = session.get(Agency, current.parent_id) if current.parent_id else None
+    return parent
+
+
+def _check_retirement(session: Session, agency: Agency, queued_mail: QueuedMail) -> None:
+    """Mail for a retired code goes to its successor; without one it is refused. So an agency
+    that mail still reaches — deliveries to it still queued, a recipient group it belongs to,
+    retired agencies whose successor it is — is retired only with a successor. One that nothing
+    reaches any more (its mail delivered, in no group) may simply close."""
+    reasons = []
+    if queued := queued_mail(session, agency.id):
+        reasons.append(f"{queued} deliveries to it are still queued")
+    groups = list(
+        session.scalars(select(GroupMember.group_name).where(GroupMember.agency_id == agency.id))
+    )
+    if groups:
+        reasons.append(f"it is a member of group(s) {', '.join(sorted(groups))}")
+    predecessors = list(
+        session.scalars(
+            select(Agency.id).where(Agency.successor_id == agency.id, Agency.status == "retired")
+        )
+    )
+    if predecessors:
+        reasons.append(f"it receives the mail of {', '.join(sorted(predecessors))}")
+    if reasons:
+        raise Unprocessable(
+            f"{agency.id} cannot be retired without a successor: {'; '.join(reasons)}",
+            code="successor_required",
+        )
 
 
 def create_agency(
@@ -74,12 +155,14 @@ def create_agency(
     actor_id: str | None = None,
 ) -> Agency:
     check_code(code)
+    check_name(name)
+    check_node_id(node_id)
     if kind not in KINDS:
         raise Unprocessable(f"kind must be one of {', '.join(KINDS)}", code="invalid_agency_kind")
     if session.get(Agency, code) is not None:
         raise Conflict(f"agency {code} exists", code="agency_exists")
     if parent_id is not None:
-        get_agency(session, parent_id)
+        _check_parent(session, code, parent_id)
     agency = Agency(
         id=code,
         search_key=search_key(code, name),
@@ -106,6 +189,7 @@ def update_agency(
     *,
     now: datetime,
     actor_id: str | None,
+    queued_mail: QueuedMail,
     name: str | None = None,
     parent_id: str | None = None,
     node_id: str | None = None,
@@ -115,14 +199,15 @@ def update_agency(
     agency = get_agency(session, agency_id)
     changes: dict[str, str | None] = {}
     if name is not None:
-        agency.name = changes["name"] = name
+        agency.name = changes["name"] = check_name(name)
         agency.search_key = search_key(agency_id, name)
     if parent_id is not None:
-        get_agency(session, parent_id)
+        _check_parent(session, agency_id, parent_id)
         agency.parent_id = changes["parent_id"] = parent_id
     if node_id is not None:
-        agency.node_id = changes["node_id"] = node_id
+        agency.node_id = changes["node_id"] = check_node_id(node_id)
     if successor_id is not None:
+        check_code(successor_id)
         if successor_id == agency_id:
             raise Unprocessable("an agency cannot succeed itself", code="invalid_successor")
         get_agency(session, successor_id)
@@ -130,6 +215,8 @@ def update_agency(
     if status is not None:
         if status not in ("active", "retired"):
             raise Unprocessable("status is active or retired", code="invalid_agency_status")
+        if status == "retired" and agency.status != "retired" and agency.successor_id is None:
+            _check_retirement(session, agency, queued_mail)
         agency.status = changes["status"] = status
     if agency.status == "retired" and agency.successor_id is not None:
         try:

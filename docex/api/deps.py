@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from docex.auth.policy import Actor
 from docex.auth.service import authenticate
@@ -48,6 +49,9 @@ def get_actor(
     node: NodeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
+    known: Actor | None = getattr(request.state, "actor", None)
+    if known is not None:  # authenticated already, before its body was read (api/bodies.py)
+        return known
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("send Authorization: Bearer <token>", code="missing_token")
     with node.db.read() as session:
@@ -57,6 +61,13 @@ def get_actor(
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+async def authenticate_request(request: Request) -> Actor:
+    """``get_actor`` outside FastAPI's dependency solving, for code that must know the caller
+    before the request body is read."""
+    credentials = await _bearer(request)
+    return await run_in_threadpool(get_actor, request, get_node(request), credentials)
 
 
 def page_limit(limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT) -> int:

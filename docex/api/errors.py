@@ -129,17 +129,20 @@ def install(app: FastAPI) -> None:
         )
 
 
+ERROR_TEXTS: dict[int, str] = {
+    400: "Malformed request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed for this role",
+    404: "Not found, or not visible to the caller",
+    409: "Conflict: duplicate id with other content, or illegal state transition",
+    413: "Too large: body, envelope or number of files",
+    415: "Unsupported media type",
+    416: "Range not satisfiable: Content-Range gives the file's size",
+    422: "Well-formed but invalid",
+    503: "A dependency is unavailable (Retry-After)",
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` for the error statuses an endpoint can return."""
-    texts = {
-        400: "Malformed request",
-        401: "Missing or invalid credentials",
-        403: "Not allowed for this role",
-        404: "Not found, or not visible to the caller",
-        409: "Conflict: duplicate id with other content, or illegal state transition",
-        413: "Too large: body, envelope or number of files",
-        415: "Unsupported media type",
-        422: "Well-formed but invalid",
-        503: "A dependency is unavailable (Retry-After)",
-    }
-    return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}
+    return {s: {"model": ErrorBody, "description": ERROR_TEXTS[s]} for s in statuses}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -46,6 +47,9 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            status = 499  # the client went away before an answer (nginx's code for it)
+            raise
         finally:
             route = route_template(scope)
             self.observe(route, scope["method"], status, time.perf_counter() - started)

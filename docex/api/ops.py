@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
+from ipaddress import IPv6Address, ip_address
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from docex import __version__
 from docex.api.deps import NodeDep
+from docex.api.errors import error_responses
+from docex.config import MetricsSettings
+from docex.errors import Forbidden
 
 router = APIRouter(tags=["operations"])
 
@@ -44,9 +49,38 @@ def readyz(node: NodeDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(node: NodeDep) -> PlainTextResponse:
+# A request relayed by a proxy comes from the proxy's address, whoever sent it.
+_FORWARDING = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def may_scrape(request: Request, settings: MetricsSettings) -> bool:
+    """``/metrics`` is for an address of ``settings.allow`` (the socket's peer, and only if no
+    proxy relayed the request) or for whoever presents ``settings.token``."""
+    if settings.token is not None:
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            secret.strip().encode(), settings.token.get_secret_value().encode()
+        ):
+            return True
+    if request.client is None or any(name in request.headers for name in _FORWARDING):
+        return False
+    try:
+        peer = ip_address(request.client.host)
+    except ValueError:
+        return False
+    if isinstance(peer, IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    return any(peer in network for network in settings.allow)
+
+
+@router.get("/metrics", response_class=PlainTextResponse, responses=error_responses(403))
+def metrics(request: Request, node: NodeDep) -> PlainTextResponse:
     """Prometheus metrics: requests, refusals, deliveries by state, oldest queued delivery."""
+    if not may_scrape(request, node.settings.metrics):
+        raise Forbidden(
+            "metrics are for the addresses in DOCEX_METRICS__ALLOW, or the metrics token",
+            code="metrics_forbidden",
+        )
     return PlainTextResponse(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

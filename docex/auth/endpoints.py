@@ -4,12 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
+from docex.api.bodies import LimitedRoute
 from docex.api.deps import ActorDep, NodeDep, WriteSession
 from docex.api.errors import error_responses
 from docex.auth.schemas import MeOut, TokenOut
 from docex.auth.service import login
 
-router = APIRouter(tags=["auth"])
+# A login form is a few hundred bytes.
+router = APIRouter(tags=["auth"], route_class=LimitedRoute.capped(8 * 1024))
 
 
 @router.post("/auth/token", response_model=TokenOut, responses=error_responses(401, 422))

@@ -5,8 +5,10 @@ For anything tied to a document, a principal that is not a party to it gets ``No
 same answer as for a document that does not exist — so existence never leaks across agencies.
 A classified document — its envelope (the subject of a secret letter is itself secret) and its
 files — further needs clearance at or above its classification; an uncleared member of a party
-agency sees the inbox line with the subject withheld, and nothing more. Auditors see envelopes
-and traces of every document (that is their job) but never file contents.
+agency sees the inbox line with the subject withheld, and nothing more. Auditors see the
+envelopes and traces of every document (that is their job) but never file contents, and the
+subject and other free text of a classified envelope (``READ_CONTENT``) only when their own
+clearance covers it: to everyone else those read as a placeholder naming the document.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Actor:
 class Action(StrEnum):
     SEND = "document:send"
     READ_DOCUMENT = "document:read"
+    # The subject and every free-text field of the envelope (summary, signer, reasons, place).
+    READ_CONTENT = "document:read_content"
     READ_FILE = "document:read_file"
     RECIPIENT_STATUS = "document:recipient_status"
     SENDER_STATUS = "document:sender_status"
@@ -79,8 +83,15 @@ def _is_party(actor: Actor, parties: Parties) -> bool:
 
 
 _DOCUMENT_ACTIONS = frozenset(
-    {Action.READ_DOCUMENT, Action.READ_FILE, Action.RECIPIENT_STATUS, Action.SENDER_STATUS}
+    {
+        Action.READ_DOCUMENT,
+        Action.READ_CONTENT,
+        Action.READ_FILE,
+        Action.RECIPIENT_STATUS,
+        Action.SENDER_STATUS,
+    }
 )
+_READ_ACTIONS = (Action.READ_DOCUMENT, Action.READ_CONTENT, Action.READ_FILE)
 
 
 def allowed(
@@ -116,6 +127,11 @@ def allowed(
                 agency_member
                 and _is_party(actor, parties)
                 and actor.clearance.rank >= parties.classification.rank
+            )
+        case Action.READ_CONTENT if parties is not None:
+            # Classified text is for the cleared: the auditor's role is no clearance.
+            return actor.clearance.rank >= parties.classification.rank and (
+                actor.kind is Kind.AUDITOR or (agency_member and _is_party(actor, parties))
             )
         case Action.READ_FILE if parties is not None:
             return (
@@ -157,17 +173,22 @@ def authorize(
         )
     if parties is not None:
         sees_it = actor.kind is Kind.AUDITOR or _is_party(actor, parties)
-        if action in (Action.READ_FILE, Action.READ_DOCUMENT) or not sees_it:
+        if action in _READ_ACTIONS or not sees_it:
             raise DocumentNotFound()
         raise Forbidden(
-            f"a {actor.kind.value} may not report status {status_code} on this document",
+            f"{_a(actor.kind)} may not report status {status_code} on this document",
             code="status_not_allowed",
         )
-    raise Forbidden(f"a {actor.kind.value} may not do {action.value}")
+    raise Forbidden(f"{_a(actor.kind)} may not do {action.value}")
+
+
+def _a(kind: Kind) -> str:
+    """``"an auditor"``, ``"a clerk"``: the article English wants before the role's name."""
+    return f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value}"
 
 
 def acting_agency(actor: Actor) -> str:
     """The agency an agency principal acts for; node-scoped principals have none."""
     if actor.agency_id is None or actor.kind not in AGENCY_KINDS:
-        raise Forbidden(f"a {actor.kind.value} does not act for an agency")
+        raise Forbidden(f"{_a(actor.kind)} does not act for an agency")
     return actor.agency_id

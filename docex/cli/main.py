@@ -1,5 +1,9 @@
 """``docex``: commands that act on this node's own configuration (init, serve, worker, token,
-user, agency) and, from ``cli/remote.py``, commands that talk to a running node over HTTP."""
+user, agency, keys), here; commands that talk to a running node over HTTP, by noun:
+``session.py`` (login, logout, me), ``sending.py`` (send, sign), ``mailbox.py`` (inbox,
+outbox), ``documents.py`` (show, download, status, receipts, trace, decrypt); the node's PKI
+in ``pki.py``. What they share: ``common.py`` (output, failures), ``connection.py``,
+``render.py``."""
 
 from __future__ import annotations
 
@@ -10,27 +14,62 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from docex.cli.common import DataDir, JsonOut, console, fail, print_json, settings_for
-from docex.config import Classification
+from docex.cli.common import (
+    DataDir,
+    DocexTyper,
+    JsonOut,
+    console,
+    err,
+    fail,
+    print_json,
+    settings_for,
+)
+from docex.cli.edxml import edxml_app
+from docex.config import Classification, Settings
 
-app = typer.Typer(
+app = DocexTyper(
     name="docex",
     help="docex — electronic-document exchange node (Văn bản điện tử liên thông).",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
 )
-agency_app = typer.Typer(
-    help="Agencies of the directory (this node's database).", no_args_is_help=True
-)
-token_app = typer.Typer(help="Bearer tokens for system clients.", no_args_is_help=True)
-user_app = typer.Typer(help="People: clerks, leaders, auditors, admins.", no_args_is_help=True)
-keys_app = typer.Typer(help="This node's key-encryption keys (KEK).", no_args_is_help=True)
+agency_app = DocexTyper(help="Agencies of the directory (this node's database).")
+token_app = DocexTyper(help="Bearer tokens for system clients.")
+user_app = DocexTyper(help="People: clerks, leaders, auditors, admins.")
+keys_app = DocexTyper(help="This node's key-encryption keys (KEK).")
 app.add_typer(agency_app, name="agency")
 app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
+app.add_typer(edxml_app, name="edxml")
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    import importlib.metadata
+
+    import docex_client
+
+    try:
+        version = importlib.metadata.version("docex")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    console.print(f"docex {version} (docex-client {docex_client.__version__})")
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """docex — electronic-document exchange node (Văn bản điện tử liên thông)."""
 
 
 @app.command()
@@ -42,22 +81,41 @@ def init(
     """Create the data directory, migrate the database, create the node key (idempotent)."""
     from docex.bootstrap import init_node
 
-    result = init_node(settings_for(data_dir), demo=demo)
+    settings = settings_for(data_dir)
+    result = init_node(settings, demo=demo)
     data = {
         "data_dir": str(result.data_dir.resolve()),
         "database": result.database_url,
         "key_created": result.key_created,
+        "keys_encrypted": settings.passphrase is not None,
         "demo_seeded": result.demo_seeded,
         "credentials": str(result.credentials_path) if result.credentials_path else None,
     }
     if as_json:
         print_json(data)
+    else:
+        console.print(f"data directory  {data['data_dir']}")
+        console.print(f"database        {data['database']} (migrated)")
+        console.print(f"node key        {'created' if result.key_created else 'present'}")
+        if result.credentials_path:
+            console.print(f"demo logins     {result.credentials_path}")
+    warn_if_keys_in_the_clear(settings, demo=demo)
+
+
+def warn_if_keys_in_the_clear(settings: Settings, *, demo: bool) -> None:
+    """Say it loudly, on stderr, when the node's keys lie unencrypted in its data directory
+    (a demo node, with its published demo logins, says so itself)."""
+    from docex.bootstrap import CREDENTIALS_FILE
+
+    if settings.passphrase is not None or demo or (settings.data_dir / CREDENTIALS_FILE).exists():
         return
-    console.print(f"data directory  {data['data_dir']}")
-    console.print(f"database        {data['database']} (migrated)")
-    console.print(f"node key        {'created' if result.key_created else 'present'}")
-    if result.credentials_path:
-        console.print(f"demo logins     {result.credentials_path}")
+    err.print(
+        "[bold red]WARNING: DOCEX_SIGNING__KEY_PASSPHRASE is not set: this node's keys are "
+        f"stored UNENCRYPTED in {escape(str(settings.keys_dir))}.[/bold red]\n"
+        "Anyone who can read that directory (or a backup of it) can sign receipts and seals "
+        "as this node and its agencies, and decrypt every stored document. Set a passphrase "
+        "before `docex init` for a real node (README: Configuration)."
+    )
 
 
 @app.command()
@@ -76,6 +134,7 @@ def serve(
     """Serve the API (and the dispatcher) on HOST:PORT, 127.0.0.1:8000 by default."""
     import uvicorn
 
+    from docex.api.protocol import protocol_class
     from docex.app import create_app
     from docex.bootstrap import CREDENTIALS_FILE, init_node
 
@@ -85,6 +144,7 @@ def serve(
             update={"dispatcher": settings.dispatcher.model_copy(update={"enabled": False})}
         )
     init_node(settings, demo=demo)
+    warn_if_keys_in_the_clear(settings, demo=demo)
     app_ = create_app(settings)
     console.print(
         f"docex node [bold]{settings.node_id}[/bold] on [bold]http://{settings.host}:{settings.port}[/bold]"
@@ -97,6 +157,7 @@ def serve(
         app_,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(settings.limits),
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
@@ -225,7 +286,7 @@ def agency_add(
                 name=name,
                 kind=kind,
                 parent_id=parent,
-                node_id=node or settings.node_id,
+                node_id=settings.node_id if node is None else node,
                 now=SystemClock().now(),
             )
             ensure_custodial_keys(
@@ -249,11 +310,13 @@ def agency_retire(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Retire an agency code; mail addressed to it goes to its successor."""
+    """Retire an agency code; mail addressed to it goes to its successor (needed while mail
+    still reaches it: queued deliveries, a group, a retired agency it succeeds)."""
     from docex.agencies.service import update_agency
     from docex.db import Database
     from docex.errors import DocexError
     from docex.kit.clock import SystemClock
+    from docex.routing.deliveries import queued_to
 
     db = Database(settings_for(data_dir).resolved_database_url)
     try:
@@ -265,6 +328,7 @@ def agency_retire(
                 successor_id=successor,
                 now=SystemClock().now(),
                 actor_id=None,
+                queued_mail=queued_to,
             )
     except DocexError as exc:
         raise fail(f"{exc.code}: {exc.detail}") from exc
@@ -306,7 +370,10 @@ def agency_export_key(
 
 @agency_app.command("list")
 def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
-    """List the agencies of this node's directory."""
+    """List the agencies of this node's directory.
+
+    Columns: Mã (code), Tên (name), Loại (kind), Cấp trên (parent), Nút (node), Trạng thái
+    (status, and the successor of a retired code)."""
     from docex.agencies.service import search_agencies
     from docex.db import Database
 
@@ -331,7 +398,7 @@ def agency_list(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     if as_json:
         print_json(data)
         return
-    table = Table("code", "name", "kind", "parent", "node", "status")
+    table = Table("Mã", "Tên", "Loại", "Cấp trên", "Nút", "Trạng thái")
     for a in data:
         status = f"{a['status']}" + (f" → {a['successor_id']}" if a["successor_id"] else "")
         table.add_row(a["id"], a["name"], a["kind"], a["parent_id"] or "", a["node_id"], status)
@@ -361,21 +428,42 @@ def keys_rotate(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
 
 @app.command("sample-pdf")
 def sample_pdf_cmd(
-    output: Path,
-    title: Annotated[str, typer.Option()] = "Công văn mẫu / sample letter",
-    size: Annotated[int, typer.Option(help="Approximate size in bytes.")] = 0,
+    output: Annotated[Path, typer.Argument(metavar="PATH", help="Where to write it.")],
+    title: Annotated[str, typer.Option(metavar="TEXT")] = "Công văn mẫu về việc thử nghiệm docex",
+    size: Annotated[int, typer.Option(metavar="BYTES", help="Approximate size.")] = 0,
+    as_json: JsonOut = False,
 ) -> None:
-    """Write a small valid PDF to OUTPUT, to try docex with."""
+    """Write a one-page PDF (in Vietnamese, its font embedded) to try docex with."""
     from docex.kit.samplepdf import sample_pdf
+    from docex.signing.font import embeddable_font
 
-    output.write_bytes(sample_pdf(title, size=size))
-    console.print(f"wrote {output} ({output.stat().st_size} bytes)")
+    output.write_bytes(sample_pdf(title, size=size, font=embeddable_font()))
+    if as_json:
+        print_json({"output": str(output), "size": output.stat().st_size})
+    else:
+        console.print(f"wrote {output} ({output.stat().st_size} bytes)", markup=False)
 
 
 def _register_remote() -> None:
-    from docex.cli import audit, pki, remote
+    from docex.cli import audit, documents, mailbox, pki, sending, session
+    from docex.cli.connection import RemoteCommand
 
-    remote.register(app)
+    for name, command in (
+        ("login", session.login),
+        ("me", session.me),
+        ("send", sending.send),
+        ("sign", sending.sign),
+        ("inbox", mailbox.inbox),
+        ("outbox", mailbox.outbox),
+        ("show", documents.show),
+        ("download", documents.download),
+        ("status", documents.status),
+        ("receipts", documents.receipts),
+        ("trace", documents.trace),
+        ("decrypt", documents.decrypt),
+    ):
+        app.command(name, cls=RemoteCommand)(command)
+    app.command("logout")(session.logout)
     pki.register(app)
     audit.register(app)
 

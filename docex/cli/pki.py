@@ -7,6 +7,7 @@ Registered on the main app by ``register(app)``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,13 +15,22 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from docex.cli.common import DataDir, JsonOut, console, err, fail, print_json, settings_for
+from docex.cli.common import (
+    DataDir,
+    DocexTyper,
+    JsonOut,
+    console,
+    err,
+    fail,
+    print_json,
+    settings_for,
+)
 
 __all__ = ["register"]
 
 
-pki_app = typer.Typer(help="The node's PKI: CAs, seals, personal keys, TSA, OCSP.")
-pdf_app = typer.Typer(help="PDF signatures: sign and seal with the node's keys.")
+pki_app = DocexTyper(help="The node's PKI: CAs, seals, personal keys, TSA, OCSP.")
+pdf_app = DocexTyper(help="PDF signatures: sign and seal with the node's keys.")
 
 
 def register(app: typer.Typer) -> None:
@@ -238,17 +248,20 @@ def pdf_sign(
     except OSError as exc:
         raise fail(f"cannot read {input_path}: {exc.strerror}") from exc
     try:
-        signed = signatures.sign_with_key(
-            io.BytesIO(data),
-            key_id=key,
-            role=role,
-            signer_name=signer_name,
-            agency_name=agency_name,
-            now=datetime.now(UTC),
-            long_term=lt,
-        )
+        with err.status("đang ký / signing…") if not as_json else contextlib.nullcontext():
+            signed = signatures.sign_with_key(
+                io.BytesIO(data),
+                key_id=key,
+                role=role,
+                signer_name=signer_name,
+                agency_name=agency_name,
+                now=datetime.now(UTC),
+                long_term=lt,
+            )
     except SigningError as exc:
         raise fail(f"{exc.code}: {exc.detail}") from exc
+    finally:
+        signatures.close()  # its bounded worker, which parsed the PDF
     output.write_bytes(signed)
     result = {
         "input": str(input_path),

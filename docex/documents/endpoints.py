@@ -4,14 +4,21 @@ import base64
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
 from docex.api.errors import ErrorBody, error_responses
 from docex.documents import service
-from docex.documents.schemas import DocumentOut, InboxPage, OutboxPage, TracePage
+from docex.documents.media_types import served_type
+from docex.documents.schemas import (
+    DocumentOut,
+    DocumentRefList,
+    InboxPage,
+    OutboxPage,
+    TracePage,
+)
 from docex.documents.upload import receive_upload
 
 router = APIRouter(tags=["documents"])
@@ -80,6 +87,18 @@ async def submit_document(request: Request, actor: ActorDep, node: NodeDep) -> J
 
 
 @router.get(
+    "/documents/lookup", response_model=DocumentRefList, responses=error_responses(401, 422)
+)
+def lookup_documents(
+    actor: ActorDep,
+    session: ReadSession,
+    ref: Annotated[str, Query(min_length=1, max_length=300)],
+) -> DocumentRefList:
+    """The documents you can see that a short id (first 8+ characters) or a business id names."""
+    return DocumentRefList(items=service.lookup(session, actor, ref))
+
+
+@router.get(
     "/documents/{document_id}", response_model=DocumentOut, responses=error_responses(401, 404)
 )
 def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> DocumentOut:
@@ -96,7 +115,8 @@ def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> Doc
             "content": {"application/pdf": {}, "application/octet-stream": {}},
             "description": "The file's bytes; ETag is their SHA-256",
         },
-        **error_responses(401, 404, 503),
+        206: {"description": "The byte range asked for (Range, If-Range), with Content-Range"},
+        **error_responses(401, 404, 416, 503),
         500: {
             "model": ErrorBody,
             "description": "stored_file_corrupt: the stored bytes "
@@ -105,17 +125,25 @@ def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> Doc
     },
 )
 def download_file(
-    document_id: str, file_id: str, actor: ActorDep, node: NodeDep
+    document_id: str,
+    file_id: str,
+    actor: ActorDep,
+    node: NodeDep,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> StreamingResponse:
-    """Download one file of a document, streamed, decrypted and checked against its SHA-256."""
+    """Download one file, decrypted and checked against its SHA-256 (octet-stream unless its
+    type is safe to show); one byte range (`Range: bytes=<first>-`) resumes a cut download."""
     now = node.clock.now()
-    file, chunks = service.open_file(node, actor, document_id, file_id, now=now)
+    file, chunks, part = service.open_file(
+        node, actor, document_id, file_id, now=now, range_header=range_header, if_range=if_range
+    )
 
     ascii_name = file.name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file.name)}"
-    return StreamingResponse(
+    response = StreamingResponse(
         chunks,
-        media_type=file.content_type,
+        media_type=served_type(file.content_type),
         headers={
             "ETag": f'"{file.sha256}"',
             "Content-Length": str(file.size),
@@ -124,6 +152,12 @@ def download_file(
             "Cache-Control": "private, no-store",
         },
     )
+    response.headers["Accept-Ranges"] = "bytes"
+    if part is not None:
+        response.status_code = 206
+        response.headers["Content-Range"] = part.content_range
+        response.headers["Content-Length"] = str(part.length)
+    return response
 
 
 @router.get(

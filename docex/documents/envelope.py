@@ -2,19 +2,26 @@
 
 Unknown fields are refused rather than dropped: an integrator who misspells ``clasification``
 must learn it at once, not discover months later that a secret document went out as normal.
+For the same reason the JSON is read strictly (``kit.strictjson``: a repeated key, say a second
+``classification``, is ``duplicate_key``, not "the last one wins"), every string is free of
+control and invisible characters (``kit.text``: no bidirectional override can disguise a
+subject), and every value must already be of its own JSON type: ``"steering": "yes"`` or
+``"type": "1"`` is refused, never coerced (pydantic strict mode). Dates are ISO 8601 calendar
+dates written as strings (``"2026-07-01"``), nothing else: no timestamps, no date-times.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from docex.config import Classification
-from docex.errors import BadRequest, Forbidden, Unprocessable
-from docex.kit.text import find_control_chars
+from docex.errors import Forbidden, Unprocessable
+from docex.kit import strictjson
+from docex.kit.text import describe, find_hidden_chars, hidden_char
 
 Urgency = Literal["normal", "urgent", "very_urgent", "flash"]
 URGENCY_PRIORITY: dict[str, int] = {"normal": 0, "urgent": 1, "very_urgent": 2, "flash": 3}
@@ -23,8 +30,20 @@ SENDER_FIELDS = ("sender", "sender_id", "from", "from_agency")
 _Text = Field(default=None, max_length=2000)
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return date.fromisoformat(value)  # ValueError (2026-02-30) → a validation error
+    raise ValueError("a date is a string YYYY-MM-DD")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, strict=True)
 
 
 class CodeInfo(_Strict):
@@ -39,7 +58,7 @@ class DocumentType(_Strict):
 
 class Promulgation(_Strict):
     place: str = Field(default="", max_length=200)
-    date: date
+    date: IsoDate
 
 
 class SignerInfo(_Strict):
@@ -66,23 +85,24 @@ class Envelope(_Strict):
     promulgation: Promulgation | None = None
     signer: SignerInfo | None = None
     urgency: Urgency = "normal"
-    classification: Classification = Classification.NORMAL
-    due_date: date | None = None
+    # Lax for the enum only: strict mode wants an enum instance, JSON has its value.
+    classification: Classification = Field(default=Classification.NORMAL, strict=False)
+    due_date: IsoDate | None = None
     steering: bool = False
     business: Business | None = None
     in_reply_to: str | None = Field(default=None, max_length=64)
 
 
 def parse_envelope(raw: bytes, *, sender_id: str) -> Envelope:
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise BadRequest(f"envelope is not valid UTF-8 JSON: {exc}", code="invalid_json") from exc
+    data = strictjson.loads(raw)
     if not isinstance(data, dict):
         raise Unprocessable("envelope must be a JSON object", code="invalid_envelope")
-    if (where := find_control_chars(data)) is not None:
+    if (found := find_hidden_chars(data)) is not None:
+        where, ch = found
         raise Unprocessable(
-            f"invalid envelope: {where} holds a control character", code="invalid_envelope"
+            f"invalid envelope: {_visible(where)} holds {describe(ch)}, a control or invisible "
+            "character",
+            code="invalid_envelope",
         )
     for name in SENDER_FIELDS:
         if name in data:
@@ -109,3 +129,8 @@ def parse_envelope(raw: bytes, *, sender_id: str) -> Envelope:
             f"{'.'.join(map(str, e['loc'])) or 'envelope'}: {e['msg']}" for e in exc.errors()
         )
         raise Unprocessable(f"invalid envelope: {problems}", code="invalid_envelope") from exc
+
+
+def _visible(text: str) -> str:
+    """``text`` with its hidden characters written as escapes, so a refusal cannot disguise."""
+    return "".join(f"\\u{ord(ch):04x}" if hidden_char(ch) else ch for ch in text)

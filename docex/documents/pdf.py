@@ -1,10 +1,13 @@
-"""Is the main file really a PDF? Checked by parsing its structure, not by trusting a name or a
-client-given content type. Signature validation (PAdES) is a separate, later step in ``signing``.
+"""Is the main file a PDF at all? The cheap checks on intake, made here on a few KiB of bytes.
+
+Everything that needs a parser (is it well-formed, is it encrypted, how many pages, and its
+signatures) is decided in one bounded job by ``docex.signing.sandbox``: a PDF is never parsed in
+the API process, so a hostile one (a bomb of object streams, a broken cross-reference table of
+tens of MiB) costs a worker its limits, never the node its memory.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from docex.errors import Unprocessable, UnsupportedMedia
@@ -13,8 +16,9 @@ HEADER_WINDOW = 1024  # ISO 32000-1 §7.5.2 lets readers find the header within 
 TAIL_WINDOW = 2048
 
 
-def check_pdf(path: Path) -> int:
-    """Return the page count of a well-formed, unencrypted PDF; raise 415/422 otherwise."""
+def check_pdf(path: Path) -> None:
+    """415 ``not_a_pdf`` unless the file starts with ``%PDF-``; 422 ``invalid_pdf`` when its
+    tail has no ``startxref`` and ``%%EOF`` (a truncated upload). Reads at most 3 KiB."""
     size = path.stat().st_size
     if size == 0:
         raise UnsupportedMedia("the main file is empty, not a PDF", code="not_a_pdf")
@@ -28,35 +32,3 @@ def check_pdf(path: Path) -> int:
         raise UnsupportedMedia("the main file is not a PDF", code="not_a_pdf")
     if b"%%EOF" not in tail or b"startxref" not in tail:
         raise Unprocessable("the PDF is truncated (no end-of-file marker)", code="invalid_pdf")
-
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(path, strict=False)
-        if reader.is_encrypted:
-            raise Unprocessable(
-                "the PDF is encrypted; send it unencrypted (docex encrypts at rest)",
-                code="encrypted_pdf",
-            )
-        pages = len(reader.pages)
-    except Unprocessable:
-        raise
-    except (
-        PyPdfError,
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        RecursionError,
-        NotImplementedError,
-        OSError,
-    ) as exc:
-        raise Unprocessable(
-            f"the PDF cannot be parsed: {type(exc).__name__}", code="invalid_pdf"
-        ) from exc
-    if pages < 1:
-        raise Unprocessable("the PDF has no pages", code="invalid_pdf")
-    return pages

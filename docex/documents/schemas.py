@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+_WITHHELD = (
+    "true when the caller is not cleared for the document's classification: the subject is "
+    "then a placeholder naming the document, and the envelope's free text reads [withheld]"
+)
 
 
 class FileOut(BaseModel):
@@ -44,6 +49,7 @@ class DocumentOut(BaseModel):
     business_id: str
     sender_id: str
     envelope: dict[str, Any]
+    content_withheld: bool = Field(default=False, description=_WITHHELD)
     files: list[FileOut]
     signatures: list[SignatureOut]
     recipients: list[RecipientOut]
@@ -55,9 +61,11 @@ class InboxItem(BaseModel):
     business_id: str
     sender_id: str
     subject: str
+    content_withheld: bool = Field(default=False, description=_WITHHELD)
     urgency: str
     classification: str
     status: str | None
+    incoming_number: str | None = None  # số đến, given with status 03
     delivered_at: str | None
 
 
@@ -70,6 +78,7 @@ class OutboxItem(BaseModel):
     document_id: str
     business_id: str
     subject: str
+    content_withheld: bool = Field(default=False, description=_WITHHELD)
     urgency: str
     classification: str
     created_at: str
@@ -94,3 +103,17 @@ class TraceItem(BaseModel):
 
 class TracePage(BaseModel):
     items: list[TraceItem]
+
+
+class DocumentRef(BaseModel):
+    """A document a short id or business id matched."""
+
+    id: str
+    business_id: str
+    sender_id: str
+    subject: str
+    created_at: str
+
+
+class DocumentRefList(BaseModel):
+    items: list[DocumentRef]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from docex.agencies.service import Recipient, published_keys, resolve_recipients
 from docex.audit import events
 from docex.audit.models import AuditEvent
-from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, authorize
+from docex.auth.policy import Action, Actor, Kind, Parties, acting_agency, allowed, authorize
 from docex.config import Classification
 from docex.documents.access import parties_of
 from docex.documents.envelope import URGENCY_PRIORITY, Envelope, parse_envelope
@@ -31,8 +31,10 @@ from docex.documents.protection import (
     require_party_keys,
     reveal,
 )
+from docex.documents.ranges import ByteRange, requested_range, sliced
 from docex.documents.schemas import (
     DocumentOut,
+    DocumentRef,
     FileOut,
     InboxItem,
     InboxPage,
@@ -168,7 +170,9 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
         Action.SEND,
         Parties(sender_id, frozenset(), envelope.classification),
     )
-    check_pdf(main.path)
+    check_pdf(main.path)  # header and tail bytes only: nothing is parsed in this process
+    # One bounded job in a worker: the structure (well-formed, not encrypted, pages) and the
+    # signatures; a hostile PDF costs that worker its limits, never this process.
     report = node.signatures.validate(main.path, sender_agency=sender_id, now=now)
     if not report.passed:
         raise SignatureRejected(str(report.indication), f"{report.detail} / {report.detail_vi}")
@@ -327,6 +331,57 @@ def _get_document(session: Session, document_id: str) -> Document:
     return document
 
 
+SHORT_ID_MIN = 8
+_SHORT_ID = re.compile(r"[0-9a-f][0-9a-f-]{7,35}", re.ASCII)
+LOOKUP_LIMIT = 10
+
+
+def lookup(session: Session, actor: Actor, ref: str) -> list[DocumentRef]:
+    """The documents ``ref`` names that the actor may see: ids starting with ``ref`` (a short
+    id, at least 8 characters), or the document whose business id is ``ref``
+    (``000.00.00.G22,2026/11/25,12/VPCP-TTĐT``). At most ``LOOKUP_LIMIT``, oldest first.
+
+    The query only narrows the candidates to the actor's agency's documents; ``allowed``
+    decides, document by document, as for ``load_visible``."""
+    ref = ref.strip()
+    if "," in ref:
+        match = Document.business_id == ref
+    elif _SHORT_ID.fullmatch(ref.lower()):
+        match = Document.id.startswith(ref.lower(), autoescape=True)
+    else:
+        raise Unprocessable(
+            f"a reference is a document id, at least its first {SHORT_ID_MIN} characters, "
+            "or a business id (sender,yyyy/mm/dd,number/notation)",
+            code="invalid_reference",
+        )
+    query = select(Document).where(match)
+    if actor.kind is not Kind.AUDITOR:
+        received = (
+            select(Delivery.id)
+            .where(
+                Delivery.document_id == Document.id,
+                Delivery.recipient_id == actor.agency_id,
+                Delivery.transport == DELIVERED,
+            )
+            .exists()
+        )
+        query = query.where(or_(Document.sender_id == actor.agency_id, received))
+    found: list[DocumentRef] = []
+    for document in session.scalars(query.order_by(Document.id).limit(LOOKUP_LIMIT * 2)):
+        parties = parties_of(document, _deliveries(session, document.id))
+        if allowed(actor, Action.READ_DOCUMENT, parties):
+            found.append(
+                DocumentRef(
+                    id=document.id,
+                    business_id=document.business_id,
+                    sender_id=document.sender_id,
+                    subject=document.subject,
+                    created_at=rfc3339(document.created_at),
+                )
+            )
+    return found[:LOOKUP_LIMIT]
+
+
 def load_visible(
     session: Session, actor: Actor, document_id: str
 ) -> tuple[Document, list[Delivery]]:
@@ -341,19 +396,66 @@ def _sees_all_recipients(actor: Actor, document: Document) -> bool:
     return actor.kind is Kind.AUDITOR or actor.agency_id == document.sender_id
 
 
+WITHHELD = "[withheld]"
+# What of an envelope stays visible when its free text is withheld: identifiers, addressing and
+# handling. Anything not named here (subject, summary, signer, reasons, place, and any field
+# added later) is withheld: a list of what to show cannot forget a new secret.
+_SHOWN_FIELDS: dict[str, frozenset[str] | None] = {
+    "message_id": None,
+    "recipients": None,
+    "code": None,
+    "document_type": None,
+    "urgency": None,
+    "classification": None,
+    "due_date": None,
+    "steering": None,
+    "in_reply_to": None,
+    "promulgation": frozenset({"date"}),
+    "business": frozenset({"type", "refers_to"}),
+}
+
+
+def reads_content(actor: Actor, parties: Parties) -> bool:
+    """Whether ``actor`` reads the subject and free text (policy READ_CONTENT)."""
+    return allowed(actor, Action.READ_CONTENT, parties)
+
+
+def withheld_subject(document: Document) -> str:
+    """What stands for the subject of a document the reader is not cleared for: its marking
+    and its identifiers (the business id holds the number and notation)."""
+    return f"[{document.classification} document, subject withheld] {document.business_id}"
+
+
+def _withheld_envelope(document: Document) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    for name, value in document.envelope.items():
+        visible = _SHOWN_FIELDS.get(name, frozenset())
+        if visible is None:
+            shown[name] = value
+        elif isinstance(value, dict):
+            shown[name] = {k: v if k in visible else WITHHELD for k, v in value.items()}
+        else:
+            shown[name] = WITHHELD
+    shown["subject"] = withheld_subject(document)
+    return shown
+
+
 def document_view(actor: Actor, document: Document, deliveries: Sequence[Delivery]) -> DocumentOut:
-    """Sender and auditors see every recipient; a recipient sees its own row only."""
+    """Sender and auditors see every recipient; a recipient sees its own row only. The subject
+    and free text of the envelope are withheld from readers not cleared for them."""
     shown = (
         deliveries
         if _sees_all_recipients(actor, document)
         else [d for d in deliveries if d.recipient_id == actor.agency_id]
     )
+    content = reads_content(actor, parties_of(document, deliveries))
     return DocumentOut(
         id=document.id,
         message_id=document.message_id,
         business_id=document.business_id,
         sender_id=document.sender_id,
-        envelope=document.envelope,
+        envelope=document.envelope if content else _withheld_envelope(document),
+        content_withheld=not content,
         files=[
             FileOut(
                 id=f.id,
@@ -425,9 +527,17 @@ def _record_read(
 
 
 def open_file(
-    node: Node, actor: Actor, document_id: str, file_id: str, *, now: datetime
-) -> tuple[DocumentFile, Iterator[bytes]]:
-    """The file's plaintext for a reader the policy lets through, checked as it streams.
+    node: Node,
+    actor: Actor,
+    document_id: str,
+    file_id: str,
+    *,
+    now: datetime,
+    range_header: str | None = None,
+    if_range: str | None = None,
+) -> tuple[DocumentFile, Iterator[bytes], ByteRange | None]:
+    """The file's plaintext for a reader the policy lets through, checked as it streams; only
+    the byte range asked for, if one is (``documents.ranges``: the rest of a cut download).
 
     The first segment is decrypted and authenticated before this returns, so a wrong key or a
     swapped blob is an error response, not a broken download; later corruption aborts the
@@ -439,6 +549,7 @@ def open_file(
         wrap = None
         if file.wrapped_key is None and actor.agency_id is not None:
             wrap = session.get(FileKeyWrap, (file.id, actor.agency_id))
+    wanted = requested_range(range_header, if_range, size=file.size, etag=f'"{file.sha256}"')
     if file.wrapped_key is None and not node.agency_keys.has(actor.agency_id or ""):
         raise Conflict(
             "your agency keeps its private key itself: fetch the file sealed and decrypt it "
@@ -475,8 +586,12 @@ def open_file(
         corrupt = StoredFileCorrupt(f"the blob of file {file.id} is missing")
         _report_corruption(node, actor, document.id, file.id, corrupt, now)
         raise corrupt from exc
-    _record_read(node, actor, document_id, file_id, now)
-    return file, _guarded(node, actor, document.id, file.id, first, plaintext, now)
+    if wanted is None:
+        _record_read(node, actor, document_id, file_id, now)
+        return file, _guarded(node, actor, document.id, file.id, first, plaintext, now), None
+    _record_read(node, actor, document_id, file_id, now, range=wanted.content_range)
+    whole = _guarded(node, actor, document.id, file.id, first, plaintext, now)
+    return file, sliced(whole, wanted), wanted
 
 
 def open_sealed_file(
@@ -546,10 +661,6 @@ def _report_corruption(
     node.committer.run(record)
 
 
-def cleared(actor: Actor, classification: str) -> bool:
-    return actor.clearance.rank >= Classification(classification).rank
-
-
 def inbox(
     session: Session,
     actor: Actor,
@@ -584,19 +695,23 @@ def inbox(
     rows = session.execute(
         query.order_by(Delivery.delivered_at.desc(), Delivery.id.desc()).limit(limit + 1)
     ).all()
-    items = [
-        InboxItem(
-            document_id=doc.id,
-            business_id=doc.business_id,
-            sender_id=doc.sender_id,
-            subject=doc.subject if cleared(actor, doc.classification) else "",
-            urgency=doc.urgency,
-            classification=doc.classification,
-            status=delivery.status,
-            delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
+    items = []
+    for delivery, doc in rows[:limit]:
+        content = reads_content(actor, parties_of(doc, [delivery]))
+        items.append(
+            InboxItem(
+                document_id=doc.id,
+                business_id=doc.business_id,
+                sender_id=doc.sender_id,
+                subject=doc.subject if content else withheld_subject(doc),
+                content_withheld=not content,
+                urgency=doc.urgency,
+                classification=doc.classification,
+                status=delivery.status,
+                incoming_number=delivery.incoming_number,
+                delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
+            )
         )
-        for delivery, doc in rows[:limit]
-    ]
     next_cursor = None
     if len(rows) > limit and (last_at := rows[limit - 1][0].delivered_at) is not None:
         next_cursor = encode_cursor(last_at.isoformat(), rows[limit - 1][0].id)
@@ -622,20 +737,23 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
         ).all():
             counts[document_id][0][transport] += n
             counts[document_id][1][status or "none"] += n
-    items = [
-        OutboxItem(
-            document_id=d.id,
-            business_id=d.business_id,
-            subject=d.subject if cleared(actor, d.classification) else "",
-            urgency=d.urgency,
-            classification=d.classification,
-            created_at=rfc3339(d.created_at),
-            recipients=sum(counts[d.id][0].values()),
-            transport=dict(counts[d.id][0]),
-            status=dict(counts[d.id][1]),
+    items = []
+    for d in page:
+        content = reads_content(actor, parties_of(d, []))
+        items.append(
+            OutboxItem(
+                document_id=d.id,
+                business_id=d.business_id,
+                subject=d.subject if content else withheld_subject(d),
+                content_withheld=not content,
+                urgency=d.urgency,
+                classification=d.classification,
+                created_at=rfc3339(d.created_at),
+                recipients=sum(counts[d.id][0].values()),
+                transport=dict(counts[d.id][0]),
+                status=dict(counts[d.id][1]),
+            )
         )
-        for d in page
-    ]
     next_cursor = encode_cursor(page[-1].id) if len(docs) > limit else None
     return OutboxPage(items=items, next_cursor=next_cursor)
 

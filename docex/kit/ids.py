@@ -7,10 +7,16 @@ Within one process ids are strictly increasing (RFC 9562 §6.2 method 1: a 12-bi
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 import time
 import uuid
+
+# A node's name: lowercase ASCII letters, digits, "." and "-", 1-64 characters, starting and
+# ending with a letter or digit (it is written in receipts, traces, certificates and URLs).
+NODE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9.-]{0,62}[a-z0-9])?$"
+_NODE_ID = re.compile(NODE_ID_PATTERN[1:-1], re.ASCII)
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -39,3 +45,7 @@ def uuid7() -> str:
 def token_secret(prefix: str) -> str:
     """A bearer secret with a recognisable prefix (so leaked tokens can be found by scanners)."""
     return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def is_node_id(value: str) -> bool:
+    return _NODE_ID.fullmatch(value) is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from docex.agencies.service import Recipient
@@ -27,6 +28,18 @@ QUEUED = "queued"
 DELIVERED = "delivered"
 FAILED = "failed"
 TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
+
+
+def queued_to(session: Session, agency_id: str) -> int:
+    """How many deliveries to ``agency_id`` are still waiting to be delivered."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.recipient_id == agency_id, Delivery.transport == QUEUED)
+        )
+        or 0
+    )
 
 
 def queue_deliveries(

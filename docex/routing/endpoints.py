@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from docex.api.bodies import LimitedRoute
 from docex.api.deps import ActorDep, NodeDep, ReadSession, WriteSession
 from docex.api.errors import error_responses
 from docex.documents.service import load_visible
@@ -11,7 +12,7 @@ from docex.routing.models import Receipt
 from docex.routing.receipts import StatusRequest, record_status
 from docex.routing.schemas import ReceiptList, ReceiptOut, StatusIn, StatusOut
 
-router = APIRouter(tags=["receipts"])
+router = APIRouter(tags=["receipts"], route_class=LimitedRoute)
 
 
 def _out(r: Receipt) -> ReceiptOut:
@@ -31,7 +32,7 @@ def _out(r: Receipt) -> ReceiptOut:
     "/documents/{document_id}/statuses",
     status_code=201,
     response_model=StatusOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 def post_status(
     document_id: str, body: StatusIn, actor: ActorDep, node: NodeDep, session: WriteSession

@@ -6,7 +6,7 @@ from docex.kit.text import Line, Paragraph
 
 
 class StatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     code: str = Field(pattern=r"^[0-9]{2}$")
     note: Paragraph | None = Field(default=None, max_length=2000)
     incoming_number: Line | None = Field(default=None, min_length=1, max_length=50)

@@ -36,6 +36,8 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngine, FontEngineFactory, ShapeResult
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 
+from docex.kit.cmap import to_unicode_cmap
+
 FONT_STEM = "DejaVuSans-vi"
 FONT_NAME = "DejaVuSans"
 REPLACEMENT = "?"
@@ -79,36 +81,17 @@ def _font() -> _Font:
     )
 
 
+def embeddable_font() -> _Font:
+    """The prepared subset and its metrics, for another PDF writer (the sample PDF)."""
+    return _font()
+
+
 def text_width(text: str) -> float:
     """Width of ``text`` in em, as the engine will draw it."""
     font = _font()
     fallback = font.glyphs[REPLACEMENT]
     units = sum(font.glyphs.get(c, fallback)[1] for c in unicodedata.normalize("NFC", text))
     return units / font.units_per_em
-
-
-def _to_unicode_cmap(used: dict[int, str]) -> bytes:
-    """A ToUnicode CMap (Adobe TN 5411) mapping each glyph id shown to its character."""
-    lines = [
-        b"/CIDInit /ProcSet findresource begin",
-        b"12 dict begin",
-        b"begincmap",
-        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
-        b"/CMapName /Adobe-Identity-UCS def",
-        b"/CMapType 2 def",
-        b"1 begincodespacerange",
-        b"<0000> <FFFF>",
-        b"endcodespacerange",
-    ]
-    entries = sorted(used.items())
-    for start in range(0, len(entries), 100):  # at most 100 entries per block
-        block = entries[start : start + 100]
-        lines.append(f"{len(block)} beginbfchar".encode())
-        for gid, char in block:
-            lines.append(f"<{gid:04X}> <{char.encode('utf-16-be').hex().upper()}>".encode())
-        lines.append(b"endbfchar")
-    lines += [b"endcmap", b"CMapName currentdict /CMap defineresource pop", b"end", b"end"]
-    return b"\n".join(lines)
 
 
 class VietnameseFontEngine(FontEngine):
@@ -198,7 +181,7 @@ class VietnameseFontEngine(FontEngine):
             }
         )
         to_unicode = generic.StreamObject(
-            stream_data=_to_unicode_cmap({g: c for g, (c, _) in self._used.items()})
+            stream_data=to_unicode_cmap({g: c for g, (c, _) in self._used.items()})
         )
         to_unicode.compress()
         type0 = generic.DictionaryObject(

@@ -30,9 +30,19 @@ What it guarantees
   ``certificate_invalid``   B-LT requested and the certificate is revoked, expired or untrusted,
                             or its revocation status could not be obtained
   ``timestamp_unavailable`` the time-stamping authority refused or failed
+  ``resource_limit``        parsing the PDF hit a decode limit, or (in the node's sandbox) its
+                            memory, CPU or time limit
   ========================= =================================================================
 
   (A naive ``now`` is a programming error and raises ``ValueError``.)
+- The document is parsed in one step only, :func:`prepare_signature`, which needs no key: the
+  node runs it in a bounded worker process (:mod:`docex.signing.sandbox`) and keeps the keys in
+  its own process, which signs the digest and writes the CMS into the placeholder (pyHanko's
+  interrupted signing, ``PdfTBSDocument``/``PreparedByteRangeDigest``). That split was chosen
+  over probing the file in the sandbox before signing it in process: a probe proves only that
+  *its* reads were bounded, while here the process holding the keys never parses the hostile
+  bytes at all. The document written is the one the one-step flow (``PdfSigner``'s own signing
+  session) wrote, byte for byte but for the random font-subset tag and file ``/ID``.
 - B-LT without a network: :func:`revocation_context` builds a validation context that trusts the
   node's root, requires revocation data (hard fail) and asks the node's own OCSP responder and
   CRLs in-process; :class:`RevocationContexts` reuses one per thread for a minute on a busy node.
@@ -47,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 import threading
 import time
 import weakref
@@ -54,35 +65,39 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from io import BytesIO
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
-from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+from asn1crypto import crl as asn1_crl  # type: ignore[import-untyped]
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer
-from pyhanko.sign.signers.pdf_signer import (
-    DSSContentSettings,
-    PdfSigningSession,
-    PreSignValidationStatus,
-    SigDSSPlacementPreference,
-)
+from pyhanko.sign.signers.constants import DEFAULT_SIGNER_KEY_USAGE
+from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
+from pyhanko.sign.signers.pdf_cms import ExternalSigner, PdfCMSSignedAttributes
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.pdf_embedded import read_certification_data
 from pyhanko.stamp import TextStampStyle
-from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import PathError
+from pyhanko_certvalidator.errors import ValidationError as CertValidationError
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from docex.signing.font import VietnameseFontFactory, text_width
 from docex.signing.keys import KeyStoreError
 from docex.signing.keystore import KeyStore, UnknownKeyError
 from docex.signing.ocsp import InProcessFetcherBackend, OcspResponder
 from docex.signing.pki import Pki
+from docex.signing.validation import page_count as count_pages
 
 SigningRole = Literal["signer", "seal"]
 SigningErrorCode = Literal[
@@ -94,7 +109,10 @@ SigningErrorCode = Literal[
     "key_unavailable",
     "certificate_invalid",
     "timestamp_unavailable",
+    "resource_limit",
 ]
+MD_ALGORITHM = "sha256"
+HEADER_WINDOW = 1024  # ISO 32000-2 §7.5.2: readers look for the header in the first KiB
 
 VIETNAM_TIME = timezone(timedelta(hours=7))
 FIELD_PREFIX: dict[SigningRole, str] = {"signer": "docex-signer", "seal": "docex-seal"}
@@ -274,25 +292,301 @@ def _field_name(writer: IncrementalPdfFileWriter, role: SigningRole) -> str:
 
 
 # -- signing ---------------------------------------------------------------------------------
+#
+# One signature in three steps, so that the process holding the keys never parses the PDF:
+#
+#   plan      (key holder)  validate the signer's and the TSA's paths, gather the revocation
+#                           data to embed, size the CMS: a SignatureRequest, public data only;
+#   prepare   (any process) parse the PDF, add the field, appearance, DSS and signature
+#                           dictionary with a placeholder, write the result and digest the
+#                           /ByteRange: a PreparedSignature (pyHanko's interrupted signing);
+#   complete  (key holder)  sign the digest (CMS with its RFC 3161 token) and write it into the
+#                           placeholder: a seek and a write, no parsing.
+#
+# ``sign_pdf`` runs all three in the calling process (for documents the caller trusts); the node
+# passes a ``preparer`` that runs ``prepare`` in a bounded worker (docex.signing.sandbox).
 
 
-def _open(data: bytes) -> IncrementalPdfFileWriter:
-    if b"%PDF-" not in data[:1024]:
+@dataclass(frozen=True)
+class DssContent:
+    """What goes into the document security store with the signature (PAdES B-LT): DER of the
+    certificates of every validated path (signer's and TSA's, roots included), the OCSP
+    responses and the CRLs gathered while validating them."""
+
+    certificates: tuple[bytes, ...]
+    ocsps: tuple[bytes, ...]
+    crls: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class SignatureRequest:
+    """Everything :func:`prepare_signature` needs, and nothing secret: it may cross to a worker
+    process that parses untrusted bytes. ``dss`` is None for B-T."""
+
+    role: SigningRole
+    signer_name: str
+    agency_name: str
+    now: datetime
+    certificate: bytes
+    """DER of the signing certificate (its key type picks the PDF extensions declared)."""
+    bytes_reserved: int
+    """Hex digits reserved for the CMS in ``/Contents``."""
+    dss: DssContent | None = None
+
+
+@dataclass(frozen=True)
+class PreparedSignature:
+    """A document in its final pre-signing state, written out: the SHA-256 of its
+    ``/ByteRange`` and where the hex placeholder for the CMS lies (``[start, end)``, the
+    delimiters ``<`` and ``>`` included)."""
+
+    document_digest: bytes
+    reserved_start: int
+    reserved_end: int
+
+
+class Preparer(Protocol):
+    """Runs :func:`prepare_signature`: here (the default) or in a bounded worker."""
+
+    def __call__(
+        self, source: BinaryIO, output: BinaryIO, request: SignatureRequest
+    ) -> PreparedSignature: ...
+
+
+def check_header(source: BinaryIO) -> None:
+    """``not_a_pdf`` unless ``%PDF-`` is in the first KiB; reads that much, then rewinds."""
+    start = source.tell()
+    head = source.read(HEADER_WINDOW)
+    source.seek(start)
+    if b"%PDF-" not in head:
         raise SigningError("not_a_pdf", "the file does not start with a PDF header")
+
+
+def _open(source: BinaryIO) -> IncrementalPdfFileWriter:
+    check_header(source)
     try:
-        writer = IncrementalPdfFileWriter(BytesIO(data), strict=True)
+        writer = IncrementalPdfFileWriter(source, strict=True)
         encrypted = writer.prev.encrypted or "/Encrypt" in writer.prev.trailer
+    except PdfDecodeLimitError:
+        raise
     except _MALFORMED as exc:
         raise SigningError("invalid_pdf", f"the PDF cannot be read: {exc}") from exc
     if encrypted:
         raise SigningError("encrypted_pdf", "the PDF is encrypted; sign the decrypted document")
     try:
         docmdp = read_certification_data(writer.prev)
+    except PdfDecodeLimitError:
+        raise
     except _MALFORMED as exc:
         raise SigningError("invalid_pdf", f"the certification signature is broken: {exc}") from exc
     if docmdp is not None and docmdp.permission.value <= 1:
         raise SigningError("locked_pdf", "a certification signature forbids any change")
     return writer
+
+
+def _metadata(request: SignatureRequest, field_name: str) -> PdfSignatureMetadata:
+    seal = request.role == "seal"
+    return PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm=MD_ALGORITHM,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        name=request.agency_name if seal else request.signer_name,
+        reason="Chữ ký số của cơ quan, tổ chức" if seal else "Chữ ký số của người có thẩm quyền",
+        # The revocation data was gathered by the planner and is written below, in the
+        # revision that carries the signature (no VRI, which PAdES baseline no longer uses):
+        # half the revisions for a validator to analyse than a DSS revision of its own.
+        embed_validation_info=False,
+    )
+
+
+def prepare_signature(
+    source: BinaryIO, output: BinaryIO, request: SignatureRequest
+) -> PreparedSignature:
+    """Parse the PDF read from ``source`` and write it to ``output`` in its final pre-signing
+    state: a new signature field on the last page with its appearance, the DSS (B-LT), and a
+    signature dictionary whose ``/Contents`` is a placeholder of ``request.bytes_reserved`` hex
+    digits. This is the only step that parses the document: on untrusted input, run it where
+    time and memory are capped. Raises :class:`SigningError` (``resource_limit`` when one of
+    pyHanko's decode limits stops a bomb)."""
+    try:
+        return _prepare(source, output, request)
+    except PdfDecodeLimitError as exc:
+        raise SigningError("resource_limit", str(exc)[:200]) from exc
+
+
+def _prepare(source: BinaryIO, output: BinaryIO, request: SignatureRequest) -> PreparedSignature:
+    writer = _open(source)
+    role = request.role
+    try:
+        # The page tree as intake checks it (a tree, at least one page): the service does not
+        # sign what the node would refuse to take in.
+        if count_pages(writer.prev) < 1:
+            raise SigningError("invalid_pdf", "the PDF has no pages")
+        field_name = _field_name(writer, role)
+        page_ref, _ = writer.find_page_for_modification(-1)
+        page = page_ref.get_object()
+        page_count = int(writer.root["/Pages"]["/Count"])
+        placement = choose_placement(page, page_count - 1, role)
+    except PdfDecodeLimitError:
+        raise
+    except _MALFORMED as exc:
+        raise SigningError("invalid_pdf", f"the page tree cannot be read: {exc}") from exc
+    lines = appearance_lines(
+        role, signer_name=request.signer_name, agency_name=request.agency_name, now=request.now
+    )
+    # A stand-in that only shows the certificate: pyHanko reads its key type to declare the
+    # PDF extensions the signature needs; the signature itself is made elsewhere.
+    stand_in = ExternalSigner(
+        signing_cert=asn1_x509.Certificate.load(request.certificate),
+        cert_registry=SimpleCertificateStore(),
+        signature_value=bytes(64),
+    )
+    pdf_signer = PdfSigner(
+        _metadata(request, field_name),
+        stand_in,
+        stamp_style=_stamp_style(role, lines, placement.box[2] - placement.box[0]),
+        new_field_spec=fields.SigFieldSpec(
+            sig_field_name=field_name, on_page=-1, box=placement.box
+        ),
+    )
+    try:
+        session = pdf_signer.init_signing_session(writer)
+    except PyHankoSigningError as exc:
+        raise SigningError("locked_pdf", str(exc)) from exc
+    except PdfDecodeLimitError:
+        raise
+    except _MALFORMED as exc:
+        raise SigningError("invalid_pdf", f"the PDF cannot be updated: {exc}") from exc
+    session.system_time = request.now
+    try:
+        if request.dss is not None:
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer,
+                sig_contents=None,
+                certs=[asn1_x509.Certificate.load(c) for c in request.dss.certificates],
+                ocsps=[asn1_ocsp.OCSPResponse.load(o) for o in request.dss.ocsps],
+                crls=[asn1_crl.CertificateList.load(c) for c in request.dss.crls],
+            )
+        tbs = session.prepare_tbs_document(
+            validation_info=None,
+            bytes_reserved=request.bytes_reserved,
+            appearance_text_params=None,
+        )
+        prepared, written = tbs.digest_tbs_document(output=output)
+        if written is not output:  # pyHanko writes to a buffer unless output is readable too
+            written.seek(0)
+            shutil.copyfileobj(written, output)
+    except PdfDecodeLimitError:
+        raise
+    except _MALFORMED as exc:
+        raise SigningError("invalid_pdf", f"the PDF cannot be updated: {exc}") from exc
+    return PreparedSignature(
+        document_digest=prepared.document_digest,
+        reserved_start=prepared.reserved_region_start,
+        reserved_end=prepared.reserved_region_end,
+    )
+
+
+def signer_from(key_store: KeyStore, key_id: str) -> Signer:
+    """The key store's signer for ``key_id``, or :class:`SigningError`."""
+    try:
+        return key_store.signer_for(key_id)
+    except UnknownKeyError as exc:
+        raise SigningError("unknown_key", f"no signing key {key_id!r}") from exc
+    except KeyStoreError as exc:
+        raise SigningError("key_unavailable", str(exc)) from exc
+
+
+async def _dss_content(
+    signer: Signer, timestamper: TimeStamper, context: ValidationContext
+) -> DssContent:
+    """pyHanko's pre-signing validation: the signer's path (non-repudiation), the TSA's paths,
+    and the revocation data gathered on the way. A revoked, expired or untrusted certificate,
+    or one whose revocation status cannot be obtained, is ``certificate_invalid``."""
+    validator = CertificateValidator(
+        signer.signing_cert, intermediate_certs=signer.cert_registry, validation_context=context
+    )
+    try:
+        paths = [await validator.async_validate_usage(DEFAULT_SIGNER_KEY_USAGE)]
+        paths += [path async for path in timestamper.validation_paths(context)]
+    except TimestampRequestError as exc:
+        raise SigningError("timestamp_unavailable", str(exc)) from exc
+    except (PathError, CertValidationError) as exc:
+        raise SigningError(
+            "certificate_invalid", f"a certificate could not be validated: {exc}"
+        ) from exc
+    skip = 0 if signer.embed_roots else 1
+    return DssContent(
+        certificates=tuple(cert.dump() for path in paths for cert in list(path)[skip:]),
+        ocsps=tuple(response.dump() for response in context.ocsps),
+        crls=tuple(crl.dump() for crl in context.crls),
+    )
+
+
+async def plan_signature(
+    signer: Signer,
+    *,
+    role: SigningRole,
+    timestamper: TimeStamper,
+    validation_context: ValidationContext | None,
+    signer_name: str,
+    agency_name: str,
+    now: datetime,
+) -> SignatureRequest:
+    """The request for :func:`prepare_signature`, made where the key is: B-LT revocation data
+    when ``validation_context`` is given, and the size of the CMS to reserve."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    certificate = signer.signing_cert
+    if certificate is None:
+        raise SigningError("key_unavailable", "the signing key comes without its certificate")
+    dss = None
+    if validation_context is not None:
+        dss = await _dss_content(signer, timestamper, validation_context)
+    try:
+        estimate = await _estimate_size(signer, timestamper, now)
+    except TimestampRequestError as exc:
+        raise SigningError("timestamp_unavailable", str(exc)) from exc
+    except KeyStoreError as exc:
+        raise SigningError("key_unavailable", str(exc)) from exc
+    return SignatureRequest(
+        role=role,
+        signer_name=signer_name,
+        agency_name=agency_name,
+        now=now,
+        certificate=certificate.dump(),
+        bytes_reserved=estimate + SIZE_MARGIN,
+        dss=dss,
+    )
+
+
+async def complete_signature(
+    output: BinaryIO,
+    prepared: PreparedSignature,
+    *,
+    signer: Signer,
+    timestamper: TimeStamper,
+    now: datetime,
+) -> None:
+    """Sign ``prepared.document_digest`` (PAdES CMS with an RFC 3161 signature time-stamp) and
+    write the CMS into the placeholder of ``output``: no parsing of the document."""
+    try:
+        signature = await signer.async_sign(
+            prepared.document_digest,
+            MD_ALGORITHM,
+            use_pades=True,
+            timestamper=timestamper,
+            signed_attr_settings=PdfCMSSignedAttributes(signing_time=now),
+        )
+    except TimestampRequestError as exc:
+        raise SigningError("timestamp_unavailable", str(exc)) from exc
+    except KeyStoreError as exc:  # the token holding the key failed while signing
+        raise SigningError("key_unavailable", str(exc)) from exc
+    PreparedByteRangeDigest(
+        document_digest=prepared.document_digest,
+        reserved_region_start=prepared.reserved_start,
+        reserved_region_end=prepared.reserved_end,
+    ).fill_with_cms(output, signature)
 
 
 async def async_sign_pdf(
@@ -307,92 +601,27 @@ async def async_sign_pdf(
     agency_name: str,
     now: datetime,
     output: BinaryIO | None = None,
+    preparer: Preparer = prepare_signature,
 ) -> bytes:
-    """Coroutine form of :func:`sign_pdf`, for callers already inside an event loop (the PDF
-    work itself is CPU-bound: run it in a worker thread or process)."""
+    """Coroutine form of :func:`sign_pdf`, for callers already inside an event loop. The
+    ``preparer`` is called synchronously (it parses the PDF, CPU-bound: in a worker thread or
+    process, not on a busy loop)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    data = source.read()
-    writer = _open(data)
-    try:
-        signer = key_store.signer_for(key_id)
-    except UnknownKeyError as exc:
-        raise SigningError("unknown_key", f"no signing key {key_id!r}") from exc
-    except KeyStoreError as exc:
-        raise SigningError("key_unavailable", str(exc)) from exc
-
-    try:
-        field_name = _field_name(writer, role)
-        page_ref, _ = writer.find_page_for_modification(-1)
-        page = page_ref.get_object()
-        page_count = int(writer.root["/Pages"]["/Count"])
-        placement = choose_placement(page, page_count - 1, role)
-    except _MALFORMED as exc:
-        raise SigningError("invalid_pdf", f"the page tree cannot be read: {exc}") from exc
-    lines = appearance_lines(role, signer_name=signer_name, agency_name=agency_name, now=now)
-    style = _stamp_style(role, lines, placement.box[2] - placement.box[0])
-    meta = PdfSignatureMetadata(
-        field_name=field_name,
-        md_algorithm="sha256",
-        subfilter=fields.SigSeedSubFilter.PADES,
-        name=agency_name if role == "seal" else signer_name,
-        reason="Chữ ký số của cơ quan, tổ chức"
-        if role == "seal"
-        else "Chữ ký số của người có thẩm quyền",
-        embed_validation_info=validation_context is not None,
-        validation_context=validation_context,
-        # B-LT in one revision: the revocation data goes into the DSS of the revision that
-        # carries the signature, not a revision of its own after it (no VRI, which PAdES
-        # baseline no longer uses). Half the revisions for a validator to analyse.
-        dss_settings=DSSContentSettings(
-            include_vri=False, placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE
-        ),
-    )
-    pdf_signer = PdfSigner(
-        meta,
+    check_header(source)
+    signer = signer_from(key_store, key_id)
+    request = await plan_signature(
         signer,
+        role=role,
         timestamper=timestamper,
-        stamp_style=style,
-        new_field_spec=fields.SigFieldSpec(
-            sig_field_name=field_name, on_page=-1, box=placement.box
-        ),
+        validation_context=validation_context,
+        signer_name=signer_name,
+        agency_name=agency_name,
+        now=now,
     )
-
-    try:
-        session = pdf_signer.init_signing_session(writer)
-    except PyHankoSigningError as exc:
-        raise SigningError("locked_pdf", str(exc)) from exc
-    except _MALFORMED as exc:
-        raise SigningError("invalid_pdf", f"the PDF cannot be updated: {exc}") from exc
-    session.system_time = now
-    try:
-        validation = await session.perform_presign_validation(writer)
-    except PyHankoSigningError as exc:
-        raise SigningError("certificate_invalid", _cause(exc)) from exc
-    try:
-        estimate = await _estimate_size(session, validation, signer, timestamper)
-        tbs = session.prepare_tbs_document(
-            validation_info=validation,
-            bytes_reserved=estimate + SIZE_MARGIN,
-            appearance_text_params=None,
-        )
-        digest, out = tbs.digest_tbs_document(output=output)
-    except TimestampRequestError as exc:
-        raise SigningError("timestamp_unavailable", str(exc)) from exc
-    except _MALFORMED as exc:
-        raise SigningError("invalid_pdf", f"the PDF cannot be updated: {exc}") from exc
-    try:
-        from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
-
-        post = await tbs.perform_signature(
-            document_digest=digest.document_digest,
-            pdf_cms_signed_attrs=PdfCMSSignedAttributes(signing_time=now),
-        )
-        await post.post_signature_processing(out)
-    except TimestampRequestError as exc:
-        raise SigningError("timestamp_unavailable", str(exc)) from exc
-    except KeyStoreError as exc:  # the token holding the key failed while signing
-        raise SigningError("key_unavailable", str(exc)) from exc
+    out = output if output is not None else BytesIO()
+    prepared = preparer(source, out, request)
+    await complete_signature(out, prepared, signer=signer, timestamper=timestamper, now=now)
     out.seek(0)
     return bytes(out.read())
 
@@ -403,25 +632,24 @@ async def async_sign_pdf(
 _SIZES: weakref.WeakKeyDictionary[TimeStamper, dict[bytes, int]] = weakref.WeakKeyDictionary()
 
 
-async def _estimate_size(
-    session: PdfSigningSession,
-    validation: PreSignValidationStatus | None,
-    signer: Signer,
-    timestamper: TimeStamper,
-) -> int:
+async def _estimate_size(signer: Signer, timestamper: TimeStamper, now: datetime) -> int:
+    """Hex digits of a dry-run CMS (pyHanko's ``estimate_signature_container_size``, tight)."""
     cert = signer.signing_cert
     key = hashlib.sha256(cert.dump()).digest() if cert is not None else b""
     sizes = _SIZES.setdefault(timestamper, {})
     size = sizes.get(key)
     if size is None:
-        size = int(await session.estimate_signature_container_size(validation, tight=True))
+        dry_run = await signer.async_sign(
+            hashlib.sha256().digest(),
+            MD_ALGORITHM,
+            use_pades=True,
+            dry_run=True,
+            timestamper=timestamper,
+            signed_attr_settings=PdfCMSSignedAttributes(signing_time=now),
+        )
+        size = len(dry_run.dump()) * 2
         sizes[key] = size
     return size
-
-
-def _cause(exc: BaseException) -> str:
-    cause = exc.__cause__
-    return f"{exc}: {cause}" if cause is not None else str(exc)
 
 
 def sign_pdf(
@@ -436,13 +664,16 @@ def sign_pdf(
     agency_name: str,
     now: datetime,
     output: BinaryIO | None = None,
+    preparer: Preparer = prepare_signature,
 ) -> bytes:
     """Add one PAdES signature (B-T, or B-LT with ``validation_context``) to the PDF read from
     ``source``, with ``key_id`` from ``key_store``, visible on the last page.
 
     Returns the signed PDF (the input plus one incremental update); also writes it to
     ``output`` when given. ``now`` is the signing time shown and put in the signature
-    dictionary; the time-stamp's time comes from the TSA. Raises :class:`SigningError`.
+    dictionary; the time-stamp's time comes from the TSA. ``preparer`` parses the document:
+    in this process by default, for input the caller trusts; the node's signing service passes
+    a bounded worker's. Raises :class:`SigningError`.
     """
     # A private loop rather than asyncio.run(): in the main thread, asyncio.Runner's SIGINT
     # bookkeeping formats the repr of the finished task, i.e. of the whole signed PDF.
@@ -460,6 +691,7 @@ def sign_pdf(
                 agency_name=agency_name,
                 now=now,
                 output=output,
+                preparer=preparer,
             )
         )
     finally:

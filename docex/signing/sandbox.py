@@ -1,8 +1,18 @@
-"""PDF signature validation with bounded resources: a hostile PDF costs seconds, not the node.
+"""Every parse of untrusted PDF bytes, with bounded resources: a hostile PDF costs seconds, not
+the node.
 
-What is guaranteed. ``validate_pdf_bounded`` and ``ValidatorPool.validate`` run
-``docex.signing.validation.validate_pdf`` in a separate worker process and always return a
-``ValidationReport``; they never raise for bad input. Each worker runs with
+What is guaranteed. Two kinds of job run in worker processes, never in the caller's:
+
+- validation (``ValidatorPool.validate``, ``validate_pdf_bounded``): the structural check of an
+  incoming document (is it a PDF, is it encrypted, how many pages) and its PAdES signatures,
+  ``docex.signing.validation.validate_pdf``. Always returns a ``ValidationReport``, never raises
+  for bad input;
+- signing preparation (``ValidatorPool.prepare_signature``): the part of signing that parses
+  the document, ``docex.signing.pades.prepare_signature``. The worker gets a request with public
+  data only (certificate, revocation data, texts); it returns the digest to sign, and the keys
+  never leave the caller. Raises ``SigningError`` (``resource_limit`` when a limit is hit).
+
+Each worker runs with
 
 - ``RLIMIT_AS`` = ``memory_bytes`` (address space: a decompression bomb or a pathological
   structure gets ``MemoryError`` inside the worker, which answers ``resource_limit``);
@@ -12,16 +22,20 @@ What is guaranteed. ``validate_pdf_bounded`` and ``ValidatorPool.validate`` run
 and the parent waits at most ``timeout_s`` of wall-clock time for an answer, then kills the
 worker (SIGKILL) and answers ``resource_limit``. A worker that dies for any reason is replaced;
 a worker that hit a limit is never reused (its heap may be in any state). pyHanko's own decode
-limits (``DecodeLimits.for_untrusted_input``) stop most bombs earlier still, inside the worker.
+limits (``DecodeLimits``: object streams, XMP, certificates...) stop most bombs earlier still,
+inside the worker. The caller's memory does not grow with the document: paths cross the pipe,
+not bytes, and the signed output is copied back in chunks.
 
-Against what. Decompression bombs (nested ``/FlateDecode``), object graphs that explode parsing
-or difference analysis, files that make the validator loop, and crashes of the parser. The
-worker process is not a security boundary against code execution: it runs as the same user.
+Against what. Decompression bombs (nested ``/FlateDecode``, object streams of whitespace),
+broken cross-reference tables that make lenient readers rescan the file, object graphs that
+explode parsing or difference analysis, files that make the parser loop, and crashes of the
+parser. The worker process is not a security boundary against code execution: it runs as the
+same user.
 
 How. Workers are started with ``multiprocessing``'s *forkserver* context, with the validation
-modules preloaded in the fork server, so a new worker is a fork of a warm, thread-free process.
-``ValidatorPool`` keeps N of them warm for intake (built once by the application and passed
-in); ``validate_pdf_bounded`` without a pool starts a one-shot worker.
+and signing modules preloaded in the fork server, so a new worker is a fork of a warm,
+thread-free process. ``ValidatorPool`` keeps N of them warm (built once by the application and
+passed in); ``validate_pdf_bounded`` without a pool starts a one-shot worker.
 """
 
 from __future__ import annotations
@@ -32,7 +46,9 @@ import math
 import multiprocessing
 import queue
 import resource
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -40,8 +56,15 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, BinaryIO, Final, Generic, Protocol, TypeVar
 
+from docex.signing.pades import (
+    PreparedSignature,
+    SignatureRequest,
+    SigningError,
+    SigningErrorCode,
+    prepare_signature,
+)
 from docex.signing.validation import (
     Indication,
     SignaturePolicy,
@@ -56,19 +79,101 @@ logger = logging.getLogger(__name__)
 MiB: Final = 1 << 20
 DEFAULT_TIMEOUT_S: Final = 20.0
 DEFAULT_MEMORY_BYTES: Final = 512 * MiB
-# What a validation imports, including pyHanko's lazy imports (XMP metadata checks use lxml):
+_COPY_CHUNK: Final = 1 << 20
+# What a job imports, including pyHanko's lazy imports (XMP metadata checks use lxml):
 # imported once in the fork server, never under a worker's memory cap.
-_PRELOAD: Final = ["docex.signing.validation", "lxml.etree", "gzip"]
+_PRELOAD: Final = ["docex.signing.validation", "docex.signing.pades", "lxml.etree", "gzip"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Job(Protocol[T_co]):
+    """Work for a worker: picklable, with a CPU budget. ``run`` never raises for bad input."""
+
+    @property
+    def cpu_s(self) -> float: ...
+
+    def run(self) -> T_co:
+        """Do the work (in the worker); the answer goes back to the caller."""
+        ...
+
+    def stopped(self, why: str) -> T_co:
+        """The answer when the worker could not give one (timeout, death, a limit)."""
+        ...
+
+    def exhausted(self, answer: Any) -> bool:
+        """Whether ``answer`` says a limit was hit: that worker is then never reused."""
+        ...
 
 
 @dataclass(frozen=True)
-class _Job:
+class _Answer(Generic[T]):
+    value: T
+    exhausted: bool
+
+
+@dataclass(frozen=True)
+class _Validation:
     path: str
     sender_agency: str
     trust: TrustConfig
     policy: SignaturePolicy
     now: datetime | None
     cpu_s: float
+
+    def run(self) -> ValidationReport:
+        return validate_pdf(
+            Path(self.path),
+            sender_agency=self.sender_agency,
+            trust=self.trust,
+            policy=self.policy,
+            now=self.now,
+        )
+
+    def stopped(self, why: str) -> ValidationReport:
+        return failure_report(Indication.RESOURCE_LIMIT, why, now=self.now or datetime.now(UTC))
+
+    def exhausted(self, answer: Any) -> bool:
+        return isinstance(answer, ValidationReport) and (
+            answer.indication is Indication.RESOURCE_LIMIT
+        )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a document was not prepared for signing: a ``SigningError`` that pickles."""
+
+    code: SigningErrorCode
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Preparation:
+    source: str
+    output: str
+    request: SignatureRequest
+    cpu_s: float
+
+    def run(self) -> PreparedSignature | Refusal:
+        try:
+            with open(self.source, "rb") as source, open(self.output, "w+b") as output:
+                return prepare_signature(source, output, self.request)
+        except SigningError as exc:
+            return Refusal(exc.code, exc.detail)
+        except MemoryError:
+            return self.stopped("out of memory")
+        except RecursionError:
+            return Refusal("invalid_pdf", "the PDF cannot be read: structure nested too deeply")
+        except Exception as exc:  # any parse error of hostile input: fail closed, never raise
+            logger.info("PDF refused for signing: %r", exc)
+            return Refusal("invalid_pdf", f"the PDF cannot be read ({type(exc).__name__})")
+
+    def stopped(self, why: str) -> Refusal:
+        return Refusal("resource_limit", f"the PDF needs too much time or memory ({why})")
+
+    def exhausted(self, answer: Any) -> bool:
+        return isinstance(answer, Refusal) and answer.code == "resource_limit"
 
 
 def _set_memory_limit(memory_bytes: int) -> None:
@@ -89,7 +194,7 @@ def _set_cpu_budget(seconds: float) -> None:
 
 
 def _worker_main(conn: Connection, memory_bytes: int) -> None:
-    """A worker: apply the limits once, then validate one job at a time until told to stop."""
+    """A worker: apply the limits once, then run one job at a time until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     _set_memory_limit(memory_bytes)
     while True:
@@ -100,18 +205,16 @@ def _worker_main(conn: Connection, memory_bytes: int) -> None:
         if job is None:
             return
         _set_cpu_budget(job.cpu_s)
-        report = validate_pdf(
-            Path(job.path),
-            sender_agency=job.sender_agency,
-            trust=job.trust,
-            policy=job.policy,
-            now=job.now,
-        )
         try:
-            conn.send(report)
+            value = job.run()
+        except MemoryError:
+            value = job.stopped("out of memory")
+        answer = _Answer(value, job.exhausted(value))
+        try:
+            conn.send(answer)
         except (OSError, MemoryError):
             return
-        if report.indication is Indication.RESOURCE_LIMIT:
+        if answer.exhausted:
             return  # never reuse a process that ran out of something
 
 
@@ -126,8 +229,8 @@ class _Worker:
         self.conn: Connection = parent
         self.jobs = 0
 
-    def run(self, job: _Job, timeout_s: float) -> ValidationReport | str:
-        """The report, or why there is none (timeout or death)."""
+    def run(self, job: Job[Any], timeout_s: float) -> _Answer[Any] | str:
+        """The answer, or why there is none (timeout or death)."""
         try:
             self.conn.send(job)
         except (OSError, ValueError):
@@ -141,10 +244,10 @@ class _Worker:
         except (EOFError, OSError):
             self.process.join(1)
             return self._death()
-        if not isinstance(answer, ValidationReport):
+        if not isinstance(answer, _Answer):
             self.kill()
             return "the worker answered nonsense"
-        if answer.indication is Indication.RESOURCE_LIMIT:
+        if answer.exhausted:
             self.process.join(1)
         return answer
 
@@ -228,21 +331,12 @@ class ValidatorPool:
         else:
             worker.stop()
 
-    def validate(
-        self,
-        path: Path,
-        *,
-        sender_agency: str,
-        trust: TrustConfig,
-        policy: SignaturePolicy,
-        now: datetime | None = None,
-        timeout_s: float | None = None,
-    ) -> ValidationReport:
-        """``validate_pdf`` in a worker; ``resource_limit`` when a limit is hit."""
+    def run(self, job: Job[T], timeout_s: float | None = None) -> T:
+        """``job.run()`` in a worker; ``job.stopped(why)`` when no answer came in time or the
+        worker died."""
         if self._closed:
             raise RuntimeError("the validator pool is closed")
         timeout = timeout_s if timeout_s is not None else self.timeout_s
-        job = _Job(str(path), sender_agency, trust, policy, now, cpu_s=timeout + 1)
         worker = self._idle.get()
         try:
             if worker is None or not worker.alive:
@@ -261,21 +355,62 @@ class ValidatorPool:
                 self._retire(worker, kill=True)
             self._idle.put(None)
             raise
-        if isinstance(outcome, ValidationReport) and outcome.indication is not (
-            Indication.RESOURCE_LIMIT
-        ):
+        if isinstance(outcome, _Answer) and not outcome.exhausted:
             if worker.jobs >= self.max_jobs_per_worker:
                 self._retire(worker, kill=False)
                 self._idle.put(None)
             else:
                 self._idle.put(worker)
-            return outcome
+            value: T = outcome.value
+            return value
         self._retire(worker, kill=True)
         self._idle.put(None)
-        if isinstance(outcome, ValidationReport):
-            return outcome
-        logger.warning("PDF validation of %s stopped: %s", path, outcome)
-        return failure_report(Indication.RESOURCE_LIMIT, outcome, now=now or datetime.now(UTC))
+        if isinstance(outcome, _Answer):
+            exhausted: T = outcome.value
+            return exhausted
+        logger.warning("PDF job stopped: %s", outcome)
+        return job.stopped(outcome)
+
+    def validate(
+        self,
+        path: Path,
+        *,
+        sender_agency: str,
+        trust: TrustConfig,
+        policy: SignaturePolicy,
+        now: datetime | None = None,
+        timeout_s: float | None = None,
+    ) -> ValidationReport:
+        """``validate_pdf`` in a worker; ``resource_limit`` when a limit is hit."""
+        timeout = timeout_s if timeout_s is not None else self.timeout_s
+        job = _Validation(str(path), sender_agency, trust, policy, now, cpu_s=timeout + 1)
+        return self.run(job, timeout)
+
+    def prepare_signature(
+        self,
+        source: BinaryIO,
+        output: BinaryIO,
+        request: SignatureRequest,
+        *,
+        spool_dir: Path | None = None,
+        timeout_s: float | None = None,
+    ) -> PreparedSignature:
+        """``pades.prepare_signature`` in a worker (a ``pades.Preparer``): ``source`` is copied
+        to a file in ``spool_dir`` for the worker, whose output file is copied back into
+        ``output``; both files are removed before this returns, however it returns. Raises
+        ``SigningError``; ``resource_limit`` when a limit is hit."""
+        timeout = timeout_s if timeout_s is not None else self.timeout_s
+        with tempfile.TemporaryDirectory(dir=spool_dir, prefix="sign-") as work:
+            source_path, output_path = Path(work, "input.pdf"), Path(work, "output.pdf")
+            with source_path.open("wb") as spooled:
+                shutil.copyfileobj(source, spooled, _COPY_CHUNK)
+            job = _Preparation(str(source_path), str(output_path), request, cpu_s=timeout + 1)
+            answer = self.run(job, timeout)
+            if isinstance(answer, Refusal):
+                raise SigningError(answer.code, answer.detail)
+            with output_path.open("rb") as prepared:
+                shutil.copyfileobj(prepared, output, _COPY_CHUNK)
+        return answer
 
     def close(self) -> None:
         """Stop every worker. Calls in flight get ``resource_limit`` or their report."""

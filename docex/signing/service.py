@@ -3,10 +3,15 @@
 public OCSP responder, CRLs and RFC 3161 time-stamping authority.
 
 Guarantees: validation runs in bounded worker processes (``sandbox.ValidatorPool``) against the
-configured trust roots only, under the Decree 30 policy (signer + seal of the sending agency,
+configured trust roots only, under the Decree 30 policy (signer and seal of the sending agency,
 hard-fail revocation, nothing but DSS/timestamps after the last signature). A node that trusts
 no root accepts no document. Signing uses only keys of the key store, B-LT (revocation data
 embedded) when the node hosts the PKI, so a recipient validates without the network.
+
+Neither path parses an uploaded PDF in this process. Validation runs whole in a worker. Signing
+is split (``pades``: plan, prepare, complete): the worker parses the document and returns the
+digest to sign; this process, which holds the keys, signs that digest and writes the CMS into
+the placeholder, a seek and a write. Keys never enter a worker.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ from cryptography.hazmat.primitives import serialization
 from docex.signing.keys import KeyStoreError
 from docex.signing.keystore import FileKeyStore, KeyStore
 from docex.signing.ocsp import OcspResponder, crl_bytes
-from docex.signing.pades import RevocationContexts, SigningError, sign_pdf
+from docex.signing.pades import (
+    PreparedSignature,
+    RevocationContexts,
+    SignatureRequest,
+    SigningError,
+    sign_pdf,
+)
 from docex.signing.pki import Pki, person_key_id, seal_key_id
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.timestamps import InProcessTimeStamper, TimeStampAuthority, authority_from_pki
@@ -59,7 +70,10 @@ class NodeSignatures:
         trust_roots: Sequence[Path] = (),
         limits: ValidationLimits = ValidationLimits(),
         pool: ValidatorPool | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
+        """``spool_dir``: where a PDF being signed is written for the worker that prepares it
+        (the system's temporary directory by default); removed as soon as it is signed."""
         pki_dir = data_dir / PKI_DIR
         self.pki: Pki | None = (
             Pki.open(pki_dir, passphrase) if (pki_dir / "pki.json").exists() else None
@@ -69,6 +83,7 @@ class NodeSignatures:
             roots.append(self.pki.root_certificate.public_bytes(serialization.Encoding.DER))
         self.trust: TrustConfig | None = TrustConfig(roots=tuple(roots)) if roots else None
         self.limits = limits
+        self.spool_dir = spool_dir
         self._pool = pool
         self._own_pool = pool is None
         self._lock = threading.Lock()
@@ -145,7 +160,8 @@ class NodeSignatures:
         long_term: bool = True,
     ) -> bytes:
         """Sign with ``key_id`` of the key store: PAdES B-LT (revocation data embedded), or
-        B-T when ``long_term`` is False. Raises ``SigningError``."""
+        B-T when ``long_term`` is False. The PDF is parsed in a bounded worker only
+        (``resource_limit`` when it hits a limit). Raises ``SigningError``."""
         if self.key_store is None or self._tsa is None or self._contexts is None:
             raise SigningError("unknown_key", "this node holds no signing keys")
         try:
@@ -154,6 +170,13 @@ class NodeSignatures:
             raise SigningError("key_unavailable", str(exc)) from exc
         if not known:
             raise SigningError("unknown_key", f"no {role} key {key_id!r} on this node")
+        pool = self._validators()
+
+        def prepare_in_worker(
+            source: BinaryIO, output: BinaryIO, request: SignatureRequest
+        ) -> PreparedSignature:
+            return pool.prepare_signature(source, output, request, spool_dir=self.spool_dir)
+
         return sign_pdf(
             source,
             key_store=self.key_store,
@@ -164,6 +187,7 @@ class NodeSignatures:
             signer_name=signer_name,
             agency_name=agency_name,
             now=now,
+            preparer=prepare_in_worker,
         )
 
     # -- public PKI services (demo PKI only) -----------------------------------------------

@@ -3,8 +3,9 @@
 What is guaranteed. ``validate_pdf`` returns a frozen ``ValidationReport`` and never raises for
 bad input. The report ``passed`` only if all of the following hold:
 
-- the file is a PDF that pyHanko parses strictly (ISO 32000-2 §7.5), is not encrypted, and
-  carries at least one filled signature field;
+- the file is a PDF that pyHanko parses strictly (ISO 32000-2 §7.5), is not encrypted, has a
+  page tree that is a tree (every node reached once, no cycle: §7.7.3.2) with at least one page
+  (``ValidationReport.pages``), and carries at least one filled signature field;
 - **every** signature (ISO 32000-2 §12.8, ETSI EN 319 142-1 PAdES; CMS per RFC 5652) is
   *intact* (the ``/ByteRange`` digest matches the signed ``messageDigest``) and *valid* (the
   signature over the signed attributes verifies with the signer's public key);
@@ -33,8 +34,11 @@ bad input. The report ``passed`` only if all of the following hold:
   ``givenName``/``surname``/``pseudonym`` in the subject, ``nonRepudiation`` key usage) and an
   agency *seal* (an organisation's certificate, ETSI EN 319 412-3: no personal name attributes,
   an agency code in ``organizationIdentifier`` (2.5.4.97) or ``serialNumber`` (2.5.4.5)) are
-  both present; a seal carries the *sender's* code; and the seal was applied after the signer's
-  signature (its ``/ByteRange`` ends later in the file).
+  both present; a seal carries the *sender's* code; every signer's certificate carries the
+  *sender's* code too (the competent person signs for their own agency: a leader of another
+  agency is ``signer_not_of_sender``, a personal certificate naming no agency code at all is
+  ``signer_agency_unknown``, since nothing attributes it to the sender); and the seal was
+  applied after the signer's signature (its ``/ByteRange`` ends later in the file).
 
 Agency codes accepted in a certificate: the bare code (``000.00.00.G22``, ASCII, the same grammar
 as ``docex.agencies.codes``) or the code after a registration-scheme prefix of 2 to 6 capital
@@ -44,7 +48,9 @@ Against what. A document altered after signing (a flipped byte, an incremental s
 shadow attack that swaps content in after signing), a forged or stripped signature dictionary,
 signers outside the national PKI (self-signed, another root), revoked or expired certificates,
 backdating by a revoked signer (the claimed signing time is never trusted, only a timestamp),
-downgrade to weak algorithms, a seal lifted from another agency, malformed or encrypted files.
+downgrade to weak algorithms, a seal lifted from another agency, a document signed by another
+agency's leader (or a letter received from another agency) re-sealed and sent as the sender's
+own, malformed or encrypted files.
 
 Not covered here. Bounded time and memory: run ``validate_pdf`` through ``docex.signing.sandbox``
 on untrusted input. The later compromise of a TSA key is detected only by a later document
@@ -60,7 +66,7 @@ import functools
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -158,6 +164,8 @@ class Indication(StrEnum):
     MISSING_SIGNER = "missing_signer"
     MISSING_SEAL = "missing_seal"
     SEAL_AGENCY_MISMATCH = "seal_agency_mismatch"
+    SIGNER_NOT_OF_SENDER = "signer_not_of_sender"
+    SIGNER_AGENCY_UNKNOWN = "signer_agency_unknown"
     SEAL_BEFORE_SIGNER = "seal_before_signer"
     RESOURCE_LIMIT = "resource_limit"
 
@@ -254,6 +262,16 @@ _MESSAGES: Final[dict[Indication, tuple[str, str]]] = {
         "The agency seal belongs to an agency other than the sender.",
         "Chữ ký số của cơ quan không phải của cơ quan gửi văn bản.",
     ),
+    Indication.SIGNER_NOT_OF_SENDER: (
+        "The competent signer's certificate belongs to an agency other than the sender.",
+        "Chứng thư số của người ký thuộc cơ quan khác, không phải cơ quan gửi văn bản.",
+    ),
+    Indication.SIGNER_AGENCY_UNKNOWN: (
+        "The competent signer's certificate names no agency, so the signature cannot be "
+        "attributed to the sender.",
+        "Chứng thư số của người ký không ghi mã định danh của cơ quan nên không xác định được "
+        "người ký thuộc cơ quan gửi văn bản.",
+    ),
     Indication.SEAL_BEFORE_SIGNER: (
         "The agency seal was applied before the signer's signature; it must come after.",
         "Chữ ký số của cơ quan phải được ký sau chữ ký của người có thẩm quyền.",
@@ -316,6 +334,10 @@ class TrustConfig:
 class SignaturePolicy:
     """What a document must carry. ``STRICT_DECREE_30`` is the legal default.
 
+    ``seal_agency_must_match_sender``: at least one seal carries the sender's code.
+    ``signer_agency_must_match_sender``: every signer's certificate carries the sender's code
+    (a joint document signed by the leaders of several agencies needs this off).
+
     ``allowed_modifications`` caps what may follow the *last* signature (pyHanko's
     ``ModificationLevel``; ``LTA_UPDATES`` = DSS and document timestamps only).
     ``allowed_between_signatures`` caps what may follow an *earlier* signature: adding the next
@@ -325,6 +347,7 @@ class SignaturePolicy:
     require_signer: bool = True
     require_seal: bool = True
     seal_agency_must_match_sender: bool = True
+    signer_agency_must_match_sender: bool = True
     seal_after_signer: bool = True
     allowed_modifications: ModificationLevel = ModificationLevel.LTA_UPDATES
     allowed_between_signatures: ModificationLevel = ModificationLevel.FORM_FILLING
@@ -485,6 +508,8 @@ class ValidationReport:
     """One report per filled signature field (and document timestamp), in signing order."""
     validated_at: datetime | None = None
     """The validation time (aware UTC)."""
+    pages: int | None = None
+    """Pages in the document's page tree; None when the file was refused before counting."""
 
     @property
     def passed(self) -> bool:
@@ -497,6 +522,7 @@ class ValidationReport:
             "detail": self.detail,
             "detail_vi": self.detail_vi,
             "validated_at": _iso(self.validated_at),
+            "pages": self.pages,
             "signatures": [s.to_dict() for s in self.signatures],
         }
 
@@ -550,9 +576,14 @@ def classify(cert: x509.Certificate) -> tuple[Role, str | None]:
 
     A *person* has givenName, surname or pseudonym in the subject (ETSI EN 319 412-2), or,
     failing those, a personal identifier (``CCCD:…``, ``CMND:…``, ``PNOVN-…``) in serialNumber
-    or UID and no agency code. A person with nonRepudiation (contentCommitment) is a *signer*.
-    Anything else carrying an agency code in organizationIdentifier or serialNumber, with
+    or UID. A person with nonRepudiation (contentCommitment) is a *signer*; the code returned
+    for a person is the agency the certificate says they work for (``organizationIdentifier``
+    ``VN:<code>``, as ``docex.signing.pki`` issues them), None when it names none. Anything
+    else carrying an agency code in organizationIdentifier or serialNumber, with
     digitalSignature or nonRepudiation, is an agency *seal*. The rest is ``unknown``.
+
+    A personal identifier makes a person even beside an agency code: a leader's certificate
+    naming their agency must never pass for the agency's seal.
     """
     attributes = _subject_attributes(cert)
     code = next(
@@ -571,7 +602,7 @@ def classify(cert: x509.Certificate) -> tuple[Role, str | None]:
         for oid in (_OID_SERIAL_NUMBER, _OID_USER_ID)
         for value in attributes.get(oid, ())
     )
-    if _OID_PERSON_NAMES & attributes.keys() or (personal_id and code is None):
+    if _OID_PERSON_NAMES & attributes.keys() or personal_id:
         return (Role.SIGNER if "non_repudiation" in usages else Role.UNKNOWN), code
     if code is not None and usages & {"digital_signature", "non_repudiation"}:
         return Role.SEAL, code
@@ -1224,6 +1255,21 @@ def _policy_failures(
             found.append(
                 (Indication.SEAL_AGENCY_MISMATCH, f"seal of {codes}, sender is {sender_agency}")
             )
+    if policy.signer_agency_must_match_sender:
+        strangers = [p for p in signers if p.agency_code not in (None, sender_agency)]
+        if strangers:
+            codes = ", ".join(sorted({p.agency_code or "?" for p in strangers}))
+            found.append(
+                (Indication.SIGNER_NOT_OF_SENDER, f"signer of {codes}, sender is {sender_agency}")
+            )
+        anonymous = [p.field_name for p in signers if p.agency_code is None]
+        if anonymous:
+            found.append(
+                (
+                    Indication.SIGNER_AGENCY_UNKNOWN,
+                    f"no agency code in the certificate of {', '.join(anonymous)}",
+                )
+            )
     if (
         policy.seal_after_signer
         and signers
@@ -1309,6 +1355,39 @@ def _uncovered_tail(fh: Any, reader: PdfFileReader, size: int) -> str | None:
     return None
 
 
+def page_count(reader: PdfFileReader) -> int:
+    """The pages of the document's page tree, each node resolved once.
+
+    ISO 32000-2 §7.7.3.2: the page tree is a tree of indirect objects, each node with one
+    ``/Parent``. A node reached twice (a cycle, or a page listed twice: 400,000 references to
+    one page made pypdf build 400,000 page objects) is refused, not counted; a node with
+    ``/Kids`` is an intermediate node, any other dictionary a page (as readers do when
+    ``/Type`` is missing).
+    """
+    root = reader.root.raw_get("/Pages") if "/Pages" in reader.root else None
+    todo: list[Any] = [root]
+    seen: set[Any] = set()
+    pages = 0
+    while todo:
+        ref = todo.pop()
+        if not isinstance(ref, generic.IndirectObject):
+            raise misc.PdfReadError("the page tree holds a direct object or nothing")
+        if ref.reference in seen:
+            raise misc.PdfReadError("the page tree reaches a node twice (not a tree)")
+        seen.add(ref.reference)
+        node = ref.get_object()
+        if not isinstance(node, generic.DictionaryObject):
+            raise misc.PdfReadError("a page tree node is not a dictionary")
+        kids = node.get("/Kids")
+        if kids is None:
+            pages += 1
+        elif isinstance(kids, generic.ArrayObject):
+            todo.extend(reversed(kids))
+        else:
+            raise misc.PdfReadError("/Kids is not an array")
+    return pages
+
+
 def _validate_file(
     path: Path, sender_agency: str, trust: TrustConfig, policy: SignaturePolicy, now: datetime
 ) -> ValidationReport:
@@ -1322,6 +1401,14 @@ def _validate_file(
         reader = PdfFileReader(fh, strict=True)
         if "/Encrypt" in reader.trailer:
             return failure_report(Indication.ENCRYPTED_PDF, now=now)
+        try:
+            pages = page_count(reader)
+        except misc.PdfDecodeLimitError:
+            raise
+        except misc.PdfReadError as exc:
+            return failure_report(Indication.INVALID_PDF, str(exc)[:200], now=now)
+        if pages < 1:
+            return failure_report(Indication.INVALID_PDF, "the PDF has no pages", now=now)
         run = _Run(
             reader=reader,
             file_size=size,
@@ -1339,9 +1426,9 @@ def _validate_file(
         )
         reports = _run_coroutine(run)
         if not reports:
-            return failure_report(Indication.UNSIGNED, now=now)
+            return replace(failure_report(Indication.UNSIGNED, now=now), pages=pages)
         tail = _uncovered_tail(fh, reader, size)
-    return _verdict(reports, policy, sender_agency, now, tail)
+    return replace(_verdict(reports, policy, sender_agency, now, tail), pages=pages)
 
 
 def validate_pdf(

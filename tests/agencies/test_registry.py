@@ -198,11 +198,11 @@ def test_adding_an_agency_with_an_invalid_code_is_422_invalid_agency_code(
 
 
 @pytest.mark.parametrize("name", ["Bộ\x00 Nội vụ", "", "x" * 301], ids=["nul", "empty", "long"])
-def test_adding_an_agency_with_an_unusable_name_is_422_invalid_request(
+def test_adding_an_agency_with_an_unusable_name_is_422_invalid_agency_name(
     client: TestClient, credentials: dict, name: str
 ) -> None:
     response = client.post(AGENCIES, json={**NEW, "name": name}, headers=auth(credentials, "admin"))
-    assert (response.status_code, response.json()["error"]) == (422, "invalid_request")
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_agency_name")
     assert client.get(f"{AGENCIES}/{NEW['id']}", headers=auth(credentials, G22)).status_code == 404
 
 
@@ -279,10 +279,12 @@ def test_successor_retired_without_a_successor_of_its_own_is_422_invalid_success
     client: TestClient, credentials: dict
 ) -> None:
     admin = auth(credentials, "admin")
-    dead_end = client.patch(f"{AGENCIES}/{H41}", json={"status": "retired"}, headers=admin)
+    added = client.post(AGENCIES, json=NEW, headers=admin)  # in no group, no mail: may close
+    assert added.status_code == 201, added.text
+    dead_end = client.patch(f"{AGENCIES}/{NEW['id']}", json={"status": "retired"}, headers=admin)
     assert dead_end.status_code == 200, dead_end.text
     response = client.patch(
-        f"{AGENCIES}/{H26}", json={"status": "retired", "successor_id": H41}, headers=admin
+        f"{AGENCIES}/{H26}", json={"status": "retired", "successor_id": NEW["id"]}, headers=admin
     )
     assert (response.status_code, response.json()["error"]) == (422, "invalid_successor")
 
@@ -295,7 +297,7 @@ def test_rename_with_a_nul_byte_is_refused_and_never_answered_200_unstored(
     stored = client.get(f"{AGENCIES}/{H26}", headers=admin).json()
     if response.status_code == 200:
         assert stored["name"] == response.json()["name"], "answered 200, change not committed"
-    assert (response.status_code, response.json()["error"]) == (422, "invalid_request")
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_agency_name")
     assert stored["name"] == "Ủy ban nhân dân thành phố Hà Nội"
 
 

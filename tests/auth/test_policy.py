@@ -174,7 +174,8 @@ def test_reading_a_document_is_for_cleared_parties_and_auditors_only(
     role: str, relation: str, expected: str, classification: Classification
 ) -> None:
     """A party reads a classified envelope (its subject is classified too) only when cleared
-    for it; auditors read every envelope, never a file."""
+    for it; auditors read every envelope — its classified text only when cleared for it
+    (READ_CONTENT, below) — and never a file."""
     who = actor(role, relation, clearance=Classification.NORMAL)
     if expected == ALLOW and role != "auditor" and classification is not Classification.NORMAL:
         expected = HIDDEN
@@ -230,6 +231,52 @@ def test_file_of_a_document_is_hidden_from_non_parties_auditors_and_admins_even_
 ) -> None:
     who = actor(role, relation, clearance=Classification.TOP_SECRET)
     check(who, Action.READ_FILE, parties(classification), HIDDEN)
+
+
+# -- reading the subject and free text of an envelope --------------------------------------------
+
+# Among those who see a document, who reads its subject, summary, signer, reasons: parties and
+# auditors, each only with clearance at least the classification (CLEARANCE_GRID); the others
+# get a placeholder that names the document. An auditor's role is no clearance.
+READ_CONTENT: dict[tuple[str, str], str] = {
+    **{(role, "sender"): ALLOW for role in AGENCY_ROLES},
+    **{(role, "recipient"): ALLOW for role in AGENCY_ROLES},
+    **{(role, "third"): HIDDEN for role in AGENCY_ROLES},
+    **{(role, "node"): HIDDEN for role in AGENCY_ROLES},
+    ("auditor", "node"): ALLOW,
+    ("admin", "node"): HIDDEN,
+}
+
+
+@pytest.mark.parametrize(
+    ("classification", "clearance", "cleared"),
+    [
+        (classification, clearance, CLEARANCE_GRID[classification][i])
+        for classification in LEVELS
+        for i, clearance in enumerate(LEVELS)
+    ],
+)
+@pytest.mark.parametrize(
+    ("role", "relation", "by_role"), [(r, rel, e) for (r, rel), e in READ_CONTENT.items()]
+)
+def test_subject_and_free_text_are_read_only_with_clearance_auditors_included(
+    role: str,
+    relation: str,
+    by_role: str,
+    classification: Classification,
+    clearance: Classification,
+    cleared: str,
+) -> None:
+    expected = cleared if by_role == ALLOW else by_role
+    who = actor(role, relation, clearance=clearance)
+    check(who, Action.READ_CONTENT, parties(classification), expected)
+
+
+def test_auditor_with_normal_clearance_sees_a_secret_envelope_but_not_its_subject() -> None:
+    auditor = actor("auditor", "node", clearance=Classification.NORMAL)
+    secret = parties(Classification.SECRET)
+    assert allowed(auditor, Action.READ_DOCUMENT, secret)
+    assert not allowed(auditor, Action.READ_CONTENT, secret)
 
 
 # -- reporting a status ---------------------------------------------------------------------------
@@ -295,6 +342,7 @@ def test_every_action_is_in_the_table_and_each_is_allowed_to_someone() -> None:
     tabled = {
         *NODE_ACTIONS,
         Action.READ_DOCUMENT,
+        Action.READ_CONTENT,
         Action.READ_FILE,
         Action.RECIPIENT_STATUS,
         Action.SENDER_STATUS,
@@ -319,3 +367,17 @@ def test_nobody_reports_arrival_01_or_an_unknown_code(role: str) -> None:
             actor(role, relation), Action.RECIPIENT_STATUS, parties(), status_code=code
         )
         assert not allowed(actor(role, relation), Action.SENDER_STATUS, parties(), status_code=code)
+
+
+@pytest.mark.parametrize(
+    ("role", "article"), [("auditor", "an auditor"), ("admin", "an admin"), ("clerk", "a clerk")]
+)
+def test_refusals_read_as_english(role: str, article: str) -> None:
+    who = actor(role, "node" if role in ("auditor", "admin") else "sender")
+    if role == "clerk":
+        with pytest.raises(Forbidden) as refused:
+            authorize(who, Action.READ_AUDIT)
+    else:
+        with pytest.raises(Forbidden) as refused:
+            authorize(who, Action.READ_MAILBOX)
+    assert refused.value.detail.startswith(f"{article} may not do ")

@@ -23,7 +23,6 @@ from docex.kit.pagination import encode_cursor
 from tests.helpers import (
     FIXTURES,
     G22,
-    H26,
     H41,
     I01,
     audit_events,
@@ -376,13 +375,20 @@ def test_bad_recipient_is_refused_with_its_own_code(
 def test_retired_recipient_without_successor_is_422_recipient_retired(
     client: TestClient, credentials: dict
 ) -> None:
-    retired = client.patch(
-        f"/api/v1/agencies/{H26}", json={"status": "retired"}, headers=auth(credentials, "admin")
+    # An agency in no group with no mail queued may close without a successor.
+    closing = "000.00.00.G13"
+    admin = auth(credentials, "admin")
+    added = client.post(
+        "/api/v1/agencies",
+        json={"id": closing, "name": "Bộ Nội vụ", "kind": "state"},
+        headers=admin,
     )
+    assert added.status_code == 201, added.text
+    retired = client.patch(f"/api/v1/agencies/{closing}", json={"status": "retired"}, headers=admin)
     assert retired.status_code == 200, retired.text
     assert retired.json()["successor_id"] is None
     before = snapshot(client)
-    response = send(client, auth(credentials, G22), envelope([H26]), pdf())
+    response = send(client, auth(credentials, G22), envelope([closing]), pdf())
     assert_refused(client, response, 422, "recipient_retired", before)
 
 

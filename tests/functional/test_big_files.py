@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from docex.client import DocexClient
+from docex_client import DocexClient
 from tests.functional.conftest import NodeProcess, signed_pdf
 from tests.functional.test_crash import _wait_until_delivered
 from tests.helpers import G22, H41
@@ -69,13 +69,13 @@ def test_one_gib_file_round_trips_with_the_node_under_200_mb(
 
     with PeakRss(node.proc.pid) as rss:
         with DocexClient(node.url, credentials[G22]["clerk"]["token"], timeout=600) as sender:
-            document = sender.send({"recipients": [H41], "subject": "Phụ lục 1 GiB"}, main, [big])
+            sent = sender.send({"recipients": [H41], "subject": "Phụ lục 1 GiB"}, main, [big])
         _wait_until_delivered(node)
-        attachment = next(f for f in document["files"] if f["role"] == "attachment")
-        assert (attachment["size"], attachment["sha256"]) == (GIB, expected)
+        attachment = next(f for f in sent.document.files if f.role == "attachment")
+        assert (attachment.size, attachment.sha256) == (GIB, expected)
         received = tmp_path / "received.bin"
         with DocexClient(node.url, credentials[H41]["clerk"]["token"], timeout=600) as reader:
-            got = reader.download(document["id"], attachment["id"], received)
+            got = reader.download(sent.document.id, attachment.id, received).sha256
     print(f"node peak RSS during 1 GiB up and down: {rss.peak / 2**20:.0f} MiB")
     assert got == expected
     assert received.stat().st_size == GIB

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pypdf import PdfReader
 
 from docex.signing.hsm import Pkcs11KeyStore
 from docex.signing.keys import NODE_KEY_FILE
@@ -34,6 +35,8 @@ def test_readme_tour_send_receive_accept_and_see_the_receipts(
 
     draft = tmp_path / "du-thao.pdf"
     node.cli("sample-pdf", str(draft))
+    text = PdfReader(draft).pages[0].extract_text()
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text  # in Vietnamese, diacritics and all
     creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
     # Unsigned, it is refused: Decree 30 wants the signer's signature and the agency seal.
     refused = node.cli(
@@ -49,7 +52,9 @@ def test_readme_tour_send_receive_accept_and_see_the_receipts(
         check=False,
     )
     assert refused.returncode == 1
-    assert "unsigned" in refused.stderr
+    assert "lỗi: tệp PDF chưa được ký số" in refused.stderr
+    assert "(unsigned)" in refused.stderr
+    assert "Traceback" not in refused.stderr
     # The leader signs with the key the node keeps for them, the clerk applies the seal.
     signed = tmp_path / "da-ky.pdf"
     pdf_path = tmp_path / "cong-van.pdf"
@@ -85,17 +90,31 @@ def test_readme_tour_send_receive_accept_and_see_the_receipts(
     assert ("seal", G22) in roles
     assert all(sig["valid"] and sig["trusted"] for sig in sent["signatures"])
 
-    inbox = json.loads(node.cli("inbox", "--as", f"{H41}/clerk", "--json", *creds).stdout)
+    # Nghệ An's clerk logs in as a person would (no demo token), from any folder: later
+    # commands act as them until `docex logout`.
+    clerk = credentials["agencies"][H41]["clerk"]
+    config = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DOCEX_URL": node.url}
+    node.cli("login", clerk["username"], env=config, DOCEX_PASSWORD=clerk["password"])
+    assert (tmp_path / "config" / "docex" / "login.json").stat().st_mode & 0o777 == 0o600
+    inbox = json.loads(node.cli("inbox", "--json", env=config).stdout)
     items = inbox["items"] if isinstance(inbox, dict) else inbox
     assert [i["document_id"] for i in items] == [document_id]  # delivered by the dispatcher
 
     out = tmp_path / "received.pdf"
-    node.cli("download", document_id, "-o", str(out), "--as", f"{H41}/clerk", *creds)
+    node.cli("download", document_id[:8], "-o", str(out), env=config)
     assert out.read_bytes() == pdf_path.read_bytes()
 
-    node.cli("status", document_id, "03", "--as", f"{H41}/clerk", *creds)
+    node.cli("status", document_id[:8], "03", "--incoming-number", "125", env=config)
+    table = node.cli("inbox", env=config, COLUMNS="80").stdout
+    assert "03 đã tiếp nhận" in table
+    assert "số đến 125" in table
+    assert max(len(line) for line in table.splitlines()) <= 80
+    node.cli("logout", env=config)
+    # --as finds the demo credentials through DOCEX_DATA_DIR, whatever the folder.
     receipts = json.loads(
-        node.cli("receipts", document_id, "--as", f"{G22}/clerk", "--json", *creds).stdout
+        node.cli(
+            "receipts", document_id, "--as", f"{G22}/clerk", "--json", "--url", node.url
+        ).stdout
     )
     receipts = receipts["items"] if isinstance(receipts, dict) else receipts
     assert [r["code"] for r in receipts] == ["01", "03"]

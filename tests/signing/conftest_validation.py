@@ -278,6 +278,23 @@ class PadesDocs:
     def _build_other_agency_seal(self) -> bytes:
         return self._sign(self.data("signer_only"), "seal-h41", "Seal")
 
+    # misattribution: whose leader signed?
+    def _build_h41_letter(self) -> bytes:
+        signed = self._sign(self.data("base"), "leader-h41", "Signer")
+        return self._sign(signed, "seal-h41", "Seal")
+
+    def _build_other_agency_leader(self) -> bytes:
+        signed = self._sign(self.data("base"), "leader-h41", "Signer")
+        return self._sign(signed, "seal-g22", "Seal")
+
+    def _build_resealed(self) -> bytes:
+        """A letter Nghệ An signed, sealed and sent, sealed again by the Government Office."""
+        return self._sign(self.data("h41_letter"), "seal-g22", "Resealed")
+
+    def _build_unattributed_leader(self) -> bytes:
+        signed = self._sign(self.data("base"), "leader-unattributed", "Signer")
+        return self._sign(signed, "seal-g22", "Seal")
+
     # tampering
     def _build_flipped_signed_range(self) -> bytes:
         return flip_in_signed_range(self.data("ok"))

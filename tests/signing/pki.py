@@ -9,9 +9,11 @@ down").
 
 Cast: a root and an issuing CA; an RFC 3161 TSA; a seal certificate per agency (organisation,
 agency code in organizationIdentifier or serialNumber); a leader's personal certificate with
-nonRepudiation; and the bad ones — revoked before signing, expired before signing, a certificate
-signed with SHA-1, an RSA-1024 key, a self-signed "leader", a leader under a root nobody trusts,
-and a leader whose only revocation pointer is an OCSP responder that is down.
+nonRepudiation and the agency's code in organizationIdentifier; a leader of another agency; a
+leader whose certificate names no agency code; and the bad ones — revoked before signing,
+expired before signing, a certificate signed with SHA-1, an RSA-1024 key, a self-signed
+"leader", a leader under a root nobody trusts, and a leader whose only revocation pointer is an
+OCSP responder that is down.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ _KEYS: dict[str, str] = {
     "leader-rsa1024": "rsa1024",
     "leader-ocsp": "ec",
     "leader-cccd": "ec",
+    "leader-h41": "ec",
+    "leader-unattributed": "ec",
     "selfsigned": "ec",
     "rogue-root": "ec",
     "rogue-leader": "ec",
@@ -142,6 +146,7 @@ def _config(now: datetime, url_prefix: str) -> dict[str, Any]:
             "given-name": given,
             "surname": surname,
             "organization-name": "Văn phòng Chính phủ",
+            "organization-identifier": f"VN:{SENDER}",
             **extra,
         }
 
@@ -179,11 +184,28 @@ def _config(now: datetime, url_prefix: str) -> dict[str, Any]:
                     "leader-sha1": person("Phạm Thị Dung", "Dung", "Phạm"),
                     "leader-rsa1024": person("Hoàng Văn Em", "Em", "Hoàng"),
                     "leader-ocsp": person("Vũ Thị Giang", "Giang", "Vũ"),
-                    # as Vietnamese CAs issue them: no givenName/surname, an ID card number
+                    # no givenName/surname, an ID card number, and the agency's code: a person
                     "leader-cccd": {
                         "common-name": "Bùi Văn Long",
                         "organization-name": "Văn phòng Chính phủ",
+                        "organization-identifier": f"VN:{SENDER}",
                         "user-id": "CCCD:001099012345",
+                    },
+                    "leader-h41": person(
+                        "Đặng Văn Minh",
+                        "Minh",
+                        "Đặng",
+                        **{
+                            "organization-name": "UBND tỉnh Nghệ An",
+                            "organization-identifier": f"VN:{OTHER_AGENCY}",
+                        },
+                    ),
+                    # a person named, an agency named, but no agency code to check
+                    "leader-unattributed": {
+                        "common-name": "Lý Thị Nga",
+                        "given-name": "Nga",
+                        "surname": "Lý",
+                        "organization-name": "Văn phòng Chính phủ",
                     },
                     "selfsigned": person("Đỗ Văn Hùng", "Hùng", "Đỗ"),
                     "rogue-root": {"common-name": "Rogue Root CA", "organization-name": "Rogue"},
@@ -281,6 +303,18 @@ def _config(now: datetime, url_prefix: str) -> dict[str, Any]:
                     },
                     "leader-cccd": {
                         "subject": "leader-cccd",
+                        "issuer": "interm",
+                        "validity": current,
+                        "extensions": leaf_ext,
+                    },
+                    "leader-h41": {
+                        "subject": "leader-h41",
+                        "issuer": "interm",
+                        "validity": current,
+                        "extensions": leaf_ext,
+                    },
+                    "leader-unattributed": {
+                        "subject": "leader-unattributed",
                         "issuer": "interm",
                         "validity": current,
                         "extensions": leaf_ext,

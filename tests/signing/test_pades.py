@@ -10,7 +10,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 import typer
@@ -32,16 +32,22 @@ from docex.kit.samplepdf import sample_pdf
 from docex.signing.font import text_width
 from docex.signing.keystore import FileKeyStore
 from docex.signing.pades import (
+    PreparedSignature,
+    Preparer,
     RevocationContexts,
+    SignatureRequest,
     SigningError,
     SigningRole,
+    prepare_signature,
     revocation_context,
     sign_pdf,
     vietnam_timestamp,
 )
 from docex.signing.pki import Pki, build_pki
+from docex.signing.sandbox import ValidatorPool
 from docex.signing.timestamps import InProcessTimeStamper, authority_from_pki
 from tests.fixtures import FIXTURES as FIXTURE_ROOT
+from tests.security.hostile_pdfs import classic_pdf, objstm_whitespace, wide_page_tree
 
 FIXTURES = FIXTURE_ROOT / "pdf"
 PASSPHRASE = "a passphrase for the test PKI"
@@ -74,6 +80,7 @@ class Node:
         lt: bool = True,
         signer_name: str = "Nguyễn Văn An",
         context: ValidationContext | None = None,
+        preparer: Preparer = prepare_signature,
     ) -> bytes:
         if context is None and lt:
             context = revocation_context(self.pki)
@@ -87,6 +94,7 @@ class Node:
             signer_name=signer_name,
             agency_name=AGENCY[1],
             now=datetime.now(UTC),
+            preparer=preparer,
         )
 
     def root(self) -> asn1_x509.Certificate:
@@ -467,6 +475,25 @@ def test_signing_a_broken_pdf_is_refused(node: Node, name: str) -> None:
     _sign_expecting(node, (FIXTURES / name).read_bytes(), "invalid_pdf")
 
 
+@pytest.mark.parametrize(
+    ("data", "cause"),
+    [
+        (
+            classic_pdf(
+                {1: b"<< /Type /Catalog /Pages 2 0 R >>", 2: b"<< /Type /Pages /Kids [] >>"}
+            ),
+            "no pages",
+        ),
+        (wide_page_tree(kids=2), "not a tree"),
+    ],
+    ids=["no-pages", "page-listed-twice"],
+)
+def test_a_pdf_intake_would_refuse_for_its_page_tree_is_not_signed(
+    node: Node, data: bytes, cause: str
+) -> None:
+    assert cause in _sign_expecting(node, data, "invalid_pdf").detail
+
+
 def test_a_truncated_pdf_is_refused(node: Node) -> None:
     pdf = sample_pdf("cut short", size=5_000)
     _sign_expecting(node, pdf[: len(pdf) // 2], "invalid_pdf")
@@ -670,3 +697,51 @@ def test_pki_request_and_install_refuse_a_node_that_keeps_files(
     on_files = runner.invoke(_cli(), ["pki", "install", "seal:000.00.00.G22", str(issued)], env=env)
     assert on_files.exit_code == 1
     assert "is for keys on a PKCS#11 token" in on_files.output
+
+
+# -- in a bounded worker -------------------------------------------------------------------------
+
+
+def _in(pool: ValidatorPool, spool: Path, timeout_s: float | None = None) -> Preparer:
+    def prepare(source: BinaryIO, output: BinaryIO, request: SignatureRequest) -> PreparedSignature:
+        return pool.prepare_signature(source, output, request, spool_dir=spool, timeout_s=timeout_s)
+
+    return prepare
+
+
+def test_prepared_in_a_worker_the_signatures_are_the_same_and_no_copy_is_left(
+    node: Node, tmp_path: Path
+) -> None:
+    with ValidatorPool(1) as pool:
+        signed = node.sign(sample_pdf("Công văn"), "signer", preparer=_in(pool, tmp_path))
+        sealed = node.sign(signed, "seal", preparer=_in(pool, tmp_path))
+
+    statuses = _validate(sealed, node.root())
+    assert [s.bottom_line for s in statuses] == [True, True]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bomb_sent_for_signing_stops_in_the_worker_and_the_next_document_is_signed(
+    node: Node, tmp_path: Path
+) -> None:
+    bomb = objstm_whitespace(streams=2, padding=16 << 20)  # 16 KiB that inflate to 32 MiB
+    with ValidatorPool(1) as pool:
+        with pytest.raises(SigningError) as caught:
+            node.sign(bomb, "seal", preparer=_in(pool, tmp_path))
+        assert caught.value.code == "resource_limit"
+        assert "Decoded stream data exceeds the limit" in caught.value.detail
+        sealed = node.sign(sample_pdf("after the bomb"), "seal", preparer=_in(pool, tmp_path))
+    assert [s.bottom_line for s in _validate(sealed, node.root())] == [True]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_that_does_not_answer_in_time_is_resource_limit(
+    node: Node, tmp_path: Path
+) -> None:
+    with ValidatorPool(1) as pool:
+        with pytest.raises(SigningError) as caught:
+            node.sign(sample_pdf("x"), "seal", preparer=_in(pool, tmp_path, timeout_s=0.001))
+        assert caught.value.code == "resource_limit"
+        assert "no answer within" in caught.value.detail
+        assert node.sign(sample_pdf("y"), "seal", preparer=_in(pool, tmp_path))
+    assert list(tmp_path.iterdir()) == []

@@ -36,6 +36,7 @@ from docex.signing.validation import (
 )
 from tests.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.fixtures import fixture_files
+from tests.security.hostile_pdfs import BOMBS, classic_pdf
 from tests.signing.conftest_validation import PadesDocs
 from tests.signing.pki import OTHER_AGENCY, SENDER, PadesPki
 
@@ -81,7 +82,7 @@ def test_signer_then_sender_seal_is_ok(pades_docs: PadesDocs, pades_trust: Trust
         assert signature.signing_time is not None
         assert signature.signing_time.tzinfo is UTC
     assert seal.agency_code == SENDER
-    assert signer.agency_code is None
+    assert signer.agency_code == SENDER  # the leader's certificate names the agency
     assert "CN=Nguyễn Văn An" in (signer.signer_subject or "")
     assert "organizationIdentifier=VN:000.00.00.G22" in (seal.signer_subject or "")
     assert signer.coverage == "ENTIRE_REVISION"
@@ -167,9 +168,64 @@ def test_seal_of_another_agency_is_refused(pades_docs: PadesDocs, pades_trust: T
     assert report.indication is Indication.SEAL_AGENCY_MISMATCH
     assert by_field(report)["Seal"].agency_code == OTHER_AGENCY  # read from serialNumber
 
-    assert check(pades_docs, pades_trust, "other_agency_seal", sender=OTHER_AGENCY).passed
     anyone = replace(STRICT_DECREE_30, seal_agency_must_match_sender=False)
     assert check(pades_docs, pades_trust, "other_agency_seal", policy=anyone).passed
+    # Sent by the seal's agency, it is the Government Office's leader who does not belong.
+    report = check(pades_docs, pades_trust, "other_agency_seal", sender=OTHER_AGENCY)
+    assert report.indication is Indication.SIGNER_NOT_OF_SENDER
+    assert check(pades_docs, pades_trust, "h41_letter", sender=OTHER_AGENCY).passed
+
+
+def test_leader_of_another_agency_sealed_by_the_sender_is_signer_not_of_sender(
+    pades_docs: PadesDocs, pades_trust: TrustConfig
+) -> None:
+    report = check(pades_docs, pades_trust, "other_agency_leader")
+
+    assert report.indication is Indication.SIGNER_NOT_OF_SENDER
+    signer, seal = report.signatures
+    # Both signatures are sound; the policy refuses whose they are.
+    assert (signer.role, signer.agency_code, signer.indication) == (
+        Role.SIGNER,
+        OTHER_AGENCY,
+        Indication.OK,
+    )
+    assert (seal.role, seal.agency_code) == (Role.SEAL, SENDER)
+    assert f"signer of {OTHER_AGENCY}, sender is {SENDER}" in report.detail
+    assert report.detail_vi.startswith("Chứng thư số của người ký thuộc cơ quan khác")
+    joint = replace(STRICT_DECREE_30, signer_agency_must_match_sender=False)
+    assert check(pades_docs, pades_trust, "other_agency_leader", policy=joint).passed
+
+
+def test_received_letter_sealed_again_by_the_recipient_is_signer_not_of_sender(
+    pades_docs: PadesDocs, pades_trust: TrustConfig
+) -> None:
+    report = check(pades_docs, pades_trust, "resealed")
+
+    assert report.indication is Indication.SIGNER_NOT_OF_SENDER
+    assert [(s.role, s.agency_code) for s in report.signatures] == [
+        (Role.SIGNER, OTHER_AGENCY),
+        (Role.SEAL, OTHER_AGENCY),
+        (Role.SEAL, SENDER),  # the sender's seal is there, and last: not enough
+    ]
+    assert all(s.indication is Indication.OK for s in report.signatures)
+
+
+def test_another_agency_letter_sent_as_is_reports_the_seal_first(
+    pades_docs: PadesDocs, pades_trust: TrustConfig
+) -> None:
+    report = check(pades_docs, pades_trust, "h41_letter")  # sent by the Government Office
+    assert report.indication is Indication.SEAL_AGENCY_MISMATCH  # before signer_not_of_sender
+
+
+def test_signer_certificate_naming_no_agency_is_signer_agency_unknown(
+    pades_docs: PadesDocs, pades_trust: TrustConfig
+) -> None:
+    report = check(pades_docs, pades_trust, "unattributed_leader")
+
+    assert report.indication is Indication.SIGNER_AGENCY_UNKNOWN
+    signer = by_field(report)["Signer"]
+    assert (signer.role, signer.agency_code, signer.trusted) == (Role.SIGNER, None, True)
+    assert "no agency code in the certificate of Signer" in report.detail
 
 
 def test_unsigned_pdf(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
@@ -348,6 +404,59 @@ def test_decompression_bomb_is_stopped_quickly(
     assert time.monotonic() - started < 15
 
 
+def test_the_report_counts_the_pages(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
+    assert check(pades_docs, pades_trust, "ok").pages == 1
+    assert check(pades_docs, pades_trust, "unsigned").pages == 1  # counted before refusing
+    assert check(pades_docs, pades_trust, "ok").to_dict()["pages"] == 1
+
+
+_CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
+_PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"
+
+
+@pytest.mark.parametrize(
+    ("objects", "cause"),
+    [
+        ({1: _CATALOG, 2: b"<< /Type /Pages /Kids [] /Count 0 >>"}, "the PDF has no pages"),
+        (
+            {1: _CATALOG, 2: b"<< /Type /Pages /Kids [3 0 R 3 0 R] /Count 2 >>", 3: _PAGE},
+            "reaches a node twice",
+        ),
+        (
+            {1: _CATALOG, 2: b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 2 >>", 3: _PAGE},
+            "reaches a node twice",
+        ),
+        ({1: _CATALOG, 2: b"<< /Type /Pages /Kids 3 0 R /Count 1 >>", 3: _PAGE}, "not an array"),
+        ({1: b"<< /Type /Catalog >>"}, "direct object or nothing"),
+    ],
+    ids=["no-pages", "page-listed-twice", "cycle", "kids-not-an-array", "no-page-tree"],
+)
+def test_a_page_tree_that_is_empty_or_not_a_tree_is_invalid_pdf(
+    pades_trust: TrustConfig, tmp_path: Path, objects: dict[int, bytes], cause: str
+) -> None:
+    path = tmp_path / "tree.pdf"
+    path.write_bytes(classic_pdf(objects))
+
+    report = validate_pdf(path, sender_agency=SENDER, trust=pades_trust, policy=STRICT_DECREE_30)
+
+    assert report.indication is Indication.INVALID_PDF
+    assert cause in report.detail
+    assert report.pages is None
+
+
+@pytest.mark.parametrize("name", ["objstm-whitespace", "objstm-nested-flate"])
+def test_pages_behind_an_object_stream_bomb_are_a_resource_limit(
+    pades_trust: TrustConfig, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(BOMBS[name]())
+
+    report = validate_pdf(path, sender_agency=SENDER, trust=pades_trust, policy=STRICT_DECREE_30)
+
+    assert report.indication is Indication.RESOURCE_LIMIT
+    assert "Decoded stream data exceeds the limit" in report.detail
+
+
 def test_encrypted_pdf(pades_docs: PadesDocs, pades_trust: TrustConfig) -> None:
     assert check(pades_docs, pades_trust, "encrypted").indication is Indication.ENCRYPTED_PDF
 
@@ -463,8 +572,11 @@ def test_agency_codes_read_from_certificates(value: str, code: str | None) -> No
 
 
 def test_certificates_are_classified_by_subject_and_key_usage(pades_pki: PadesPki) -> None:
-    assert classify(pades_pki.cert("leader")) == (Role.SIGNER, None)
-    assert classify(pades_pki.cert("leader-cccd")) == (Role.SIGNER, None)
+    assert classify(pades_pki.cert("leader")) == (Role.SIGNER, SENDER)
+    assert classify(pades_pki.cert("leader-h41")) == (Role.SIGNER, OTHER_AGENCY)
+    assert classify(pades_pki.cert("leader-unattributed")) == (Role.SIGNER, None)
+    # An ID card number makes a person even beside an agency code: never the agency's seal.
+    assert classify(pades_pki.cert("leader-cccd")) == (Role.SIGNER, SENDER)
     assert classify(pades_pki.cert("seal-g22")) == (Role.SEAL, SENDER)
     assert classify(pades_pki.cert("seal-h41")) == (Role.SEAL, OTHER_AGENCY)
     assert classify(pades_pki.cert("tsa"))[0] is Role.UNKNOWN
