@@ -125,6 +125,7 @@ def intake_cost(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     """Fresh nodes without and with the integrator, alternating (off, on, on, off, ...) so that
     a machine whose load drifts does not favour one; medians of ``--repeats`` runs each."""
     runs: dict[str, list[float]] = {"integrator_off": [], "integrator_on": []}
+    cpu: dict[str, list[float]] = {"integrator_off": [], "integrator_on": []}
     pending_after: dict[str, int] = {}
     order = [("integrator_off", "false"), ("integrator_on", "true")]
     for rep in range(args.repeats):
@@ -133,11 +134,13 @@ def intake_cost(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 with node_process(tmp, url, DOCEX_AUDIT__INTEGRATOR_ENABLED=enabled) as node:
                     result = flow(node, args.documents, f"{mode}-{rep}-{os.getpid()}")
                 runs[mode].append(result["docs_per_s"])
+                cpu[mode].append(result["node_cpu_ms_per_doc"])
                 pending_after[mode] = pending(url or f"sqlite:///{tmp / 'data' / 'docex.db'}")
     out: dict[str, Any] = {
         mode: {
             "docs_per_s": statistics.median(values),
             "runs": values,
+            "node_cpu_ms_per_doc": statistics.median(cpu[mode]),
             "pending_after": pending_after[mode],
         }
         for mode, values in runs.items()
@@ -210,16 +213,16 @@ def appends_while_documents_flow(backend: str, args: argparse.Namespace) -> dict
 
         sampler = threading.Thread(target=sample, daemon=True)
         share = args.inject_rate / args.injectors
+        counters = [context.Value("q", 0) for _ in range(args.injectors)]  # kept alive here
         injectors = [
-            context.Process(target=inject, args=(url, share, stop, context.Value("q", 0)))
-            for _ in range(args.injectors)
+            context.Process(target=inject, args=(url, share, stop, counter)) for counter in counters
         ]
         for injector in injectors:
             injector.start()
         time.sleep(2.0)  # let the injection reach its pace
         sampler.start()
         try:
-            result = flow(node, args.documents, f"flow-{os.getpid()}")
+            result = flow(node, args.flow_documents, f"flow-{os.getpid()}")
         finally:
             stop.set()
             for injector in injectors:
@@ -426,7 +429,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--documents", type=int, default=400)
+    parser.add_argument("--documents", type=int, default=400, help="per intake-cost run")
+    parser.add_argument("--flow-documents", type=int, default=1000, help="while injecting")
     parser.add_argument("--inject-rate", type=float, default=2500.0)
     parser.add_argument("--injectors", type=int, default=2, help="processes sharing the rate")
     parser.add_argument("--repeats", type=int, default=2, help="intake runs per mode")
@@ -466,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "params": {
             "entries": args.entries,
             "documents": args.documents,
+            "flow_documents": args.flow_documents,
             "inject_rate": args.inject_rate,
             "injectors": args.injectors,
             "repeats": args.repeats,
