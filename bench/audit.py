@@ -5,10 +5,13 @@ wheel), with real ``docex serve`` processes as in ``bench/intake.py``:
 
 1. **Intake cost**: documents/s (8 senders, closed loop, submitted and delivered) with the
    integrator on (the default) and off (``DOCEX_AUDIT__INTEGRATOR_ENABLED=false``), each on a
-   fresh node; the cost is the difference in percent.
-2. **Appends while documents flow**: the same flow of documents while another process records
-   audit events at ``--inject-rate`` events/s straight into the node's database (transactions
-   of 50, as many small requests would); the log's growth is sampled every 0.5 s. Reported:
+   fresh node, ``--repeats`` times alternating; the cost is the difference of the medians in
+   percent. Events are queued for the log (``audit_pending``) in both modes: that one small
+   insert per event is not in the difference.
+2. **Appends while documents flow**: the same flow of documents while ``--injectors`` other
+   processes record audit events at ``--inject-rate`` events/s in all, straight into the node's
+   database (transactions of 50, as many small requests would); the log's growth is sampled
+   every 0.5 s. Reported:
    events written/s, appends/s, the pending backlog (max, and at the end of the flow).
 3. **At scale**: a database of ``--entries`` events (bulk-loaded, then integrated in batches of
    5000: the sequencer's own rate), the full verification of all of them (``verify_log``, what
@@ -31,6 +34,7 @@ import os
 import random
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,18 +122,32 @@ def flow(node: intake.Node, documents: int, tag: str) -> dict[str, Any]:
 
 
 def intake_cost(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for mode, enabled in (("integrator_off", "false"), ("integrator_on", "true")):
-        with fresh(backend, args) as (tmp, url):
-            with node_process(tmp, url, DOCEX_AUDIT__INTEGRATOR_ENABLED=enabled) as node:
-                result = flow(node, args.documents, f"{mode}-{os.getpid()}")
-            out[mode] = {k: result[k] for k in ("docs_per_s", "submit_docs_per_s", "latency_ms")}
-            if url is None:
-                url = f"sqlite:///{tmp / 'data' / 'docex.db'}"
-            out[mode]["pending_after"] = pending(url)
+    """Fresh nodes without and with the integrator, alternating (off, on, on, off, ...) so that
+    a machine whose load drifts does not favour one; medians of ``--repeats`` runs each."""
+    runs: dict[str, list[float]] = {"integrator_off": [], "integrator_on": []}
+    cpu: dict[str, list[float]] = {"integrator_off": [], "integrator_on": []}
+    pending_after: dict[str, int] = {}
+    order = [("integrator_off", "false"), ("integrator_on", "true")]
+    for rep in range(args.repeats):
+        for mode, enabled in order if rep % 2 == 0 else order[::-1]:
+            with fresh(backend, args) as (tmp, url):
+                with node_process(tmp, url, DOCEX_AUDIT__INTEGRATOR_ENABLED=enabled) as node:
+                    result = flow(node, args.documents, f"{mode}-{rep}-{os.getpid()}")
+                runs[mode].append(result["docs_per_s"])
+                cpu[mode].append(result["node_cpu_ms_per_doc"])
+                pending_after[mode] = pending(url or f"sqlite:///{tmp / 'data' / 'docex.db'}")
+    out: dict[str, Any] = {
+        mode: {
+            "docs_per_s": statistics.median(values),
+            "runs": values,
+            "node_cpu_ms_per_doc": statistics.median(cpu[mode]),
+            "pending_after": pending_after[mode],
+        }
+        for mode, values in runs.items()
+    }
     off, on = out["integrator_off"]["docs_per_s"], out["integrator_on"]["docs_per_s"]
     out["cost_percent"] = round(100.0 * (off - on) / off, 1)
-    log(f"{backend}: intake {off} docs/s without the integrator, {on} with it")
+    log(f"{backend}: intake {off} docs/s without the integrator, {on} with it (medians)")
     return out
 
 
@@ -183,7 +201,7 @@ def appends_while_documents_flow(backend: str, args: argparse.Namespace) -> dict
         url = url or f"sqlite:///{tmp / 'data' / 'docex.db'}"
         db = Database(url)
         context = multiprocessing.get_context("spawn")
-        stop, counter = context.Event(), context.Value("q", 0)
+        stop = context.Event()
         samples: list[tuple[float, int, int]] = []
         sampling = True
 
@@ -194,15 +212,21 @@ def appends_while_documents_flow(backend: str, args: argparse.Namespace) -> dict
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)
-        injector = context.Process(target=inject, args=(url, args.inject_rate, stop, counter))
-        injector.start()
+        share = args.inject_rate / args.injectors
+        counters = [context.Value("q", 0) for _ in range(args.injectors)]  # kept alive here
+        injectors = [
+            context.Process(target=inject, args=(url, share, stop, counter)) for counter in counters
+        ]
+        for injector in injectors:
+            injector.start()
         time.sleep(2.0)  # let the injection reach its pace
         sampler.start()
         try:
-            result = flow(node, args.documents, f"flow-{os.getpid()}")
+            result = flow(node, args.flow_documents, f"flow-{os.getpid()}")
         finally:
             stop.set()
-            injector.join(30)
+            for injector in injectors:
+                injector.join(30)
             sampling = False
             sampler.join(5)
         t_end = time.perf_counter()
@@ -294,6 +318,20 @@ def percentiles(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def served_proofs(base_url: str, token: str, size: int, count: int) -> list[float]:
+    """Seconds per ``GET /audit/proofs/inclusion`` of a random index (after 100 to warm up)."""
+    rng = random.Random(2)  # noqa: S311
+    timings = []
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}) as client:
+        for n in range(count + 100):
+            params = {"index": rng.randrange(size), "tree_size": size}
+            t = time.perf_counter()
+            client.get("/api/v1/audit/proofs/inclusion", params=params).raise_for_status()
+            if n >= 100:
+                timings.append(time.perf_counter() - t)
+    return timings
+
+
 def at_scale(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with fresh(backend, args) as (tmp, url):
@@ -348,19 +386,10 @@ def at_scale(backend: str, args: argparse.Namespace) -> dict[str, Any]:
 
         with node_process(tmp, None if url.startswith("sqlite") else url) as node:
             token = node.credentials["auditor"]["token"]
-            with httpx.Client(
-                base_url=node.base_url, headers={"Authorization": f"Bearer {token}"}
-            ) as client:
-                timings = []
-                for n in range(2100):
-                    i = rng.randrange(size)
-                    t = time.perf_counter()
-                    response = client.get(
-                        "/api/v1/audit/proofs/inclusion", params={"index": i, "tree_size": size}
-                    )
-                    if n >= 100:  # the first hundred warm the connection and the caches
-                        timings.append(time.perf_counter() - t)
-                    response.raise_for_status()
+            # A client process of its own, as an auditor's would be: not this one, whose heap
+            # holds a million rows' worth of garbage for the collector to walk.
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                timings = pool.apply(served_proofs, (node.base_url, token, size, 2000))
         out["proof_served_ms"] = percentiles(timings)
         log(f"{backend}: inclusion proof served p50 {out['proof_served_ms']['p50']} ms")
     return out
@@ -405,8 +434,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--documents", type=int, default=400)
+    parser.add_argument("--documents", type=int, default=400, help="per intake-cost run")
+    parser.add_argument("--flow-documents", type=int, default=1000, help="while injecting")
     parser.add_argument("--inject-rate", type=float, default=2500.0)
+    parser.add_argument("--injectors", type=int, default=2, help="processes sharing the rate")
+    parser.add_argument("--repeats", type=int, default=2, help="intake runs per mode")
     parser.add_argument(
         "--parts", default="cost,flow,scale", help="which parts to run (default all)"
     )
@@ -443,7 +475,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "params": {
             "entries": args.entries,
             "documents": args.documents,
+            "flow_documents": args.flow_documents,
             "inject_rate": args.inject_rate,
+            "injectors": args.injectors,
+            "repeats": args.repeats,
             "senders": SENDERS,
         },
         "results": results,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
+from docex.api.bodies import LimitedRoute
 from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
 from docex.api.errors import error_responses
 from docex.audit import service
@@ -21,7 +22,8 @@ from docex.audit.schemas import (
     SearchPage,
 )
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+# A fork report carries two checkpoints (ForkIn: at most ~41 KB of text, escaped in JSON).
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=LimitedRoute.capped(128 * 1024))
 
 Position = Annotated[int, Query(ge=0, le=2**62)]
 Size = Annotated[int, Query(ge=0, le=2**62)]

@@ -22,15 +22,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from docex.cli.common import DataDir, JsonOut, console, err, fail, print_json, settings_for
+from docex.cli.common import (
+    DataDir,
+    DocexTyper,
+    JsonOut,
+    console,
+    err,
+    fail,
+    print_json,
+    settings_for,
+)
 
 __all__ = ["register"]
 
 FORK_EXIT = 3
 
-audit_app = typer.Typer(
-    help="The audit log: verify it, checkpoint it, witness a node's.", no_args_is_help=True
-)
+audit_app = DocexTyper(help="The audit log: verify it, checkpoint it, witness a node's.")
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +48,7 @@ LogKey = Annotated[
     str | None,
     typer.Option(
         "--log-key",
+        metavar="VKEY",
         help="The log's vkey to trust (default: this node's own key, from its key store).",
         show_default=False,
     ),
@@ -53,7 +61,9 @@ def verify(
     log_key: LogKey = None,
     witness: Annotated[
         list[str] | None,
-        typer.Option("--witness", help="A witness vkey whose cosignatures must verify too."),
+        typer.Option(
+            "--witness", metavar="VKEY", help="A witness vkey whose cosignatures must verify too."
+        ),
     ] = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -177,29 +187,48 @@ def checkpoint(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
 
 @audit_app.command("witness")
 def witness(
-    url: Annotated[str, typer.Option("--url", envvar="DOCEX_URL", help="The node to witness.")],
+    url: Annotated[
+        str, typer.Option("--url", envvar="DOCEX_URL", metavar="URL", help="The node to witness.")
+    ],
     key: Annotated[
-        Path, typer.Option("--key", help="The witness's Ed25519 key (PEM), created if missing.")
+        Path,
+        typer.Option(
+            "--key", metavar="FILE", help="The witness's Ed25519 key (PEM), created if missing."
+        ),
     ],
     state: Annotated[
-        Path, typer.Option("--state", help="Where the witness keeps its last cosigned checkpoint.")
+        Path,
+        typer.Option(
+            "--state", metavar="FILE", help="Where the witness keeps its last cosigned checkpoint."
+        ),
     ],
     token: Annotated[
         str | None,
-        typer.Option("--token", envvar="DOCEX_TOKEN", help="An auditor's bearer token."),
+        typer.Option(
+            "--token", envvar="DOCEX_TOKEN", metavar="TOKEN", help="An auditor's bearer token."
+        ),
     ] = None,
     interval: Annotated[
         float | None,
-        typer.Option("--interval", min=1, help="Run every INTERVAL seconds (default: once)."),
+        typer.Option(
+            "--interval",
+            min=1,
+            metavar="SECONDS",
+            help="Run every INTERVAL seconds (default: once).",
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="The witness's key name (default: host/witness).")
+        str | None,
+        typer.Option(
+            "--name", metavar="NAME", help="The witness's key name (default: host/witness)."
+        ),
     ] = None,
     webhook: Annotated[
         str | None,
         typer.Option(
             "--webhook",
             envvar="DOCEX_WITNESS_WEBHOOK",
+            metavar="URL",
             help="On a fork, also POST a JSON alert to this URL (someone who is not the node).",
         ),
     ] = None,

@@ -330,7 +330,7 @@ def test_proofs_read_the_stored_tree_through_its_indexes(
             tree.root(session, size)
     finally:
         event.remove(node.db.engine, "before_cursor_execute", capture)
-    assert len(statements) >= 5
+    assert len(statements) >= 3  # one per call, each proof in one round trip
     with node.db.engine.connect() as connection:
         raw = connection.connection.dbapi_connection
         assert raw is not None
