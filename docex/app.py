@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from docex import __version__
 from docex.api import errors, openapi
 from docex.api.agencies import router as agencies_router
+from docex.api.audit import router as audit_router
 from docex.api.auth import router as auth_router
 from docex.api.documents import router as documents_router
 from docex.api.headers import SecurityHeaders, docs_router
@@ -25,6 +26,8 @@ from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
 from docex.api.shutdown import Draining, Shutdown
+from docex.audit.integrator import AuditLog
+from docex.audit.notes import EcdsaSigner
 from docex.audit.refusals import RefusalTally
 from docex.audit.signing import DatabaseSigningAudit
 from docex.auth.signin import PasswordSignIn, ThrottlePolicy
@@ -33,7 +36,7 @@ from docex.db import Database
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
 from docex.groupcommit import GroupCommitter
-from docex.keys.node import agency_key_store, kek_ring, node_signer, open_token
+from docex.keys.node import agency_key_store, kek_ring, node_key, node_signer, open_token
 from docex.keys.paths import KeyPaths
 from docex.kit.clock import Clock, SystemClock
 from docex.kit.proxies import TrustedProxies
@@ -140,6 +143,12 @@ def build_node(
         proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
         refusals=RefusalTally(db, clock, window_seconds=settings.refusal_window_seconds),
         sign_in=sign_in,
+        audit=AuditLog(
+            db,
+            EcdsaSigner(settings.audit_origin, node_key(settings, token)),
+            settings.audit,
+            clock=clock,
+        ),
     )
 
 
@@ -163,6 +172,7 @@ def create_app(
 
     def shut_down() -> None:
         node.dispatcher.stop()
+        node.audit.stop()
         node.refusals.stop()
         node.committer.close()
         node.signatures.close()
@@ -172,6 +182,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
             node.dispatcher.start()
+        if settings.audit.integrator_enabled:
+            node.audit.start()
         node.refusals.start()
         try:
             yield
@@ -195,6 +207,7 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agencies_router, documents_router, receipts_router, pdf_router):
         api.include_router(router)
+    api.include_router(audit_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

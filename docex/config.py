@@ -115,6 +115,17 @@ class DispatcherSettings(BaseModel):
     orphan_grace_seconds: float = Field(default=3600, ge=60)
 
 
+class AuditSettings(BaseModel):
+    # The log's identity in its checkpoints (c2sp.org/tlog-checkpoint origin line); default
+    # "<node id>/audit". Never change it once checkpoints exist: witnesses pin it.
+    origin: str | None = Field(default=None, pattern=r"^[^\s+]+$")
+    integrator_enabled: bool = True
+    integrate_interval_seconds: float = Field(default=0.5, gt=0)
+    batch_size: int = Field(default=5000, ge=1, le=20000)
+    checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
+    checkpoint_events: int = Field(default=1000, ge=1)
+
+
 class AuthSettings(BaseModel):
     access_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     # Sign-in throttling (docex/auth/signin.py): after this many failures in a row, an account
@@ -158,6 +169,7 @@ class Settings(BaseSettings):
     signatures: SignaturesSettings = SignaturesSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("trusted_proxies", mode="before")
@@ -178,6 +190,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'docex.db').resolve()}"
+
+    @property
+    def audit_origin(self) -> str:
+        return self.audit.origin or f"{self.node_id}/audit"
 
     @property
     def passphrase(self) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from docex.audit.integrator import AuditLog
 from docex.audit.refusals import RefusalTally
 from docex.auth.signin import PasswordSignIn
 from docex.config import Settings
@@ -33,6 +34,7 @@ class Node:
     keks: KekRing
     agency_keys: AgencyKeyStore
     signatures: NodeSignatures
+    audit: AuditLog
     proxies: TrustedProxies
     refusals: RefusalTally
     sign_in: PasswordSignIn

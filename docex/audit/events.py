@@ -2,17 +2,26 @@
 
 Guarantee: every change docex makes is recorded by ``record()`` in the *same* transaction as the
 change, so a change without its event (or an event without its change) cannot be committed.
-Refusals change nothing, so ``record_refusal()`` commits them in a transaction of their own.
+Refusals change nothing, so the error handler commits them in a transaction of their own.
+
+The vocabulary is closed: ``record()`` refuses a name that is not one of this module's
+constants, so every event in the log means something documented here. ``record()`` also queues
+the event for the log's integrator (``audit_pending``), which gives it a position in the
+transparency log (``docex.audit.sequencer``).
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from datetime import datetime
+from functools import cache
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from docex.audit.models import AuditEvent
+from docex.audit.leaves import canonical_detail
+from docex.audit.models import AuditEvent, AuditPending
 
 # Requests refused (every 4xx), by the one error handler.
 REQUEST_REFUSED: Final = "api:request:refused"
@@ -52,6 +61,26 @@ FILE_CORRUPT: Final = "storage:file:corrupt"
 BLOBS_SWEPT: Final = "storage:blob:swept"
 # Signing (docex.signing.service): a PDF signed or sealed with a key of the node.
 PDF_SIGNED: Final = "signing:pdf:signed"
+# The log itself.
+FORK_REPORTED: Final = "audit:fork:reported"  # a witness saw two views of the log
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*")
+
+
+class UnknownEvent(ValueError):
+    """An event name outside the vocabulary: a programming error, never stored."""
+
+
+@cache
+def vocabulary() -> frozenset[str]:
+    """Every event name this module defines (its upper-case ``source:subject:action`` constants,
+    wherever in the module they are written)."""
+    module = vars(sys.modules[__name__])
+    return frozenset(
+        value
+        for name, value in module.items()
+        if name.isupper() and isinstance(value, str) and _NAME.fullmatch(value)
+    )
 
 
 def record(
@@ -64,6 +93,12 @@ def record(
     document_id: str | None = None,
     **detail: Any,
 ) -> AuditEvent:
+    """Add ``event`` to the caller's transaction. Raises UnknownEvent for a name outside the
+    vocabulary and ``LeafError`` for a detail that is not canonical JSON (both bugs, caught
+    before anything is written)."""
+    if event not in vocabulary():
+        raise UnknownEvent(f"{event!r} is not an audit event of docex.audit.events")
+    canonical_detail(detail)
     row = AuditEvent(
         event=event,
         at=at,
@@ -73,4 +108,5 @@ def record(
         detail=detail,
     )
     session.add(row)
+    session.add(AuditPending(event=row))
     return row

@@ -68,6 +68,7 @@ class Action(StrEnum):
     READ_REGISTRY = "registry:read"
     ADMIN_REGISTRY = "registry:admin"
     READ_AUDIT = "audit:read"
+    WITNESS_AUDIT = "audit:witness"  # cosign the log's checkpoints, report a fork
     SIGN_AS_SIGNER = "pdf:sign"  # a person, with their own key
     SEAL = "pdf:seal"  # the agency seal: clerks (văn thư) and the agency's systems
 
@@ -137,7 +138,7 @@ def allowed(
             return True
         case Action.ADMIN_REGISTRY:
             return actor.kind is Kind.ADMIN
-        case Action.READ_AUDIT:
+        case Action.READ_AUDIT | Action.WITNESS_AUDIT:
             return actor.kind is Kind.AUDITOR
         case Action.READ_DOCUMENT if parties is not None:
             return actor.kind is Kind.AUDITOR or (

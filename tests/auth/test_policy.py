@@ -127,6 +127,14 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("auditor", "node"): ALLOW,
         ("admin", "node"): FORBIDDEN,
     },
+    # An auditor's witness cosigns checkpoints; an operator (admin) may not vouch for its log.
+    Action.WITNESS_AUDIT: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): ALLOW,
+        ("admin", "node"): FORBIDDEN,
+    },
     # Decree 30: the competent person signs with their own key, the clerk applies the seal.
     Action.SIGN_AS_SIGNER: {
         ("clerk", "sender"): ALLOW,

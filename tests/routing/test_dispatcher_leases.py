@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from docex.routing.dispatcher import Dispatcher
 from docex.documents.models import Delivery
+from docex.routing.dispatcher import Dispatcher
 from tests.helpers import G22, H26, H41, auth, envelope, node_of, pdf, send
 
 
