@@ -58,6 +58,13 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/pki/ocsp"): "ocsp_query",
     ("GET", "/pki/crl/{name}.crl"): "crl_get",
     ("POST", "/pki/tsa"): "timestamps_create",
+    ("GET", "/api/v1/audit/checkpoint"): "audit_checkpoint_get",
+    ("GET", "/api/v1/audit/entries"): "audit_entries_list",
+    ("GET", "/api/v1/audit/proofs/inclusion"): "audit_inclusion_proof_get",
+    ("GET", "/api/v1/audit/proofs/consistency"): "audit_consistency_proof_get",
+    ("GET", "/api/v1/audit/search"): "audit_events_search",
+    ("POST", "/api/v1/audit/cosignatures"): "audit_cosignatures_create",
+    ("POST", "/api/v1/audit/forks"): "audit_forks_report",
 }
 
 
@@ -89,6 +96,13 @@ SUMMARIES: dict[str, str] = {
     "ocsp_query": "OCSP responder",
     "crl_get": "Certificate revocation list",
     "timestamps_create": "RFC 3161 time-stamping",
+    "audit_checkpoint_get": "The audit log's signed checkpoint, with cosignatures",
+    "audit_entries_list": "Audit log entries by position",
+    "audit_inclusion_proof_get": "Proof that an entry is in the log",
+    "audit_consistency_proof_get": "Proof that one log state extends another",
+    "audit_events_search": "Search audit events",
+    "audit_cosignatures_create": "A witness cosigns a checkpoint",
+    "audit_forks_report": "A witness reports a fork of the log",
 }
 
 

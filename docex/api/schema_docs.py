@@ -460,6 +460,86 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         "This node's identity and public keys.",
         {"node_id": "node-vpcp", "version": "0.1.0", "jwks": {"keys": []}},
     ),
+    "CosignatureOut": SchemaDoc(
+        "A witness's cosignature of a checkpoint (c2sp.org/tlog-cosignature).",
+        {
+            "name": "witness.example.gov.vn",
+            "key_id": "5c2b1a3d",
+            "timestamp": 1795651200,
+            "signature": "— witness.example.gov.vn XCsaPQAAAABq...",
+        },
+        {"name": "the witness's name, as in its vkey"},
+    ),
+    "CheckpointOut": SchemaDoc(
+        "A signed tree head of the audit log: a C2SP checkpoint in the signed-note format.",
+        {
+            "origin": "docex.node-hub/audit",
+            "tree_size": 1024,
+            "root_hash": "3q2+7w==",
+            "signed": "docex.node-hub/audit\n1024\n3q2+7w==\n\n— docex.node-hub/audit ...",
+            "cosignatures": [],
+            "log_key": "docex.node-hub/audit+1a2b3c4d+AkVa...",
+            "created_at": "2026-11-26T01:00:00Z",
+        },
+        {
+            "origin": "the log's name, first line of the checkpoint",
+            "tree_size": "number of entries the checkpoint covers",
+            "root_hash": "base64 Merkle tree hash (RFC 9162) of those entries",
+            "signed": "the whole signed note, as text: verify it with `log_key`",
+            "created_at": _TIME,
+        },
+    ),
+    "EventOut": SchemaDoc(
+        "One audit event (source:subject:action) as recorded.",
+        {
+            "id": 42,
+            "at": "2026-11-26T01:00:00Z",
+            "event": "documents:document:accepted",
+            "actor_id": "01a21529-e968-7a3e-9b1c-2f4d5e6f7a8b",
+            "agency_id": G22,
+            "document_id": DOCUMENT_ID,
+            "detail": {},
+        },
+        {"at": _TIME, "detail": "what the event records, by name (docs/audit-log.md)"},
+    ),
+    "EntryOut": SchemaDoc(
+        "One entry of the audit log: its position, leaf and event.",
+        {"index": 7, "leaf_hash": "base64", "leaf": "base64", "event": {}},
+    ),
+    "EntryPage": SchemaDoc(
+        "A page of audit log entries.",
+        {"tree_size": 1024, "items": [], "next": 1000},
+    ),
+    "InclusionOut": SchemaDoc(
+        "An RFC 9162 inclusion proof.",
+        {"leaf_index": 7, "tree_size": 1024, "leaf_hash": "base64", "proof": ["base64"]},
+        {"proof": "base64 hashes, from the leaf's sibling up"},
+    ),
+    "ConsistencyOut": SchemaDoc(
+        "An RFC 9162 consistency proof between two sizes of the log.",
+        {"first": 512, "second": 1024, "proof": ["base64"]},
+        {"proof": "base64 hashes"},
+    ),
+    "SearchItem": SchemaDoc(
+        "An audit event found by a search, with its log position once integrated.",
+        {"index": 7, "leaf_hash": "base64", "event": {}},
+    ),
+    "SearchPage": SchemaDoc(
+        "A page of audit search results.",
+        {"items": [], "next_cursor": None},
+    ),
+    "CosignatureIn": SchemaDoc(
+        "A witness's cosignature of a checkpoint this node served.",
+        {"tree_size": 1024, "signature": "— witness.example.gov.vn XCsa...", "vkey": "..."},
+    ),
+    "ForkIn": SchemaDoc(
+        "Two views of the log that cannot both be true, as a witness saw them.",
+        {"reason": "consistency proof failed", "seen": "checkpoint text", "cosigned": None},
+    ),
+    "ForkOut": SchemaDoc(
+        "The fork report was recorded as an audit event.",
+        {"recorded": True, "event_id": 43},
+    ),
 }
 
 
@@ -492,6 +572,22 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
     ("status", "query"): ("only deliveries whose last status is this code", "01"),
     ("urgency", "query"): ("only documents of this urgency", "urgent"),
     ("name", "path"): ("root or issuing", "issuing"),
+    ("size", "query"): ("the checkpoint of this tree size (default: the latest)", 1024),
+    ("start", "query"): ("first log position of the page", 0),
+    ("end", "query"): ("one past the last position (at most 1000 entries a page)", 1000),
+    ("index", "query"): ("log position of the entry", 7),
+    ("tree_size", "query"): ("size of the tree the proof is for (a checkpoint's)", 1024),
+    ("first", "query"): ("the smaller tree size", 512),
+    ("second", "query"): ("the larger tree size", 1024),
+    ("document", "query"): ("only events about this document id", DOCUMENT_ID),
+    ("agency", "query"): ("only events about this agency", G22),
+    ("principal", "query"): ("only events by this principal id", "01a21529-e968-7a3e-9b1c"),
+    ("event", "query"): (
+        "only this event name (source:subject:action)",
+        "routing:delivery:delivered",
+    ),
+    ("from", "query"): ("events at or after this time (RFC 3339)", "2026-11-26T00:00:00Z"),
+    ("to", "query"): ("events before this time (RFC 3339)", "2026-11-27T00:00:00Z"),
 }
 
 # Response headers worth knowing, by operation id and status.
