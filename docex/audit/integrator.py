@@ -9,7 +9,6 @@ makes them take turns. ``integrate()`` and ``checkpoint()`` do the same on deman
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import exists, select
 
@@ -18,6 +17,7 @@ from docex.audit.models import AuditPending
 from docex.config import AuditSettings
 from docex.db import Database
 from docex.kit.clock import Clock
+from docex.kit.loops import Loop
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,10 @@ class AuditLog:
             every_events=settings.checkpoint_events,
             every_seconds=settings.checkpoint_interval_seconds,
         )
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A failed pass changed nothing (one transaction), so the next one simply retries.
+        self._loop = Loop(
+            "docex-audit-log", self._pass, interval=settings.integrate_interval_seconds
+        )
 
     @property
     def origin(self) -> str:
@@ -98,29 +99,14 @@ class AuditLog:
     # -- background loop ------------------------------------------------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="docex-audit-log", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._loop.stop(timeout)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            full = False
-            try:
-                if self._has_work():
-                    full = self.run_pass().appended >= self.settings.batch_size
-            except Exception:
-                # A database hiccup must not kill the loop; a failed pass changed nothing.
-                log.exception("audit log integration failed; retrying")
-            if not full:
-                self._wake.wait(self.settings.integrate_interval_seconds)
+    def _pass(self) -> bool:
+        """One integration pass; True when it filled a batch (more is waiting)."""
+        return self._has_work() and self.run_pass().appended >= self.settings.batch_size

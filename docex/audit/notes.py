@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from docex.signing.jws import EcdsaKey
+from docex.signing.jws import EcdsaKey, ecdsa_key
 
 ECDSA_TYPE = 0x02
 COSIGNATURE_TYPE = 0x04
@@ -170,24 +170,11 @@ class EcdsaVerifier:
         return _vkey(self.name, self.key_id, ECDSA_TYPE, _spki(self.public_key))
 
 
-class _LoadedKey:
-    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
-        self._key = key
-
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return self._key.public_key()
-
-    def sign(self, data: bytes, algorithm: str = "sha256") -> bytes:
-        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
-
-
 class EcdsaSigner:
     """Signs notes with an ECDSA P-256 key, wherever it lives (file or PKCS#11 token)."""
 
     def __init__(self, name: str, key: ec.EllipticCurvePrivateKey | EcdsaKey) -> None:
-        self._key: EcdsaKey = (
-            _LoadedKey(key) if isinstance(key, ec.EllipticCurvePrivateKey) else key
-        )
+        self._key = ecdsa_key(key)
         self.verifier = EcdsaVerifier(name, self._key.public_key())
         self.name = name
 

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from docex.audit import events
 from docex.db import Database
 from docex.kit.clock import Clock, rfc3339
+from docex.kit.loops import Loop
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,12 @@ class RefusalTally:
         self.max_keys = max_keys
         self._tallies: dict[_Key, _Tally] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A failed write keeps its tallies for the next pass (``flush``).
+        self._loop = Loop(
+            "docex-refusals",
+            self._write_closed,
+            interval=timedelta(seconds=min(window_seconds / 4, 5.0)).total_seconds(),
+        )
 
     def count(self, *, address: str, code: str, status: int, method: str, path: str) -> bool:
         """Count one refusal; True if it is the first of its window, which the caller audits
@@ -152,22 +157,14 @@ class RefusalTally:
             return 0
         return len(due)
 
+    def _write_closed(self) -> bool:
+        self.flush()
+        return False
+
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="docex-refusals", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop the writer and write every tally, its window closed or not."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
+        self._loop.stop(30)
         self.flush(everything=True)
-
-    def _run(self) -> None:
-        tick = timedelta(seconds=min(self.window / 4, 5.0)).total_seconds()
-        while not self._stop.wait(tick):
-            self.flush()

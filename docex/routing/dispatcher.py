@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from docex.documents.models import Delivery, Document
 from docex.kit.clock import Clock
 from docex.kit.faults import DISPATCHER_AFTER_CLAIM, crash_point
 from docex.kit.ids import uuid7
+from docex.kit.loops import Loop
 from docex.routing.deliveries import defer_or_fail, deliver_locally
 from docex.signing.jws import NodeSigner
 from docex.vocabulary.transport import QUEUED
@@ -57,9 +57,8 @@ class Dispatcher:
         self.node_id = node_id
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid7()[-8:]}"
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A failed pass is retried safely: leases make a claim that did not complete expire.
+        self._loop = Loop("docex-dispatcher", self._pass, interval=settings.poll_interval_seconds)
         # Periodic chores (the orphan-blob sweep) ride on the dispatcher's loop.
         self.housekeeping = housekeeping
         self._next_housekeeping = 0.0
@@ -154,22 +153,15 @@ class Dispatcher:
     # -- background loop (``docex serve`` and ``docex worker``) ---------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="docex-dispatcher", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ends the loop, and once its thread has ended, releases this dispatcher's leases."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return  # still delivering: its leases expire by themselves
-            self._thread = None
+        """Ends the loop, and once its thread has ended, releases this dispatcher's leases
+        (still delivering after ``timeout``: its leases expire by themselves)."""
+        if self._loop.stop(timeout):
             self.release()
 
     def release(self) -> int:
@@ -202,16 +194,11 @@ class Dispatcher:
             log.exception("housekeeping failed; next time, then")
 
     def run_forever(self) -> None:
-        self._stop.clear()
-        self._loop()
+        self._loop.run_forever()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                self.run_once()
-            except Exception:
-                # A database hiccup must not kill the loop; leases make the retry safe.
-                log.exception("dispatcher pass failed; retrying")
+    def _pass(self) -> bool:
+        try:
+            self.run_once()
+        finally:
             self._housekeep()
-            self._wake.wait(self.settings.poll_interval_seconds)
+        return False

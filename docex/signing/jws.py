@@ -56,6 +56,11 @@ class _LoadedKey:
         return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
+def ecdsa_key(key: ec.EllipticCurvePrivateKey | EcdsaKey) -> EcdsaKey:
+    """The node key as an :class:`EcdsaKey`, whether loaded here or held by a token."""
+    return _LoadedKey(key) if isinstance(key, ec.EllipticCurvePrivateKey) else key
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -70,11 +75,7 @@ class NodeSigner:
     ) -> None:
         """``chain``: the node key's certificate then its issuers; sent as ``x5c`` (RFC 7515
         §4.1.6) so a third party verifies a receipt against the national root alone."""
-        key: EcdsaKey = (
-            _LoadedKey(private_key)
-            if isinstance(private_key, ec.EllipticCurvePrivateKey)
-            else private_key
-        )
+        key = ecdsa_key(private_key)
         public = key.public_key()
         if not isinstance(public.curve, ec.SECP256R1):
             raise ValueError("the node key must be a P-256 key (ES256)")
