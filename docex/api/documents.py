@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
 from docex.api.errors import ErrorBody, error_responses
 from docex.api.openapi import SEND_BODY
-from docex.documents import service
+from docex.documents import files, intake, mailbox, views
 from docex.documents.media_types import served_type
 from docex.documents.schemas import (
     DocumentOut,
@@ -46,12 +46,12 @@ async def submit_document(request: Request, actor: ActorDep, node: NodeDep) -> J
         spool_dir=settings.spool_dir,
     )
     try:
-        result = await run_in_threadpool(service.submit, node, actor, upload, now=node.clock.now())
+        result = await run_in_threadpool(intake.submit, node, actor, upload, now=node.clock.now())
     finally:
         upload.discard()
     if result.created:
         node.dispatcher.wake()
-    view = service.document_view(actor, result.document, result.deliveries)
+    view = views.document_view(actor, result.document, result.deliveries)
     return JSONResponse(
         view.model_dump(mode="json"),
         status_code=201 if result.created else 200,
@@ -68,7 +68,7 @@ def lookup_documents(
     ref: Annotated[str, Query(min_length=1, max_length=300)],
 ) -> DocumentRefList:
     """The documents you can see that a short id (first 8+ characters) or a business id names."""
-    return DocumentRefList(items=service.lookup(session, actor, ref))
+    return DocumentRefList(items=views.lookup(session, actor, ref))
 
 
 @router.get(
@@ -76,7 +76,7 @@ def lookup_documents(
 )
 def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> DocumentOut:
     """A document, as the caller may see it (a recipient sees only its own delivery)."""
-    return service.read_document(session, actor, document_id)
+    return views.read_document(session, actor, document_id)
 
 
 @router.get(
@@ -110,7 +110,7 @@ def download_file(
     """Download one file, decrypted and checked against its SHA-256 (octet-stream unless its
     type is safe to show); one byte range (`Range: bytes=<first>-`) resumes a cut download."""
     now = node.clock.now()
-    file, chunks, part = service.open_file(
+    file, chunks, part = files.open_file(
         node, actor, document_id, file_id, now=now, range_header=range_header, if_range=if_range
     )
 
@@ -151,7 +151,7 @@ def download_sealed(
     document_id: str, file_id: str, actor: ActorDep, node: NodeDep
 ) -> StreamingResponse:
     """A classified file still encrypted, for an agency that decrypts in its own system."""
-    file, sealed = service.open_sealed_file(node, actor, document_id, file_id, now=node.clock.now())
+    file, sealed = files.open_sealed_file(node, actor, document_id, file_id, now=node.clock.now())
     return StreamingResponse(
         sealed.chunks,
         media_type="application/octet-stream",
@@ -171,7 +171,7 @@ def download_sealed(
 )
 def get_trace(document_id: str, actor: ActorDep, node: NodeDep, session: ReadSession) -> TracePage:
     """What happened to the document, in order, from the audit log."""
-    items = service.trace(session, actor, document_id, node_id=node.settings.node_id)
+    items = views.trace(session, actor, document_id, node_id=node.settings.node_id)
     return TracePage(items=items)
 
 
@@ -185,7 +185,7 @@ def get_inbox(
     urgency: Literal["normal", "urgent", "very_urgent", "flash"] | None = None,
 ) -> InboxPage:
     """Documents delivered to the caller's agency, newest first."""
-    return service.inbox(session, actor, status=status, urgency=urgency, limit=limit, cursor=cursor)
+    return mailbox.inbox(session, actor, status=status, urgency=urgency, limit=limit, cursor=cursor)
 
 
 @router.get("/outbox", response_model=OutboxPage, responses=error_responses(400, 401, 403))
@@ -193,4 +193,4 @@ def get_outbox(
     actor: ActorDep, session: ReadSession, limit: LimitDep, cursor: CursorDep
 ) -> OutboxPage:
     """Documents the caller's agency sent, with per-recipient transport and status counts."""
-    return service.outbox(session, actor, limit=limit, cursor=cursor)
+    return mailbox.outbox(session, actor, limit=limit, cursor=cursor)
