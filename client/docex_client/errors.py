@@ -15,6 +15,7 @@ to catch them::
      │    ├── UnsupportedMediaError 415
      │    ├── InvalidRequestError   422  well-formed but refused: signature, recipient, envelope
      │    ├── RangeNotSatisfiableError 416
+     │    ├── RateLimitedError      429  too many attempts or connections; .retry_after
      │    └── UnavailableError      503  .retry_after: seconds the node asked to wait, or None
      ├── TransportError             no answer: refused, reset, timed out, TLS ("connection_failed")
      ├── IntegrityError             the bytes received do not hash to the SHA-256 announced
@@ -52,6 +53,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RangeNotSatisfiableError",
+    "RateLimitedError",
     "ResponseError",
     "SourceChangedError",
     "TransportError",
@@ -122,8 +124,8 @@ class InvalidRequestError(ApiError):
     """422: well-formed but refused (bad signature, unknown recipient, invalid envelope)."""
 
 
-class UnavailableError(ApiError):
-    """503: the node or one of its dependencies is down; ``retry_after`` in seconds, if sent."""
+class _WaitAndRetry(ApiError):
+    """An answer that says how long to wait (``Retry-After``) before trying again."""
 
     def __init__(
         self,
@@ -136,6 +138,15 @@ class UnavailableError(ApiError):
     ) -> None:
         super().__init__(status, error, detail, response=response)
         self.retry_after = retry_after
+
+
+class RateLimitedError(_WaitAndRetry):
+    """429: too many sign-in attempts (``too_many_attempts``) or connections; not retried
+    automatically: ``retry_after`` says when the node will listen again."""
+
+
+class UnavailableError(_WaitAndRetry):
+    """503: the node or one of its dependencies is down; ``retry_after`` in seconds, if sent."""
 
 
 class TransportError(DocexClientError):
@@ -213,8 +224,8 @@ def error_from_response(response: httpx.Response) -> ApiError:
                 detail = raw
             elif raw is not None:  # e.g. a list of validation problems
                 detail = json.dumps(raw, ensure_ascii=False)
-    if status == 503:
-        return UnavailableError(
+    if status in (429, 503):
+        return (RateLimitedError if status == 429 else UnavailableError)(
             status,
             error,
             detail,

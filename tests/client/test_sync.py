@@ -24,6 +24,7 @@ from docex_client import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    RateLimitedError,
     ResponseError,
     TransportError,
     UnavailableError,
@@ -53,6 +54,7 @@ def make_client(handler: Handler, token: str | None = TOKEN) -> DocexClient:
         (413, PayloadTooLargeError),
         (415, UnsupportedMediaError),
         (422, InvalidRequestError),
+        (429, RateLimitedError),
         (503, UnavailableError),
     ],
 )
@@ -447,3 +449,12 @@ def test_docex_client_is_still_importable_from_docex() -> None:
 
     assert issubclass(docex.client.DocexClient, docex_client.DocexClient)
     assert docex.client.NotFoundError is docex_client.NotFoundError
+
+
+def test_a_429_says_when_to_try_again() -> None:
+    response = httpx.Response(
+        429, json={"error": "too_many_attempts", "detail": "wait"}, headers={"Retry-After": "7"}
+    )
+    with make_client(lambda _r: response) as api, pytest.raises(RateLimitedError) as caught:
+        api.document(DOC)
+    assert caught.value.retry_after == 7
