@@ -10,6 +10,7 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 from docex.audit import notes
 from docex.cli.main import app
 from docex.evidence import bundle
+from tests.functional.conftest import NodeProcess
 from tests.helpers import G22, H26, H41, as_sent, auth, deliver, envelope, node_of, pdf, send
 
 ATTACHMENT = b"Phu luc: bang so lieu chi tiet " * 40
@@ -237,3 +239,75 @@ def test_verify_bundle_command_exits_1_and_names_the_member(
     out = json.loads(bad.stdout)
     assert out["ok"] is False
     assert {p["member"] for p in out["problems"]} == {bundle.SIGNATURES}
+
+
+@pytest.mark.functional
+def test_the_commands_fetch_a_bundle_from_a_node_and_verify_it_offline(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path / "node")
+    node.cli("init", "--demo")
+    node.start()
+    try:
+        creds = ["--credentials", str(node.data_dir / "demo-credentials.json"), "--url", node.url]
+        draft, signed, sealed = (tmp_path / n for n in ("draft.pdf", "signed.pdf", "sealed.pdf"))
+        node.cli("sample-pdf", str(draft))
+        node.cli(
+            "sign",
+            str(draft),
+            "-o",
+            str(signed),
+            "--role",
+            "signer",
+            "--as",
+            f"{G22}/leader",
+            *creds,
+        )
+        node.cli(
+            "sign", str(signed), "-o", str(sealed), "--role", "seal", "--as", f"{G22}/clerk", *creds
+        )
+        sent = node.cli(
+            "send",
+            str(sealed),
+            "--to",
+            H41,
+            "--subject",
+            "Chứng cứ",
+            "--as",
+            f"{G22}/clerk",
+            "--json",
+            *creds,
+        )
+        document_id = json.loads(sent.stdout)["id"]
+        head = json.loads(node.cli("audit", "checkpoint", "--json").stdout)
+        out = tmp_path / "evidence.zip"
+        node.cli(
+            "audit", "evidence", document_id[:8], "-o", str(out), "--as", f"{G22}/clerk", *creds
+        )
+        refused = node.cli(
+            "audit",
+            "evidence",
+            document_id,
+            "-o",
+            str(tmp_path / "no.zip"),
+            "--as",
+            f"{H26}/clerk",
+            *creds,
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert "(document_not_found)" in refused.stderr
+        assert not (tmp_path / "no.zip").exists()
+    finally:
+        node.stop()
+    # Offline: the node is gone.
+    ok = node.cli("audit", "verify-bundle", str(out), "--log-key", head["log_key"])
+    assert f"OK: evidence bundle of {document_id}" in ok.stdout
+    assert sealed.read_bytes()[1000:1100] not in out.read_bytes()
+    members = _members(out.read_bytes())
+    entries = json.loads(members[bundle.ENTRIES])
+    entries["entries"][0]["leaf"] = base64.b64encode(
+        b"x" + base64.b64decode(entries["entries"][0]["leaf"])
+    ).decode()
+    out.write_bytes(_zip({**members, bundle.ENTRIES: bundle._json(entries)}))
+    bad = node.cli("audit", "verify-bundle", str(out), check=False)
+    assert bad.returncode == 1
+    assert f"FAIL  {bundle.ENTRIES}: changed" in bad.stdout
