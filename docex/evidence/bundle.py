@@ -49,7 +49,7 @@ from docex.audit.models import EVENT_COLUMNS, AuditEvent, LogEntry
 from docex.auth.policy import Actor
 from docex.documents.access import load_visible
 from docex.documents.views import document_view
-from docex.evidence.service import _event, entry_views
+from docex.evidence.service import entry_views, event_out
 from docex.kit.clock import rfc3339
 from docex.routing.receipts import list_receipts
 from docex.signing.jws import NodeSigner, canonical_json
@@ -103,7 +103,9 @@ def _entries(session: Session, document_id: str, size: int, shows: Any) -> dict[
         .order_by(AuditEvent.index)
     ).all()
     pending = [
-        _event(r).model_dump(mode="json") for r in later if r.event_id not in in_tree and shows(r)
+        event_out(r).model_dump(mode="json")
+        for r in later
+        if r.event_id not in in_tree and shows(r)
     ]
     return {"tree_size": size, "entries": proven, "pending": pending}
 
@@ -205,6 +207,8 @@ def _read(data: bytes, report: BundleReport) -> dict[str, bytes]:
     with archive:
         for info in archive.infolist():
             name = info.filename.removeprefix("evidence/")
+            if name in members:
+                report.fail(name, "appears twice in the zip")
             try:
                 members[name] = archive.read(info)
             except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -295,6 +299,9 @@ def _manifest(
             report.fail(name, "not listed in the manifest (added to the bundle)")
         elif hashlib.sha256(data).hexdigest() != hashes[name]:
             report.fail(name, "changed: its SHA-256 is not the one the node signed")
+    for name in hashes:
+        if name not in members:
+            report.fail(name, "listed in the manifest but missing from the bundle")
     report.checked.append(f"manifest signed by node key {claims.get('iss')}")
     return claims
 

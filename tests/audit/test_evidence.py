@@ -138,6 +138,14 @@ def test_any_changed_byte_in_any_member_fails_and_is_named(
     dropped = bundle.verify(_zip({k: v for k, v in members.items() if k != bundle.RECEIPTS}))
     assert (bundle.RECEIPTS, "missing from the bundle") in dropped.problems
     assert bundle.verify(b"PK not a zip").problems[0][0] == "bundle"
+    twice = io.BytesIO()
+    with zipfile.ZipFile(twice, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(f"evidence/{name}", data)
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr(f"evidence/{bundle.RECEIPTS}", b"[]\n")
+    doubled = bundle.verify(twice.getvalue())
+    assert (bundle.RECEIPTS, "appears twice in the zip") in doubled.problems
 
 
 def _resigned(client: TestClient, members: dict[str, bytes], name: str, data: bytes) -> bytes:
