@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
@@ -21,6 +21,7 @@ from docex.documents.schemas import (
     TracePage,
 )
 from docex.documents.upload import receive_upload
+from docex.evidence import bundle
 
 router = APIRouter(tags=["documents"])
 
@@ -173,6 +174,33 @@ def get_trace(document_id: str, actor: ActorDep, node: NodeDep, session: ReadSes
     """What happened to the document, in order, from the audit log."""
     items = views.trace(session, actor, document_id, node_id=node.settings.node_id)
     return TracePage(items=items)
+
+
+@router.get(
+    "/documents/{document_id}/evidence",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/zip": {}},
+            "description": "The evidence bundle (layout in docs/audit-log.md): no file contents",
+        },
+        **error_responses(401, 404),
+    },
+)
+def get_evidence(
+    document_id: str, actor: ActorDep, node: NodeDep, session: ReadSession
+) -> Response:
+    """The document's evidence bundle, verifiable offline (`docex audit verify-bundle`)."""
+    now = node.clock.now()
+    data = bundle.build(session, actor, document_id, signer=node.signer, audit=node.audit, now=now)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="evidence-{document_id}.zip"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @router.get("/inbox", response_model=InboxPage, responses=error_responses(400, 401, 403))

@@ -329,3 +329,101 @@ def _witness_key(path: Path) -> Any:
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise fail(f"{path} is not an Ed25519 key")
     return key
+
+
+def _register_evidence() -> None:
+    from docex.cli.connection import RemoteCommand
+
+    audit_app.command("evidence", cls=RemoteCommand)(evidence)
+
+
+def evidence(
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="REF",
+            help="Document id, its first 8+ characters, or its business id.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write the zip.")
+    ],
+) -> None:
+    """Fetch a document's evidence bundle (a zip) from the node; check it with verify-bundle."""
+    from docex.cli.connection import remote
+    from docex_client.calls import Call, seg
+
+    with remote() as client:
+        document_id = client.resolve(ref)
+        data = client.call(
+            Call("GET", f"/api/v1/documents/{seg(document_id)}/evidence", lambda r: r.content)
+        )
+    output.write_bytes(data)
+    console.print(f"wrote {output} ({len(data)} bytes)", markup=False)
+
+
+@audit_app.command("verify-bundle")
+def verify_bundle(
+    bundle_file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The evidence bundle (zip).", show_default=False)
+    ],
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            "--log-key", metavar="VKEY", help="The log key, pinned out of band.", show_default=False
+        ),
+    ] = None,
+    node_kid: Annotated[
+        str | None,
+        typer.Option(
+            "--node-kid",
+            metavar="KID",
+            help="The node key's JWK thumbprint, pinned out of band.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Check an evidence bundle offline (no node, no database): the manifest and every
+    member's hash, the checkpoint's signature, every inclusion proof, every receipt's JWS and the
+    file hashes; print each failure and exit 1 if there is any. Pin the log key and the node key
+    out of band (--log-key, --node-kid): the keys in the bundle prove only self-consistency."""
+    from docex.evidence import bundle
+
+    try:
+        data = bundle_file.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {bundle_file}: {exc.strerror}", 2) from exc
+    report = bundle.verify(data, log_key=log_key, node_kid=node_kid)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "document_id": report.document_id,
+                "checked": report.checked,
+                "problems": [{"member": m, "problem": p} for m, p in report.problems],
+                "log_key": report.log_key,
+                "node_kid": report.node_kid,
+            }
+        )
+    else:
+        for line in report.checked:
+            console.print(f"ok    {line}", markup=False)
+        for member, problem in report.problems:
+            console.print(f"FAIL  {member}: {problem}", markup=False)
+        if log_key is None or node_kid is None:
+            err.print(
+                f"note: keys taken from the bundle (log key {report.log_key}, node key "
+                f"{report.node_kid}); pin them out of band with --log-key and --node-kid",
+                markup=False,
+            )
+        console.print(
+            f"{'OK' if report.ok else 'FAILED'}: evidence bundle of {report.document_id}",
+            markup=False,
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+_register_evidence()

@@ -2,7 +2,8 @@
 
 Every function here checks the access policy first (``READ_AUDIT`` to read, ``WITNESS_AUDIT``
 to cosign or report a fork) and raises errors from ``docex.errors`` with their own codes. The
-evidence bundle (a later step) builds on :func:`entry_views` and ``docex.audit.tree`` proofs.
+evidence bundle (``docex.evidence.bundle``) builds on :func:`entry_views` and ``docex.audit.tree``
+proofs.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _event(row: Any) -> EventOut:
+def event_out(row: Any) -> EventOut:
+    """An event row (``EVENT_COLUMNS``) as the API shows it."""
     return EventOut(
         id=row.event_id,
         at=rfc3339(row.at),
@@ -182,7 +184,7 @@ def entry_views(rows: list[Row[Any]]) -> list[EntryView]:
     out = []
     for row in rows:
         leaf = leaves.encode_row(row.position, row)
-        out.append(EntryView(row.position, bytes(row.leaf_hash), leaf, _event(row)))
+        out.append(EntryView(row.position, bytes(row.leaf_hash), leaf, event_out(row)))
     return out
 
 
@@ -292,7 +294,7 @@ def search(
         SearchItem(
             index=row.position,
             leaf_hash=_b64(bytes(row.leaf_hash)) if row.leaf_hash is not None else None,
-            event=_event(row),
+            event=event_out(row),
         )
         for row in page
     ]
