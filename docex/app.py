@@ -86,7 +86,8 @@ def build_node(
     db = Database(settings.resolved_database_url)
     secret = settings.passphrase
     token = open_token(settings)
-    signer = node_signer(settings, token)
+    key = node_key(settings, token)  # loaded once: receipts and the audit log sign with it
+    signer = node_signer(settings, key)
     metrics = Metrics()
     metrics.watch_queue(db, clock)
     store = build_store(settings)
@@ -145,7 +146,7 @@ def build_node(
         sign_in=sign_in,
         audit=AuditLog(
             db,
-            EcdsaSigner(settings.audit_origin, node_key(settings, token)),
+            EcdsaSigner(settings.audit_origin, key),
             settings.audit,
             clock=clock,
         ),

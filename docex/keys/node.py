@@ -63,12 +63,12 @@ def ensure_node_key(settings: Settings) -> bool:
         token.close()
 
 
-def node_signer(settings: Settings, token: Pkcs11KeyStore | None) -> NodeSigner:
-    """What signs the node's receipts (JWS), with the key's certificate chain once the node's
-    PKI has certified it (``x5c``)."""
+def node_signer(settings: Settings, key: EcdsaKey | ec.EllipticCurvePrivateKey) -> NodeSigner:
+    """What signs the node's receipts (JWS) with ``key`` (:func:`node_key`), with the key's
+    certificate chain once the node's PKI has certified it (``x5c``)."""
     chain_file = KeyPaths.of(settings).node_certificate
     chain = x509.load_pem_x509_certificates(chain_file.read_bytes()) if chain_file.exists() else []
-    return NodeSigner(node_key(settings, token), settings.node_id, chain=chain)
+    return NodeSigner(key, settings.node_id, chain=chain)
 
 
 def kek_ring(settings: Settings) -> KekRing:
