@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -44,8 +43,7 @@ from docex.metrics import Metrics
 from docex.node import Node
 from docex.routing.dispatcher import Dispatcher
 from docex.signing.sandbox import ValidatorPool
-from docex.signing.service import NodeSignatures, ValidationLimits
-from docex.signing.validation import ValidationReport
+from docex.signing.service import ValidationLimits
 from docex.signing.wiring import build_signatures
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
@@ -127,8 +125,8 @@ def build_node(
         ),
         pool=validators,
         spool_dir=settings.spool_dir,
+        on_validated=metrics.validation_seconds.observe,
     )
-    _time_validations(signatures, metrics)
     return Node(
         settings=settings,
         db=db,
@@ -151,18 +149,6 @@ def build_node(
             clock=clock,
         ),
     )
-
-
-def _time_validations(signatures: NodeSignatures, metrics: Metrics) -> None:
-    """Every signature validation of this node observed in ``docex_signature_validation_seconds``
-    (wrapped here, at assembly, so the signing package stays free of metrics)."""
-    validate = signatures.validate
-
-    def timed(path: Path, *, sender_agency: str, now: datetime) -> ValidationReport:
-        with metrics.validation_seconds.time():
-            return validate(path, sender_agency=sender_agency, now=now)
-
-    signatures.validate = timed  # type: ignore[method-assign]
 
 
 def create_app(

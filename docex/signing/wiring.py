@@ -10,7 +10,7 @@ cannot sign, and says so (``unknown_key``: it holds no usable signing set-up).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -71,6 +71,7 @@ def build_signatures(
     limits: ValidationLimits = ValidationLimits(),
     pool: ValidatorPool | None = None,
     spool_dir: Path | None = None,
+    on_validated: Callable[[float], object] | None = None,
 ) -> NodeSignatures:
     """The node's ``NodeSignatures`` and every collaborator it uses. ``key_store``: a PKCS#11
     token, else the hosted PKI's key files."""
@@ -87,6 +88,7 @@ def build_signatures(
         limits=limits,
         pool=pool,
         spool_dir=spool_dir,
+        on_validated=on_validated,
     )
 
 
