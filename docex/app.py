@@ -1,4 +1,4 @@
-"""``create_app(settings)``: builds the node once (database, blob store, signer, dispatcher) and
+"""``create_app(settings)``: builds the node once (database, blob store, signer, routing worker) and
 the FastAPI application around it. Two calls with two settings give two independent nodes."""
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ from docex.kit.clock import Clock, SystemClock
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
-from docex.routing.dispatcher import Dispatcher
+from docex.queue.jobs import RetryPolicy
+from docex.routing.deliveries import DeliveryTransport
+from docex.routing.worker import Worker
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import ValidationLimits
 from docex.signing.wiring import build_signatures
@@ -102,14 +104,27 @@ def build_node(
         sweep_orphans(db, committer, store, now=clock.now(), grace=grace)
         sign_in.purge()
 
-    dispatcher = Dispatcher(
+    routing = settings.dispatcher
+    worker = Worker(
         db,
-        signer,
-        settings.dispatcher,
-        node_id=settings.node_id,
+        [
+            DeliveryTransport(
+                db,
+                signer,
+                node_id=settings.node_id,
+                batch_size=routing.batch_size,
+                policy=RetryPolicy(
+                    base=timedelta(seconds=routing.backoff_base_seconds),
+                    cap=timedelta(seconds=routing.backoff_cap_seconds),
+                    max_attempts=routing.max_attempts,
+                    ttl=timedelta(seconds=routing.ttl_seconds),
+                ),
+                on_failure=lambda outcome: metrics.delivery_failures.labels(outcome).inc(),
+            )
+        ],
+        routing,
         clock=clock,
         housekeeping=housekeeping,
-        on_failure=lambda outcome: metrics.delivery_failures.labels(outcome).inc(),
     )
     signatures = build_signatures(
         KeyPaths.of(settings).pki_dir,
@@ -134,7 +149,7 @@ def build_node(
         signer=signer,
         clock=clock,
         metrics=metrics,
-        dispatcher=dispatcher,
+        worker=worker,
         committer=committer,
         keks=kek_ring(settings),
         agency_keys=agency_key_store(settings),
@@ -158,7 +173,7 @@ def create_app(
     node = build_node(settings, clock=clock, validators=validators)
 
     def shut_down() -> None:
-        node.dispatcher.stop()
+        node.worker.stop()
         node.audit.stop()
         node.refusals.stop()
         node.committer.close()
@@ -168,7 +183,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
-            node.dispatcher.start()
+            node.worker.start()
         if settings.audit.integrator_enabled:
             node.audit.start()
         node.refusals.start()

@@ -106,11 +106,22 @@ class SignaturesSettings(BaseModel):
 
 
 class DispatcherSettings(BaseModel):
+    """The routing worker (docex/routing/worker.py) and its deliveries to hosted agencies."""
+
     enabled: bool = True
     poll_interval_seconds: float = Field(default=0.5, gt=0)
-    lease_seconds: float = Field(default=30.0, gt=0)
-    batch_size: int = Field(default=100, ge=1)
+    # A claimed job is leased this long and the heartbeat renews the lease while the worker
+    # lives: what a dead process held is taken over within about one lease.
+    lease_seconds: float = Field(default=6.0, gt=0)
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    batch_size: int = Field(default=200, ge=1)
+    # A delivery that cannot be made is retried with capped exponential backoff (and jitter)
+    # until it has been tried max_attempts times or has waited ttl_seconds: then it fails,
+    # and the sender is told.
     max_attempts: int = Field(default=10, ge=1)
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+    ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
     housekeeping_interval_seconds: float = Field(default=600, gt=0)
     orphan_grace_seconds: float = Field(default=3600, ge=60)
 

@@ -37,6 +37,8 @@ class _QueueCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         from docex.documents.models import Delivery
+        from docex.kit.clock import as_utc
+        from docex.queue.jobs import pending
         from docex.vocabulary.transport import QUEUED, TRANSPORT_STATES
 
         by_state = GaugeMetricFamily(
@@ -46,8 +48,17 @@ class _QueueCollector(Collector):
             "docex_oldest_queued_delivery_age_seconds",
             "Age of the oldest delivery still queued (0 when none)",
         )
+        queued_jobs = GaugeMetricFamily(
+            "docex_jobs_queued", "Outbound jobs waiting, by kind", labels=["kind"]
+        )
+        oldest_job = GaugeMetricFamily(
+            "docex_oldest_queued_job_age_seconds",
+            "Age of the oldest outbound job still waiting, by kind",
+            labels=["kind"],
+        )
         try:
             with self.db.read() as session:
+                waiting = pending(session)
                 counts = dict(
                     session.execute(
                         select(Delivery.transport, func.count()).group_by(Delivery.transport)
@@ -61,13 +72,18 @@ class _QueueCollector(Collector):
         for state in TRANSPORT_STATES:
             by_state.add_metric([state], counts.get(state, 0))
         if first is not None:
-            from docex.kit.clock import as_utc
-
             oldest.add_metric([], max(0.0, (self.clock.now() - as_utc(first)).total_seconds()))
         else:
             oldest.add_metric([], 0.0)
         yield by_state
         yield oldest
+        now = self.clock.now()
+        for kind, (count, since) in sorted(waiting.items()):
+            queued_jobs.add_metric([kind], count)
+            age = (now - as_utc(since)).total_seconds() if since is not None else 0.0
+            oldest_job.add_metric([kind], max(0.0, age))
+        yield queued_jobs
+        yield oldest_job
 
 
 class Metrics:

@@ -8,4 +8,5 @@ def import_all() -> None:
     import docex.audit.models
     import docex.auth.models
     import docex.documents.models
+    import docex.queue.models
     import docex.routing.models  # noqa: F401

@@ -13,7 +13,7 @@ from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
-from docex.routing.dispatcher import Dispatcher
+from docex.routing.worker import Worker
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.jws import NodeSigner
 from docex.signing.keks import KekRing
@@ -29,7 +29,7 @@ class Node:
     signer: NodeSigner
     clock: Clock
     metrics: Metrics
-    dispatcher: Dispatcher
+    worker: Worker
     committer: GroupCommitter
     keks: KekRing
     agency_keys: AgencyKeyStore

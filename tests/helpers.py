@@ -134,7 +134,7 @@ def node_of(client: TestClient) -> Node:
 
 
 def deliver(client: TestClient) -> int:
-    return node_of(client).dispatcher.run_once()
+    return node_of(client).worker.run_once()
 
 
 def counts(client: TestClient) -> dict[str, int]:

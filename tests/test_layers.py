@@ -20,7 +20,7 @@ CLIENT_ROOT = ROOT.parent / "client" / "docex_client"
 # The faces and the wiring: nothing below may import them.
 FACES = {"api", "cli", "web", "app", "node", "bootstrap", "backup", "client", "metrics"}
 # Packages that do one technical job and know nothing of documents, agencies or people.
-LOW = {"kit", "errors", "config", "db", "vocabulary"}
+LOW = {"kit", "errors", "config", "db", "vocabulary", "queue"}
 # Signatures and storage import no other domain package (issue 9).
 INDEPENDENT = {"signing", "storage"}
 

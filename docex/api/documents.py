@@ -51,7 +51,7 @@ async def submit_document(request: Request, actor: ActorDep, node: NodeDep) -> J
     finally:
         upload.discard()
     if result.created:
-        node.dispatcher.wake()
+        node.worker.wake()
     view = views.document_view(actor, result.document, result.deliveries)
     return JSONResponse(
         view.model_dump(mode="json"),

@@ -7,7 +7,7 @@ On SIGTERM (or SIGINT) ``docex serve`` does not close its socket at once, as uvi
    later; ``/readyz`` answers the same), while the requests in flight go on;
 2. **stop** — as soon as none is left in flight, or when ``shutdown_grace_seconds`` have
    passed, uvicorn's own shutdown runs: the socket closes, then the application's lifespan ends
-   (the dispatcher stops and releases its leases, ``routing/dispatcher.py``). The process
+   (the routing worker stops and releases its leases, ``routing/worker.py``). The process
    exits 0.
 
 A request still reading its body when the grace period ends is cut: its read (one waiting for

@@ -1,6 +1,6 @@
 """The node's audit log at work: the integrator loop, checkpoints on demand, the log's keys.
 
-``AuditLog`` is built once by ``create_app`` (like the dispatcher). Its background thread runs
+``AuditLog`` is built once by ``create_app`` (like the routing worker). Its background thread runs
 integration passes (``docex.audit.sequencer.run_pass``) every ``integrate_interval_seconds``, and
 straight again while passes come back full; any number of processes may run one, the log lock
 makes them take turns. ``integrate()`` and ``checkpoint()`` do the same on demand (CLI, tests).

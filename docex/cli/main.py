@@ -134,7 +134,7 @@ def serve(
         typer.Option("--dispatcher/--no-dispatcher", help="Run the dispatcher in this process."),
     ] = True,
 ) -> None:
-    """Serve the API (and the dispatcher) on HOST:PORT, 127.0.0.1:8000 by default."""
+    """Serve the API (and the routing worker) on HOST:PORT, 127.0.0.1:8000 by default."""
     import uvicorn
 
     from docex.api.protocol import protocol_class
@@ -175,7 +175,7 @@ def serve(
 
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
-    """Run a dispatcher alone (as many as you like, beside API-only `serve --no-dispatcher`)."""
+    """Run a routing worker alone (as many as you like, beside API-only `serve --no-dispatcher`)."""
     from docex.app import build_node
     from docex.kit.logs import configure_logging
 
@@ -184,13 +184,12 @@ def worker(data_dir: DataDir = None) -> None:
     node = build_node(settings)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
-        node.dispatcher.stop(timeout=0)
+        node.worker.request_stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    console.print(f"dispatcher {node.dispatcher.owner} running")
-    node.dispatcher.run_forever()
-    node.dispatcher.release()  # the loop has ended: another worker takes its deliveries now
+    console.print(f"worker {node.worker.owner} running")
+    node.worker.run_forever()  # until SIGTERM/SIGINT; then it gives its leases back
     node.db.dispose()
 
 

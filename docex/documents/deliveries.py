@@ -13,7 +13,8 @@ from docex.agencies.service import Recipient
 from docex.audit import events
 from docex.documents.models import Delivery, Document
 from docex.kit.ids import uuid7
-from docex.vocabulary.transport import QUEUED
+from docex.queue import jobs
+from docex.vocabulary.transport import JOB_DELIVERY, QUEUED
 
 
 def queue_deliveries(
@@ -36,7 +37,6 @@ def queue_deliveries(
             status=None,
             priority=priority,
             attempts=0,
-            next_attempt_at=now,
             created_at=now,
             updated_at=now,
         )
@@ -57,4 +57,5 @@ def queue_deliveries(
             **detail,
         )
     session.add_all(rows)
+    jobs.enqueue(session, JOB_DELIVERY, [row.id for row in rows], now=now, priority=priority)
     return rows

@@ -79,7 +79,6 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("document_id", "recipient_id"),
-        Index("ix_deliveries_due", "transport", "priority", "next_attempt_at"),
         Index("ix_deliveries_inbox", "recipient_id", "delivered_at"),
     )
 
@@ -89,12 +88,9 @@ class Delivery(Base):
     addressed_as: Mapped[str] = mapped_column(String(100))  # what the sender wrote
     transport: Mapped[str] = mapped_column(String(16))  # queued | delivered | failed
     status: Mapped[str | None] = mapped_column(String(2))
-    priority: Mapped[int] = mapped_column(Integer)  # higher goes first
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_error: Mapped[str | None] = mapped_column(String(500))
+    priority: Mapped[int] = mapped_column(Integer)  # higher goes first (its job's priority)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # as its job last reported
+    last_error: Mapped[str | None] = mapped_column(String(500))  # why it waits or failed
     flag: Mapped[str | None] = mapped_column(String(64))  # e.g. stored_file_corrupt
     incoming_number: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

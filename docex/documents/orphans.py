@@ -3,8 +3,8 @@
 Blobs are written before the rows that point at them, so a failure in between leaves a blob no
 row names. ``sweep_orphans`` deletes such blobs once they are older than a grace period (longer
 than any intake can take between writing a blob and committing), so it never races an intake
-in flight. It runs periodically in the dispatcher loop; every sweep that deletes something is
-an audit event.
+in flight. It runs periodically in the routing worker's housekeeping loop; every sweep that
+deletes something is an audit event.
 """
 
 from __future__ import annotations

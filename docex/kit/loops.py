@@ -1,5 +1,5 @@
 """A background loop on a daemon thread: the one shape the node's long-running chores share (the
-dispatcher, the audit-log integrator, the refusal writer).
+routing worker's loops, the audit-log integrator, the refusal writer).
 
 ``step`` runs again and again: at once when it says more work is waiting (it returns True) or
 when someone calls :meth:`Loop.wake`, else after ``interval`` seconds. A step that raises is

@@ -1,1 +1,2 @@
-"""Deliveries (transport state machine), the dispatcher, business statuses and their receipts."""
+"""The routing engine: the worker and its transports (one outbound queue), deliveries, business
+statuses and their receipts."""

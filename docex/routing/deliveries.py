@@ -2,24 +2,30 @@
 
     queued ──deliver──► delivered
        │ └─retry (backoff)─┘
-       └──too many attempts──► failed
+       └──attempts or TTL used up──► failed ──requeue (an operator)──► queued
 
-A delivery is created ``queued`` in the intake transaction; the dispatcher moves it on.
+A delivery and its job (``docex.queue``, kind ``delivery``) are created in the intake
+transaction; the routing worker hands the job to :class:`DeliveryTransport`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from docex.agencies.models import Agency
 from docex.audit import events
+from docex.db import Database
 from docex.documents.models import Delivery, Document
+from docex.queue import jobs
+from docex.queue.jobs import Claimed, RetryPolicy
 from docex.routing.receipts import issue_receipt
 from docex.signing.jws import NodeSigner
 from docex.vocabulary import statuses
-from docex.vocabulary.transport import DELIVERED, FAILED, QUEUED
+from docex.vocabulary.transport import DELIVERED, FAILED, JOB_DELIVERY, QUEUED
 
 
 def queued_to(session: Session, agency_id: str) -> int:
@@ -42,8 +48,6 @@ def deliver_locally(
     delivery.delivered_at = now
     delivery.updated_at = now
     delivery.status = statuses.ARRIVED
-    delivery.lease_owner = None
-    delivery.lease_until = None
     events.record(
         session,
         events.DELIVERY_DELIVERED,
@@ -66,30 +70,103 @@ def deliver_locally(
     )
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
+class DeliveryTransport:
+    """Moves deliveries to the agencies this node hosts: the recipient's inbox and a signed 01,
+    completed in one transaction with the job. A recipient hosted elsewhere waits (no route yet:
+    the federation transport will carry it) and, once the job's attempts or TTL are used up,
+    fails for good, and the sender is told."""
+
+    kind = JOB_DELIVERY
+
+    def __init__(
+        self,
+        db: Database,
+        signer: NodeSigner,
+        *,
+        node_id: str,
+        batch_size: int,
+        policy: RetryPolicy,
+        on_failure: Callable[[str], object] | None = None,
+    ) -> None:
+        self.db = db
+        self.signer = signer
+        self.node_id = node_id
+        self.batch_size = batch_size
+        self.policy = policy
+        # Told "retry" or "failed" for each delivery attempt that failed (the metrics).
+        self.on_failure = on_failure
+
+    def move(self, batch: Sequence[Claimed], now: datetime) -> int:
+        outcomes: list[str] = []
+        with self.db.write() as session:
+            by_ref = {job.ref: job for job in batch}
+            rows = {
+                d.id: d
+                for d in session.scalars(select(Delivery).where(Delivery.id.in_(list(by_ref))))
+            }
+            homes = dict(
+                session.execute(
+                    select(Agency.id, Agency.node_id).where(
+                        Agency.id.in_(list({r.recipient_id for r in rows.values()}))
+                    )
+                ).all()
+            )
+            here = [
+                job
+                for job in batch
+                if job.ref not in rows  # nothing left to move: the job just goes
+                or rows[job.ref].transport != QUEUED
+                or homes.get(rows[job.ref].recipient_id) == self.node_id
+            ]
+            done = jobs.complete(session, here)
+            taken = {job.id for job in here}
+            waiting = [job for job in batch if job.id not in taken]
+            moving = [rows[j.ref] for j in here if j.id in done and j.ref in rows]
+            wanted = list({delivery.document_id for delivery in moving})
+            documents = {
+                d.id: d for d in session.scalars(select(Document).where(Document.id.in_(wanted)))
+            }
+            delivered = 0
+            for job in here:
+                delivery = rows.get(job.ref)
+                if job.id not in done or delivery is None or delivery.transport != QUEUED:
+                    continue
+                delivery.attempts = job.attempts
+                deliver_locally(
+                    session, self.signer, documents[delivery.document_id], delivery, now=now
+                )
+                delivered += 1
+            for job in waiting:
+                delivery = rows[job.ref]
+                reason = f"no route to node {homes.get(delivery.recipient_id)!r}"
+                state = jobs.retry(session, job, reason, now=now, policy=self.policy)
+                if state is not None:
+                    final = state == jobs.FAILED
+                    record_failure(session, delivery, job.attempts, reason, now=now, final=final)
+                    outcomes.append("failed" if final else "retry")
+        if self.on_failure is not None:
+            for outcome in outcomes:
+                self.on_failure(outcome)
+        return delivered
 
 
-def defer_or_fail(
-    session: Session, delivery: Delivery, reason: str, *, now: datetime, max_attempts: int
+def record_failure(
+    session: Session, delivery: Delivery, attempts: int, reason: str, *, now: datetime, final: bool
 ) -> None:
-    delivery.lease_owner = None
-    delivery.lease_until = None
+    """An attempt failed: the delivery keeps the reason (the sender sees it) and, when the
+    queue gave up, becomes ``failed``; the trace says which."""
+    delivery.attempts = attempts
     delivery.last_error = reason[:500]
     delivery.updated_at = now
-    if delivery.attempts >= max_attempts:
+    if final:
         delivery.transport = FAILED
-        event = events.DELIVERY_FAILED
-    else:
-        delivery.next_attempt_at = now + backoff(delivery.attempts)
-        event = events.DELIVERY_RETRY
     events.record(
         session,
-        event,
+        events.DELIVERY_FAILED if final else events.DELIVERY_RETRY,
         at=now,
         agency_id=delivery.recipient_id,
         document_id=delivery.document_id,
         delivery_id=delivery.id,
-        attempt=delivery.attempts,
+        attempt=attempts,
         reason=reason[:500],
     )

@@ -21,7 +21,7 @@ class Classification(StrEnum):
 
 _CLASSIFICATION_ORDER = list(Classification)
 
-# Thường, Khẩn, Thượng khẩn, Hỏa tốc: the dispatcher moves higher urgency first.
+# Thường, Khẩn, Thượng khẩn, Hỏa tốc: the routing worker moves higher urgency first.
 Urgency = Literal["normal", "urgent", "very_urgent", "flash"]
 URGENCIES: tuple[Urgency, ...] = get_args(Urgency)
 URGENCY_PRIORITY: dict[str, int] = {name: rank for rank, name in enumerate(URGENCIES)}

@@ -1,6 +1,6 @@
 """Where a delivery stands in the node's machinery, apart from its business status (01–16).
 
-``queued``: accepted, waiting for the dispatcher; ``delivered``: in the recipient's inbox (the
+``queued``: accepted, waiting for the routing worker; ``delivered``: in the recipient's inbox (the
 node issued status 01); ``failed``: given up on, with a reason the sender sees.
 """
 
@@ -10,3 +10,6 @@ QUEUED = "queued"
 DELIVERED = "delivered"
 FAILED = "failed"
 TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
+
+# Kinds of job in the outbound queue (docex/queue), one transport each (docex/routing/worker.py).
+JOB_DELIVERY = "delivery"  # to an agency this node hosts
