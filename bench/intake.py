@@ -395,6 +395,25 @@ def verify_status_01(node: Node, client: httpx.Client, document_ids: set[str]) -
         raise node.fail(f"{len(missing)} documents of the run are not in the outbox")
 
 
+def submit_to_01(node: Node, client: httpx.Client, sent_at: dict[str, float]) -> list[float]:
+    """Outside timing: for each document, from the time it was due to be sent (client wall
+    clock) to the last of its 01 receipts (the node's wall clock: the same machine)."""
+    spans = []
+    for document_id, sent in sent_at.items():
+        response = client.get(f"/api/v1/documents/{document_id}/receipts")
+        if response.status_code != 200:
+            raise node.fail(f"receipts of {document_id} → {response.status_code}")
+        arrived = [
+            datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).timestamp()
+            for r in response.json()["items"]
+            if r["code"] == "01"
+        ]
+        if not arrived:
+            raise node.fail(f"document {document_id} has no 01 receipt")
+        spans.append(max(arrived) - sent)
+    return spans
+
+
 # -- runs ----------------------------------------------------------------------------------
 
 
@@ -406,6 +425,7 @@ class Outcome:
     deliveries: int = 0
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
+    sent_at: dict[str, float] = field(default_factory=dict)  # document id → wall clock, due time
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(
@@ -415,12 +435,15 @@ class Outcome:
         problem: str,
         latency: float,
         service: float,
+        sent_wall: float | None = None,
     ) -> None:
         with self.lock:
             if response is not None and response.status_code == 201:
                 self.latencies.append(latency)
                 self.service.append(service)
                 self.document_ids.append(response.json()["id"])
+                if sent_wall is not None:
+                    self.sent_at[self.document_ids[-1]] = sent_wall
                 self.deliveries += payload.deliveries
                 return
             self.errors += 1
@@ -565,9 +588,10 @@ def paced(node: Node, payloads: list[Payload], rate: float) -> dict[str, Any]:
                     if wait > 0:
                         time.sleep(wait)  # the schedule, not a poll
                     start = time.perf_counter()
+                    wall = time.time() - (start - due)  # the wall-clock time it was due
                     response, problem = post(client, payloads[i])
                     end = time.perf_counter()
-                    outcome.record(payloads[i], response, problem, end - due, end - start)
+                    outcome.record(payloads[i], response, problem, end - due, end - start, wall)
 
             threads = [
                 threading.Thread(target=work, args=(c,), name=f"paced-{i}", daemon=True)
@@ -585,6 +609,7 @@ def paced(node: Node, payloads: list[Payload], rate: float) -> dict[str, Any]:
             check_errors(node, "paced", outcome, len(payloads))
             t_delivered = wait_delivered(node, control, before, outcome.deliveries)
             verify_status_01(node, control, set(outcome.document_ids))
+            to_01 = submit_to_01(node, control, outcome.sent_at)
     finally:
         for client in clients:
             client.close()
@@ -597,11 +622,13 @@ def paced(node: Node, payloads: list[Payload], rate: float) -> dict[str, Any]:
         "docs_per_s": round(ok / (t_delivered - t0), 1),
         "latency_ms": latency_summary(outcome.latencies),
         "service_ms": latency_summary(outcome.service),
+        "submit_to_01_ms": latency_summary(to_01),
         "errors": outcome.errors,
     }
     log(
         f"paced at {result['rate']}/s: p50 {result['latency_ms']['p50']} ms, "
-        f"p99 {result['latency_ms']['p99']} ms"
+        f"p99 {result['latency_ms']['p99']} ms; submit to 01 p99 "
+        f"{result['submit_to_01_ms']['p99']} ms"
     )
     return result
 
