@@ -395,19 +395,20 @@ def verify_status_01(node: Node, client: httpx.Client, document_ids: set[str]) -
         raise node.fail(f"{len(missing)} documents of the run are not in the outbox")
 
 
-def submit_to_01(node: Node, client: httpx.Client, sent_at: dict[str, float]) -> list[float]:
-    """Outside timing: for each document, from the time it was due to be sent (client wall
-    clock) to the last of its 01 receipts (the node's wall clock: the same machine)."""
+def _timestamp(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def to_01(node: Node, client: httpx.Client, since: dict[str, float]) -> list[float]:
+    """Outside timing: for each document, from ``since`` (a wall-clock time) to the last of its
+    01 receipts (the node's wall clock: the same machine)."""
     spans = []
-    for document_id, sent in sent_at.items():
+    for document_id, sent in since.items():
         response = client.get(f"/api/v1/documents/{document_id}/receipts")
         if response.status_code != 200:
             raise node.fail(f"receipts of {document_id} → {response.status_code}")
-        arrived = [
-            datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).timestamp()
-            for r in response.json()["items"]
-            if r["code"] == "01"
-        ]
+        items = response.json()["items"]
+        arrived = [_timestamp(r["created_at"]) for r in items if r["code"] == "01"]
         if not arrived:
             raise node.fail(f"document {document_id} has no 01 receipt")
         spans.append(max(arrived) - sent)
@@ -426,6 +427,7 @@ class Outcome:
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     sent_at: dict[str, float] = field(default_factory=dict)  # document id → wall clock, due time
+    accepted_at: dict[str, float] = field(default_factory=dict)  # document id → its created_at
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(
@@ -444,6 +446,9 @@ class Outcome:
                 self.document_ids.append(response.json()["id"])
                 if sent_wall is not None:
                     self.sent_at[self.document_ids[-1]] = sent_wall
+                    self.accepted_at[self.document_ids[-1]] = _timestamp(
+                        response.json()["created_at"]
+                    )
                 self.deliveries += payload.deliveries
                 return
             self.errors += 1
@@ -609,7 +614,8 @@ def paced(node: Node, payloads: list[Payload], rate: float) -> dict[str, Any]:
             check_errors(node, "paced", outcome, len(payloads))
             t_delivered = wait_delivered(node, control, before, outcome.deliveries)
             verify_status_01(node, control, set(outcome.document_ids))
-            to_01 = submit_to_01(node, control, outcome.sent_at)
+            submitted_to_01 = to_01(node, control, outcome.sent_at)
+            accepted_to_01 = to_01(node, control, outcome.accepted_at)
     finally:
         for client in clients:
             client.close()
@@ -622,7 +628,8 @@ def paced(node: Node, payloads: list[Payload], rate: float) -> dict[str, Any]:
         "docs_per_s": round(ok / (t_delivered - t0), 1),
         "latency_ms": latency_summary(outcome.latencies),
         "service_ms": latency_summary(outcome.service),
-        "submit_to_01_ms": latency_summary(to_01),
+        "submit_to_01_ms": latency_summary(submitted_to_01),
+        "accepted_to_01_ms": latency_summary(accepted_to_01),
         "errors": outcome.errors,
     }
     log(
