@@ -84,6 +84,9 @@ class Worker:
             interval = settings.housekeeping_interval_seconds
             self._chores.append(Loop("docex-housekeeping", chores, interval=interval))
         self._stopped = threading.Event()
+        # Jobs claimed and not yet moved: the heartbeat writes only while there are some.
+        self._holding = 0
+        self._holding_lock = threading.Lock()
 
     def add(self, transport: Transport) -> None:
         """Plugs in another transport before the worker starts."""
@@ -100,7 +103,7 @@ class Worker:
         self, kind: str, now: datetime | None = None, limit: int | None = None
     ) -> list[Claimed]:
         transport = self.transports[kind]
-        return jobs.claim(
+        batch = jobs.claim(
             self.db,
             kind,
             owner=self.owner,
@@ -108,11 +111,18 @@ class Worker:
             lease=self.lease,
             now=now or self.clock.now(),
         )
+        with self._holding_lock:
+            self._holding += len(batch)
+        return batch
 
     def move(self, kind: str, batch: Sequence[Claimed], now: datetime | None = None) -> int:
         if not batch:
             return 0
-        return self.transports[kind].move(batch, now or self.clock.now())
+        try:
+            return self.transports[kind].move(batch, now or self.clock.now())
+        finally:
+            with self._holding_lock:
+                self._holding = max(0, self._holding - len(batch))
 
     def run_once(self, kind: str | None = None) -> int:
         """Moves every due job (of ``kind``, or of every kind); returns how many completed."""
@@ -137,7 +147,8 @@ class Worker:
         return step
 
     def _beat(self) -> bool:
-        jobs.heartbeat(self.db, self.owner, lease=self.lease, now=self.clock.now())
+        if self._holding:  # nothing held, nothing to renew: no write
+            jobs.heartbeat(self.db, self.owner, lease=self.lease, now=self.clock.now())
         return False
 
     # -- background loops (``docex serve`` and ``docex worker``) ---------------------------------
