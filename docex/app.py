@@ -16,6 +16,7 @@ from docex.api import errors, openapi
 from docex.api.agencies import router as agencies_router
 from docex.api.audit import router as audit_router
 from docex.api.auth import router as auth_router
+from docex.api.deadlines import router as deadlines_router
 from docex.api.documents import router as documents_router
 from docex.api.headers import SecurityHeaders, docs_router
 from docex.api.limits import RequestLimits
@@ -41,6 +42,7 @@ from docex.kit.clock import Clock, SystemClock
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
+from docex.routing import deadlines
 from docex.routing.dispatcher import Dispatcher
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import ValidationLimits
@@ -81,7 +83,7 @@ def build_node(
     clock = clock or SystemClock()
     settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     sweep_spool(settings.spool_dir)  # what a killed process left; live requests' are locked
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, session_info=deadlines.session_info(settings))
     secret = settings.passphrase
     token = open_token(settings)
     key = node_key(settings, token)  # loaded once: receipts and the audit log sign with it
@@ -135,6 +137,7 @@ def build_node(
         clock=clock,
         metrics=metrics,
         dispatcher=dispatcher,
+        overdue=deadlines.OverdueSweep(db, clock, settings.deadlines),
         committer=committer,
         keks=kek_ring(settings),
         agency_keys=agency_key_store(settings),
@@ -159,6 +162,7 @@ def create_app(
 
     def shut_down() -> None:
         node.dispatcher.stop()
+        node.overdue.stop()
         node.audit.stop()
         node.refusals.stop()
         node.committer.close()
@@ -169,6 +173,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
             node.dispatcher.start()
+            node.overdue.start()
         if settings.audit.integrator_enabled:
             node.audit.start()
         node.refusals.start()
@@ -195,6 +200,7 @@ def create_app(
     for router in (auth_router, agencies_router, documents_router, receipts_router, pdf_router):
         api.include_router(router)
     api.include_router(audit_router)
+    api.include_router(deadlines_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

@@ -118,13 +118,18 @@ def insert_if_missing(session: Session, model: type[Base], keys: list[str], **va
 class Database:
     """One engine; ``read()`` sessions never commit, ``write()`` commits or rolls back."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, session_info: dict[str, Any] | None = None, **engine_kwargs: Any
+    ) -> None:
+        """``session_info``: what every session's ``info`` holds (the node's rules that code
+        deep in a transaction needs, e.g. the deadline rule of ``routing.deadlines``)."""
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        info = dict(session_info or {})
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(
-            self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False
+            self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False, info=info
         )
         # SQLite has one writer at a time. Threads of this process queue on a lock that wakes
         # the next one the moment a commit ends, instead of SQLite's busy handler, which polls

@@ -189,8 +189,10 @@ def worker(data_dir: DataDir = None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     console.print(f"dispatcher {node.dispatcher.owner} running")
+    node.overdue.start()
     node.dispatcher.run_forever()
     node.dispatcher.release()  # the loop has ended: another worker takes its deliveries now
+    node.overdue.stop()
     node.db.dispose()
 
 
@@ -543,7 +545,7 @@ def sample_pdf_cmd(
 
 
 def _register_remote() -> None:
-    from docex.cli import audit, documents, mailbox, pki, sending, session
+    from docex.cli import audit, deadlines, documents, mailbox, pki, sending, session
     from docex.cli.connection import RemoteCommand
 
     for name, command in (
@@ -553,6 +555,7 @@ def _register_remote() -> None:
         ("sign", sending.sign),
         ("inbox", mailbox.inbox),
         ("outbox", mailbox.outbox),
+        ("overdue", deadlines.overdue),
         ("show", documents.show),
         ("download", documents.download),
         ("status", documents.status),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from docex.audit import events
 from docex.documents.models import Delivery, Document
+from docex.routing.deadlines import deadline_rule, due_time
 from docex.routing.receipts import issue_receipt
 from docex.signing.jws import NodeSigner
 from docex.vocabulary import statuses
@@ -42,6 +43,7 @@ def deliver_locally(
     delivery.delivered_at = now
     delivery.updated_at = now
     delivery.status = statuses.ARRIVED
+    delivery.due_at = due_time(now, document.urgency, deadline_rule(session))
     delivery.lease_owner = None
     delivery.lease_until = None
     events.record(
