@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -29,9 +30,9 @@ def overdue(
     recipient and as sender; the whole node's for admins and auditors.
 
     Columns: Hạn (when the answer was due, Vietnam time), Văn bản (document id, shortened),
-    Trích yếu (subject), Gửi → nhận (sender and recipient, and your side), Độ khẩn/mật
-    (urgency, classification), Trạng thái (the recipient's last status; "trả lời muộn" once
-    answered late)."""
+    Trích yếu (subject), Gửi → nhận (sender, recipient), Trạng thái (the recipient's last
+    status; your side: "phải trả lời" you had to answer, "đã gửi" you sent it; "trả lời muộn"
+    once answered late)."""
     answered = False if still_open else None
     with remote() as client:
         if all_pages:
@@ -46,21 +47,25 @@ def overdue(
     render.show(
         render.table(
             "Quá hạn tiếp nhận",
-            ["Hạn", "Văn bản", "Trích yếu", "Gửi → nhận", "Độ khẩn/mật", "Trạng thái"],
-            (
-                [
-                    render.when(item.due_at),
-                    short(item.document_id),
-                    item.subject,
-                    f"{item.sender_id}\n→ {item.recipient_id}"
-                    + (f"\n({_SIDES[item.side]})" if item.side in _SIDES else ""),
-                    render.marks(item.urgency, item.classification),
-                    render.status_text(item.status) + ("\ntrả lời muộn" if item.answered else ""),
-                ]
-                for item in page
-            ),
-            keep=(0, 1),
+            ["Hạn", "Văn bản", "Trích yếu", "Gửi → nhận", "Trạng thái"],
+            (_row(item, short) for item in page),
+            keep=(0, 1, 3),
         )
     )
     if page.next_cursor:
         err.print(f"thêm / more: --cursor {page.next_cursor} (hoặc --all)", markup=False)
+
+
+def _row(item: OverdueItem, short: Callable[[str], str]) -> list[str]:
+    state = [render.status_text(item.status)]
+    if item.side in _SIDES:
+        state.append(_SIDES[item.side])
+    if item.answered:
+        state.append("trả lời muộn")
+    return [
+        render.when(item.due_at),
+        short(item.document_id),
+        item.subject,
+        f"{item.sender_id}\n→ {item.recipient_id}",
+        "\n".join(state),
+    ]

@@ -423,9 +423,7 @@ def test_overdue_lines_are_the_agency_s_own_and_every_agency_s_for_admins_and_au
     lines = reach(who, Action.READ_DEADLINES)
     watcher = role in NODE_ROLES
     assert lines.every_agency is watcher
-    assert lines.covers(parties(classification)) is (
-        watcher or relation in ("sender", "recipient")
-    )
+    assert lines.covers(parties(classification)) is (watcher or relation in ("sender", "recipient"))
     if role == "admin":
         assert not visibility(who, parties(classification)).content
 

@@ -527,3 +527,22 @@ def test_the_overdue_flag_in_inbox_outbox_and_the_document(
     assert {r["agency_id"]: r["overdue"] for r in document["recipients"]} == {H41: True, H26: True}
     own = node.get(f"/api/v1/documents/{on_time}", headers=auth(credentials, H41)).json()
     assert [r["overdue"] for r in own["recipients"]] == [False]
+
+
+def test_the_node_sweeps_by_itself_where_the_dispatcher_runs(
+    settings: Settings, clock: MovableClock, validator_pool: ValidatorPool, credentials: dict
+) -> None:
+    settings.dispatcher.enabled = True
+    settings.deadlines.sweep_interval_seconds = 0.05
+    with _node(settings, clock, validator_pool) as c:
+        document_id = sent(c, credentials, urgency="flash")
+        waited = 0
+        while delivery(c, document_id).due_at is None and waited < 600:
+            threading.Event().wait(0.05)
+            waited += 1
+        clock.at = as_utc(delivery(c, document_id).due_at) + timedelta(seconds=1)  # type: ignore[arg-type]
+        while delivery(c, document_id).overdue_at is None and waited < 600:
+            threading.Event().wait(0.05)
+            waited += 1
+        assert delivery(c, document_id).overdue_at is not None
+        assert len(audit_events(c, EVENT)) == 1
