@@ -546,3 +546,22 @@ def test_the_node_sweeps_by_itself_where_the_dispatcher_runs(
             waited += 1
         assert delivery(c, document_id).overdue_at is not None
         assert len(audit_events(c, EVENT)) == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "error"),
+    [
+        ({"answered": "maybe"}, 422, "invalid_request"),
+        ({"limit": "0"}, 422, "invalid_request"),
+        ({"cursor": "%%%"}, 400, "invalid_cursor"),
+    ],
+)
+def test_bad_overdue_queries_are_refused_audited_and_change_nothing(
+    node: TestClient, credentials: dict, params: dict[str, str], status: int, error: str
+) -> None:
+    before = len(audit_events(node, "api:request:refused"))
+    response = node.get(OVERDUE, params=params, headers=auth(credentials, H41))
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == error
+    assert len(audit_events(node, "api:request:refused")) == before + 1
+    assert audit_events(node, EVENT) == []
