@@ -16,6 +16,7 @@ from docex.api import errors, openapi
 from docex.api.agencies import router as agencies_router
 from docex.api.audit import router as audit_router
 from docex.api.auth import router as auth_router
+from docex.api.deadlines import router as deadlines_router
 from docex.api.documents import router as documents_router
 from docex.api.headers import SecurityHeaders, docs_router
 from docex.api.limits import RequestLimits
@@ -42,6 +43,7 @@ from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
 from docex.queue.jobs import RetryPolicy
+from docex.routing.deadlines import OverdueSweep
 from docex.routing.deliveries import DeliveryTransport
 from docex.routing.worker import Worker
 from docex.signing.sandbox import ValidatorPool
@@ -112,6 +114,7 @@ def build_node(
                 db,
                 signer,
                 node_id=settings.node_id,
+                deadlines=settings.deadlines,
                 batch_size=routing.batch_size,
                 policy=RetryPolicy(
                     base=timedelta(seconds=routing.backoff_base_seconds),
@@ -150,6 +153,7 @@ def build_node(
         clock=clock,
         metrics=metrics,
         worker=worker,
+        overdue=OverdueSweep(db, clock, settings.deadlines),
         committer=committer,
         keks=kek_ring(settings),
         agency_keys=agency_key_store(settings),
@@ -174,6 +178,7 @@ def create_app(
 
     def shut_down() -> None:
         node.worker.stop()
+        node.overdue.stop()
         node.audit.stop()
         node.refusals.stop()
         node.committer.close()
@@ -184,6 +189,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher.enabled:
             node.worker.start()
+            node.overdue.start()
         if settings.audit.integrator_enabled:
             node.audit.start()
         node.refusals.start()
@@ -210,6 +216,7 @@ def create_app(
     for router in (auth_router, agencies_router, documents_router, receipts_router, pdf_router):
         api.include_router(router)
     api.include_router(audit_router)
+    api.include_router(deadlines_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from datetime import date, time
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -126,6 +128,53 @@ class DispatcherSettings(BaseModel):
     orphan_grace_seconds: float = Field(default=3600, ge=60)
 
 
+class DeadlineSettings(BaseModel):
+    """The legal receipt rule (docex/routing/deadlines.py): a delivery is due by the end of the
+    recipient's working day, the next working day's if it arrives after the end, on a weekend
+    or on a holiday; flash and very urgent documents within hours, whatever the day."""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    day_end: time = time(17, 0)
+    # ISO weekday numbers, Monday 1 ... Sunday 7: Saturday and Sunday.
+    weekend: Annotated[frozenset[int], NoDecode] = frozenset({6, 7})
+    holidays: Annotated[frozenset[date], NoDecode] = frozenset()
+    flash_hours: float = Field(default=1, gt=0)
+    very_urgent_hours: float = Field(default=2, gt=0)
+    # How often the overdue sweep runs beside the dispatcher (docex serve, docex worker).
+    sweep_interval_seconds: float = Field(default=60, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("weekend", "holidays", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        """``6,7`` or ``2026-04-30, 2026-05-01`` or a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple | set | frozenset):
+            return [v.strip() if isinstance(v, str) else v for v in value if str(v).strip()]
+        return value
+
+    @field_validator("weekend")
+    @classmethod
+    def _weekdays(cls, value: frozenset[int]) -> frozenset[int]:
+        if not value <= set(range(1, 8)) or len(value) == 7:
+            raise ValueError("weekend days are ISO weekdays 1 (Monday) to 7, not all seven")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class AuditSettings(BaseModel):
     # The log's identity in its checkpoints (c2sp.org/tlog-checkpoint origin line); default
     # "<node id>/audit". Never change it once checkpoints exist: witnesses pin it.
@@ -182,6 +231,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
+    deadlines: DeadlineSettings = DeadlineSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
+from docex.routing.deadlines import OverdueSweep
 from docex.routing.worker import Worker
 from docex.signing.agency_keys import AgencyKeyStore
 from docex.signing.jws import NodeSigner
@@ -30,6 +31,7 @@ class Node:
     clock: Clock
     metrics: Metrics
     worker: Worker
+    overdue: OverdueSweep  # runs wherever the routing worker runs
     committer: GroupCommitter
     keks: KekRing
     agency_keys: AgencyKeyStore

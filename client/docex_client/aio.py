@@ -40,6 +40,7 @@ from docex_client.models import (
     InboxItem,
     Me,
     OutboxItem,
+    OverdueItem,
     Page,
     Receipt,
     Sent,
@@ -288,6 +289,22 @@ class AsyncDocexClient:
 
     def iter_outbox(self, *, limit: int | None = None) -> AsyncIterator[OutboxItem]:
         return self._pages(lambda cursor: calls.outbox(limit=limit, cursor=cursor))
+
+    async def overdue(
+        self,
+        *,
+        answered: bool | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[OverdueItem]:
+        return await self.call(calls.overdue(answered=answered, limit=limit, cursor=cursor))
+
+    def iter_overdue(
+        self, *, answered: bool | None = None, limit: int | None = None
+    ) -> AsyncIterator[OverdueItem]:
+        return self._pages(
+            lambda cursor: calls.overdue(answered=answered, limit=limit, cursor=cursor)
+        )
 
     async def agencies(
         self,

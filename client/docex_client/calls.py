@@ -34,6 +34,7 @@ from docex_client.models import (
     InboxItem,
     Me,
     OutboxItem,
+    OverdueItem,
     Page,
     Receipt,
     Sent,
@@ -208,6 +209,17 @@ def inbox(
 def outbox(*, limit: int | None, cursor: str | None) -> Call[Page[OutboxItem]]:
     params = {"limit": limit, "cursor": cursor}
     return Call("GET", "/api/v1/outbox", _page(OutboxItem.from_json, "outbox"), params=params)
+
+
+def overdue(
+    *, answered: bool | None, limit: int | None, cursor: str | None
+) -> Call[Page[OverdueItem]]:
+    params = {
+        "answered": None if answered is None else str(answered).lower(),
+        "limit": limit,
+        "cursor": cursor,
+    }
+    return Call("GET", "/api/v1/overdue", _page(OverdueItem.from_json, "overdue"), params=params)
 
 
 def agencies(

@@ -73,6 +73,10 @@ class _Fields:
         value: bool = self._get(key, bool, optional=False)
         return value
 
+    def flag(self, key: str) -> bool:
+        """A boolean a node of an older version does not send: absent reads false."""
+        return bool(self._get(key, bool, optional=True))
+
     def time(self, key: str) -> datetime:
         value = self.opt_time(key)
         if value is None:
@@ -283,6 +287,8 @@ class Recipient:
     incoming_number: str | None
     """Số đến: the number the recipient gave it when it accepted it (03)."""
     flag: str | None
+    overdue: bool
+    """Not answered (02/03) by its legal due time; stays true once answered late."""
     updated_at: datetime
     raw: JSON = field(repr=False, compare=False)
 
@@ -296,6 +302,7 @@ class Recipient:
             status=f.opt_text("status"),
             incoming_number=f.opt_text("incoming_number"),
             flag=f.opt_text("flag"),
+            overdue=f.flag("overdue"),
             updated_at=f.time("updated_at"),
             raw=f.data,
         )
@@ -395,6 +402,8 @@ class InboxItem:
     status: str | None
     incoming_number: str | None
     delivered_at: datetime | None
+    overdue: bool
+    """Not answered (02/03) by its legal due time; stays true once answered late."""
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
@@ -410,6 +419,7 @@ class InboxItem:
             status=f.opt_text("status"),
             incoming_number=f.opt_text("incoming_number"),
             delivered_at=f.opt_time("delivered_at"),
+            overdue=f.flag("overdue"),
             raw=f.data,
         )
 
@@ -429,6 +439,8 @@ class OutboxItem:
     """How many deliveries are in each transport state."""
     status: dict[str, int]
     """How many recipients reported each business status (``"none"``: nothing yet)."""
+    overdue: bool
+    """Some recipient did not answer by its legal due time."""
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
@@ -444,6 +456,49 @@ class OutboxItem:
             recipients=f.integer("recipients"),
             transport=f.counts("transport"),
             status=f.counts("status"),
+            overdue=f.flag("overdue"),
+            raw=f.data,
+        )
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    """A delivery not answered (02 or 03) by its legal due time (``GET /api/v1/overdue``)."""
+
+    document_id: str
+    business_id: str
+    sender_id: str
+    recipient_id: str
+    side: str | None
+    """``recipient`` or ``sender``: the caller's agency's side; None for admins and auditors."""
+    subject: str
+    urgency: str
+    classification: str
+    status: str | None
+    answered: bool
+    """Answered since, late."""
+    delivered_at: datetime | None
+    due_at: datetime | None
+    overdue_at: datetime | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        f = _Fields(data, "overdue item")
+        return cls(
+            document_id=f.text("document_id"),
+            business_id=f.text("business_id"),
+            sender_id=f.text("sender_id"),
+            recipient_id=f.text("recipient_id"),
+            side=f.opt_text("side"),
+            subject=f.opt_text("subject") or "",
+            urgency=f.text("urgency"),
+            classification=f.text("classification"),
+            status=f.opt_text("status"),
+            answered=f.boolean("answered"),
+            delivered_at=f.opt_time("delivered_at"),
+            due_at=f.opt_time("due_at"),
+            overdue_at=f.opt_time("overdue_at"),
             raw=f.data,
         )
 

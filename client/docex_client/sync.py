@@ -42,6 +42,7 @@ from docex_client.models import (
     InboxItem,
     Me,
     OutboxItem,
+    OverdueItem,
     Page,
     Receipt,
     Sent,
@@ -309,6 +310,24 @@ class DocexClient:
 
     def iter_outbox(self, *, limit: int | None = None) -> Iterator[OutboxItem]:
         return self._pages(lambda cursor: calls.outbox(limit=limit, cursor=cursor))
+
+    def overdue(
+        self,
+        *,
+        answered: bool | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[OverdueItem]:
+        """One page of deliveries not answered by their due time (the agency's own; the
+        node's for admins and auditors), latest due first."""
+        return self.call(calls.overdue(answered=answered, limit=limit, cursor=cursor))
+
+    def iter_overdue(
+        self, *, answered: bool | None = None, limit: int | None = None
+    ) -> Iterator[OverdueItem]:
+        return self._pages(
+            lambda cursor: calls.overdue(answered=answered, limit=limit, cursor=cursor)
+        )
 
     def agencies(
         self,

@@ -78,6 +78,7 @@ _RECIPIENT = {
     "status": "03",
     "incoming_number": "125",
     "flag": None,
+    "overdue": False,
     "updated_at": AT,
 }
 _DOCUMENT = {
@@ -103,6 +104,7 @@ _INBOX_ITEM = {
     "status": "01",
     "incoming_number": None,
     "delivered_at": AT,
+    "overdue": False,
 }
 _OUTBOX_ITEM = {
     "document_id": DOCUMENT_ID,
@@ -115,7 +117,28 @@ _OUTBOX_ITEM = {
     "recipients": 2,
     "transport": {"delivered": 2},
     "status": {"03": 1, "01": 1},
+    "overdue": True,
 }
+_OVERDUE_ITEM = {
+    "document_id": DOCUMENT_ID,
+    "business_id": BUSINESS_ID,
+    "sender_id": G22,
+    "recipient_id": H41,
+    "side": "recipient",
+    "subject": SUBJECT,
+    "content_withheld": False,
+    "urgency": "normal",
+    "classification": "normal",
+    "status": "01",
+    "answered": False,
+    "delivered_at": "2026-11-26T09:12:40.118204Z",
+    "due_at": "2026-11-26T10:00:00Z",
+    "overdue_at": "2026-11-26T10:00:41.502911Z",
+}
+_OVERDUE = (
+    "true when the recipient did not answer (02 or 03) by its due time: the end of its "
+    "working day, 1 h for flash, 2 h for very urgent (kept once answered late)"
+)
 _RECEIPT = {
     "id": "01a21529-f572-7201-9522-89ebc060594c",
     "code": "03",
@@ -276,6 +299,7 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "status": "the last status the recipient reported (01 received ... 16), or null",
             "incoming_number": "số đến, given with status 03",
             "flag": "set when something is wrong, e.g. stored_file_corrupt",
+            "overdue": _OVERDUE,
             "updated_at": _TIME,
         },
     ),
@@ -287,6 +311,7 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "incoming_number": "số đến, given with status 03",
             "content_withheld": _WITHHELD,
             "delivered_at": _TIME,
+            "overdue": _OVERDUE,
         },
     ),
     "InboxPage": SchemaDoc(
@@ -303,7 +328,28 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "status": "recipients per last reported status code",
             "content_withheld": _WITHHELD,
             "created_at": _TIME,
+            "overdue": "true when some recipient did not answer by its due time",
         },
+    ),
+    "OverdueItem": SchemaDoc(
+        "A delivery not answered (02 or 03) by its legal due time.",
+        _OVERDUE_ITEM,
+        {
+            "recipient_id": "the agency that had to answer",
+            "side": "recipient or sender: the caller's agency's side; null for admins and "
+            "auditors (node-wide)",
+            "content_withheld": _WITHHELD,
+            "status": "the recipient's last status (01 received ... 16)",
+            "answered": "whether the recipient has answered since (late)",
+            "delivered_at": _TIME,
+            "due_at": "when the answer was due (" + _TIME + ")",
+            "overdue_at": "when the node found it overdue (" + _TIME + ")",
+        },
+    ),
+    "OverduePage": SchemaDoc(
+        "A page of overdue deliveries, latest due first.",
+        {"items": [_OVERDUE_ITEM], "next_cursor": None},
+        {"next_cursor": "pass as ?cursor= for the next page; null on the last page"},
     ),
     "OutboxPage": SchemaDoc(
         "A page of the outbox, newest first.",
@@ -588,6 +634,10 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
     ),
     ("from", "query"): ("events at or after this time (RFC 3339)", "2026-11-26T00:00:00Z"),
     ("to", "query"): ("events before this time (RFC 3339)", "2026-11-27T00:00:00Z"),
+    ("answered", "query"): (
+        "true: only those answered since (late); false: only those still unanswered",
+        False,
+    ),
 }
 
 # Response headers worth knowing, by operation id and status.

@@ -47,6 +47,8 @@ DELIVERY_QUEUED: Final = "routing:delivery:queued"
 DELIVERY_DELIVERED: Final = "routing:delivery:delivered"
 DELIVERY_RETRY: Final = "routing:delivery:retry"
 DELIVERY_FAILED: Final = "routing:delivery:failed"
+# Not answered (02/03) by its due time (routing/deadlines.py); once per delivery.
+DELIVERY_OVERDUE: Final = "routing:delivery:overdue"
 STATUS_RECORDED: Final = "routing:status:recorded"
 # Keys (docex.keys): every operation on a private key, through its key store.
 SIGNING_KEY_ROTATED: Final = "keys:signing_key:rotated"

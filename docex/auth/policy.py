@@ -65,6 +65,8 @@ class Action(StrEnum):
     RECIPIENT_STATUS = "document:recipient_status"
     SENDER_STATUS = "document:sender_status"
     READ_MAILBOX = "mailbox:read"
+    # Overdue deliveries (routing/deadlines.py): an agency's own, or the node's.
+    READ_DEADLINES = "deadlines:read"
     READ_REGISTRY = "registry:read"
     ADMIN_REGISTRY = "registry:admin"
     READ_AUDIT = "audit:read"
@@ -130,6 +132,8 @@ def allowed(
             return agency_member and (parties is None or cleared(actor, parties.classification))
         case Action.READ_MAILBOX:
             return agency_member
+        case Action.READ_DEADLINES:
+            return agency_member or actor.kind in (Kind.AUDITOR, Kind.ADMIN)
         case Action.SIGN_AS_SIGNER:
             return agency_member and actor.kind in (Kind.CLERK, Kind.LEADER)
         case Action.SEAL:
@@ -330,9 +334,17 @@ def reach(actor: Actor, purpose: Action) -> Reach:
       subject withheld, ``Visibility.content``). Forbidden to a principal of no agency.
     - ``READ_DOCUMENT``, a document found by id (lookup) or cited by a new one (``refers_to``,
       ``in_reply_to``): exactly those ``allowed(actor, READ_DOCUMENT, ...)`` lets through.
+    - ``READ_DEADLINES``, the lines of the overdue list: an agency's as its mailbox lines; every
+      agency's for admins and auditors, who watch the node (the subject stays
+      ``Visibility.content``'s answer: never an admin's, an auditor's when cleared).
     """
     if purpose is Action.READ_MAILBOX:
         authorize(actor, Action.READ_MAILBOX)
+        return Reach(agency_id=actor.agency_id, every_agency=False, levels=_ALL_LEVELS)
+    if purpose is Action.READ_DEADLINES:
+        authorize(actor, Action.READ_DEADLINES)
+        if actor.kind in (Kind.AUDITOR, Kind.ADMIN):
+            return Reach(agency_id=None, every_agency=True, levels=_ALL_LEVELS)
         return Reach(agency_id=actor.agency_id, every_agency=False, levels=_ALL_LEVELS)
     if purpose is not Action.READ_DOCUMENT:
         raise ValueError(f"no query reaches documents for {purpose.value}")

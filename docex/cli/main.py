@@ -189,7 +189,9 @@ def worker(data_dir: DataDir = None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     console.print(f"worker {node.worker.owner} running")
+    node.overdue.start()
     node.worker.run_forever()  # until SIGTERM/SIGINT; then it gives its leases back
+    node.overdue.stop()
     node.db.dispose()
 
 
@@ -542,7 +544,7 @@ def sample_pdf_cmd(
 
 
 def _register_remote() -> None:
-    from docex.cli import audit, documents, mailbox, pki, sending, session
+    from docex.cli import audit, deadlines, documents, mailbox, pki, sending, session
     from docex.cli.connection import RemoteCommand
 
     for name, command in (
@@ -552,6 +554,7 @@ def _register_remote() -> None:
         ("sign", sending.sign),
         ("inbox", mailbox.inbox),
         ("outbox", mailbox.outbox),
+        ("overdue", deadlines.overdue),
         ("show", documents.show),
         ("download", documents.download),
         ("status", documents.status),

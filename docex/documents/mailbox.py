@@ -80,6 +80,7 @@ def inbox(
                 status=delivery.status,
                 incoming_number=delivery.incoming_number,
                 delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
+                overdue=delivery.overdue_at is not None,
             )
         )
     next_cursor = None
@@ -98,7 +99,15 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
     counts: dict[str, tuple[Counter[str], Counter[str]]] = {
         d.id: (Counter(), Counter()) for d in page
     }
+    overdue: set[str] = set()
     if page:
+        overdue = set(
+            session.scalars(
+                select(Delivery.document_id)
+                .where(Delivery.document_id.in_(list(counts)), Delivery.overdue_at.is_not(None))
+                .distinct()
+            )
+        )
         for document_id, transport, status, n in session.execute(
             select(Delivery.document_id, Delivery.transport, Delivery.status, func.count())
             .where(Delivery.document_id.in_(list(counts)))
@@ -121,6 +130,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
                 recipients=sum(counts[d.id][0].values()),
                 transport=dict(counts[d.id][0]),
                 status=dict(counts[d.id][1]),
+                overdue=d.id in overdue,
             )
         )
     next_cursor = encode_cursor(page[-1].id) if len(docs) > limit else None

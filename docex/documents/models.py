@@ -80,6 +80,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("document_id", "recipient_id"),
         Index("ix_deliveries_inbox", "recipient_id", "delivered_at"),
+        # The overdue sweep: deliveries not yet marked (NULL first) whose due time has passed.
+        Index("ix_deliveries_overdue", "overdue_at", "due_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -95,6 +97,10 @@ class Delivery(Base):
     incoming_number: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The legal receipt rule (routing/deadlines.py): answer (02/03) by ``due_at``, set on 01;
+    # ``overdue_at`` when the sweep found it unanswered past it, kept once answered late.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Never loaded (rows are read by query); it tells the unit of work that a document is
     # inserted before its deliveries, whatever the class names sort as.

@@ -40,6 +40,7 @@ class RecipientOut(BaseModel):
     status: str | None
     incoming_number: str | None
     flag: str | None = None  # e.g. stored_file_corrupt: its stored file failed a check
+    overdue: bool = False  # not answered by its due time (routing/deadlines.py)
     updated_at: str
 
 
@@ -67,6 +68,7 @@ class InboxItem(BaseModel):
     status: str | None
     incoming_number: str | None = None  # số đến, given with status 03
     delivered_at: str | None
+    overdue: bool = False  # not answered by its due time (routing/deadlines.py)
 
 
 class InboxPage(BaseModel):
@@ -85,6 +87,7 @@ class OutboxItem(BaseModel):
     recipients: int
     transport: dict[str, int]
     status: dict[str, int]
+    overdue: bool = False  # some recipient did not answer by its due time
 
 
 class OutboxPage(BaseModel):

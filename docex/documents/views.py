@@ -154,6 +154,7 @@ def _document_out(
                 status=d.status,
                 incoming_number=d.incoming_number,
                 flag=d.flag,
+                overdue=d.overdue_at is not None,
                 updated_at=rfc3339(d.updated_at),
             )
             for d in deliveries

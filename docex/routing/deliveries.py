@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from docex.agencies.models import Agency
 from docex.audit import events
+from docex.config import DeadlineSettings
 from docex.db import Database
 from docex.documents.models import Delivery, Document
 from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
+from docex.routing.deadlines import due_time
 from docex.routing.receipts import issue_receipt
 from docex.signing.jws import NodeSigner
 from docex.vocabulary import statuses
@@ -41,13 +43,21 @@ def queued_to(session: Session, agency_id: str) -> int:
 
 
 def deliver_locally(
-    session: Session, signer: NodeSigner, document: Document, delivery: Delivery, *, now: datetime
+    session: Session,
+    signer: NodeSigner,
+    document: Document,
+    delivery: Delivery,
+    *,
+    now: datetime,
+    deadlines: DeadlineSettings,
 ) -> None:
-    """The recipient is hosted here: it is in its inbox now, and status 01 says so, signed."""
+    """The recipient is hosted here: it is in its inbox now, and status 01 says so, signed;
+    from now on the receipt rule's clock runs (``deadlines.due_time``)."""
     delivery.transport = DELIVERED
     delivery.delivered_at = now
     delivery.updated_at = now
     delivery.status = statuses.ARRIVED
+    delivery.due_at = due_time(now, document.urgency, deadlines)
     events.record(
         session,
         events.DELIVERY_DELIVERED,
@@ -84,6 +94,7 @@ class DeliveryTransport:
         signer: NodeSigner,
         *,
         node_id: str,
+        deadlines: DeadlineSettings,
         batch_size: int,
         policy: RetryPolicy,
         on_failure: Callable[[str], object] | None = None,
@@ -91,6 +102,7 @@ class DeliveryTransport:
         self.db = db
         self.signer = signer
         self.node_id = node_id
+        self.deadlines = deadlines
         self.batch_size = batch_size
         self.policy = policy
         # Told "retry" or "failed" for each delivery attempt that failed (the metrics).
@@ -132,8 +144,9 @@ class DeliveryTransport:
                 if job.id not in done or delivery is None or delivery.transport != QUEUED:
                     continue
                 delivery.attempts = job.attempts
+                document = documents[delivery.document_id]
                 deliver_locally(
-                    session, self.signer, documents[delivery.document_id], delivery, now=now
+                    session, self.signer, document, delivery, now=now, deadlines=self.deadlines
                 )
                 delivered += 1
             for job in waiting:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from docex.kit.text import Line, Paragraph
@@ -42,3 +44,25 @@ class StatusOut(ReceiptOut):
 
 class ReceiptList(BaseModel):
     items: list[ReceiptOut]
+
+
+class OverdueItem(BaseModel):
+    document_id: str
+    business_id: str
+    sender_id: str
+    recipient_id: str
+    side: Literal["recipient", "sender"] | None
+    subject: str
+    content_withheld: bool = False
+    urgency: str
+    classification: str
+    status: str | None
+    answered: bool
+    delivered_at: str | None
+    due_at: str | None
+    overdue_at: str | None
+
+
+class OverduePage(BaseModel):
+    items: list[OverdueItem]
+    next_cursor: str | None

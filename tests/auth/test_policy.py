@@ -40,7 +40,7 @@ NODE_ROLES = ("auditor", "admin")
 RELATIONS = ("sender", "recipient", "third", "node")
 LEVELS = tuple(Classification)
 STATUS_CODES = ("01", "02", "03", "04", "05", "06", "13", "15", "16", "99")
-_QUERY_PURPOSES = (Action.READ_MAILBOX, Action.READ_DOCUMENT)
+_QUERY_PURPOSES = (Action.READ_MAILBOX, Action.READ_DOCUMENT, Action.READ_DEADLINES)
 
 
 def actor(role: str, relation: str, clearance: Classification = Classification.TOP_SECRET) -> Actor:
@@ -105,6 +105,17 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("leader", "node"): FORBIDDEN,
         ("auditor", "node"): FORBIDDEN,
         ("admin", "node"): FORBIDDEN,
+    },
+    # Overdue deliveries: an agency's own; the node's for those who watch it.
+    Action.READ_DEADLINES: {
+        ("clerk", "recipient"): ALLOW,
+        ("leader", "recipient"): ALLOW,
+        ("system", "recipient"): ALLOW,
+        ("clerk", "node"): FORBIDDEN,
+        ("leader", "node"): FORBIDDEN,
+        ("system", "node"): FORBIDDEN,
+        ("auditor", "node"): ALLOW,
+        ("admin", "node"): ALLOW,
     },
     Action.READ_REGISTRY: {
         ("clerk", "third"): ALLOW,
@@ -395,6 +406,26 @@ def test_mailbox_lines_are_every_document_of_the_agency_whatever_the_clearance(
     lines = reach(who, Action.READ_MAILBOX)
     assert lines.covers(parties(classification)) is (relation in ("sender", "recipient"))
     assert not lines.every_agency
+
+
+@pytest.mark.parametrize(("classification", "clearance"), GRID)
+@pytest.mark.parametrize(("role", "relation"), EVERYONE)
+def test_overdue_lines_are_the_agency_s_own_and_every_agency_s_for_admins_and_auditors(
+    role: str, relation: str, classification: Classification, clearance: Classification
+) -> None:
+    """Overdue lines, like mailbox lines, are every document of the agency whatever the
+    clearance (the subject withheld by ``visibility``); admins and auditors watch the node."""
+    who = actor(role, relation, clearance=clearance)
+    if role in AGENCY_ROLES and relation == "node":
+        with pytest.raises(Forbidden):
+            reach(who, Action.READ_DEADLINES)
+        return
+    lines = reach(who, Action.READ_DEADLINES)
+    watcher = role in NODE_ROLES
+    assert lines.every_agency is watcher
+    assert lines.covers(parties(classification)) is (watcher or relation in ("sender", "recipient"))
+    if role == "admin":
+        assert not visibility(who, parties(classification)).content
 
 
 @pytest.mark.parametrize(("classification", "clearance"), GRID)

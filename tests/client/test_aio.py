@@ -136,3 +136,41 @@ def test_async_iteration_follows_cursors() -> None:
             return [i.document_id async for i in api.iter_inbox(limit=1)]
 
     assert asyncio.run(run()) == [DOC, DOC]
+
+
+def test_async_overdue_asks_for_the_open_ones_and_follows_the_pages() -> None:
+    item = {
+        "document_id": DOC,
+        "business_id": "000.00.00.G22,2026/11/25,12/VPCP-TTĐT",
+        "sender_id": "000.00.00.G22",
+        "recipient_id": "000.00.00.H41",
+        "side": "recipient",
+        "subject": "Về việc thử nghiệm",
+        "content_withheld": False,
+        "urgency": "flash",
+        "classification": "normal",
+        "status": "01",
+        "answered": False,
+        "delivered_at": "2026-11-26T09:00:00Z",
+        "due_at": "2026-11-26T10:00:00Z",
+        "overdue_at": "2026-11-26T10:00:41Z",
+    }
+    recorder = Recorder(
+        [
+            httpx.Response(200, json={"items": [item], "next_cursor": "Wy0xXQ"}),
+            httpx.Response(200, json={"items": [item], "next_cursor": None}),
+        ]
+    )
+
+    async def run() -> list[Any]:
+        async with client(recorder) as api:
+            return [i async for i in api.iter_overdue(answered=False, limit=1)]
+
+    items = asyncio.run(run())
+    assert [(i.side, i.answered, i.due_at.isoformat()) for i in items] == [
+        ("recipient", False, "2026-11-26T10:00:00+00:00")
+    ] * 2
+    assert [dict(r.url.params) for r in recorder.requests] == [
+        {"answered": "false", "limit": "1"},
+        {"answered": "false", "limit": "1", "cursor": "Wy0xXQ"},
+    ]

@@ -37,6 +37,7 @@ def _worker(
         node.db,
         node.signer,
         node_id=node.settings.node_id,
+        deadlines=node.settings.deadlines,
         batch_size=settings.batch_size,
         policy=policy,
     )
