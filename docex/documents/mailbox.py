@@ -80,6 +80,8 @@ def inbox(
                 status=delivery.status,
                 incoming_number=delivery.incoming_number,
                 delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
+                business_state=delivery.business_state,
+                superseded_by=delivery.superseded_by,
             )
         )
     next_cursor = None
@@ -95,17 +97,27 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
         query = query.where(Document.id < after)
     docs = list(session.scalars(query.order_by(Document.id.desc()).limit(limit + 1)))
     page = docs[:limit]
-    counts: dict[str, tuple[Counter[str], Counter[str]]] = {
-        d.id: (Counter(), Counter()) for d in page
+    counts: dict[str, tuple[Counter[str], Counter[str], Counter[str]]] = {
+        d.id: (Counter(), Counter(), Counter()) for d in page
     }
     if page:
-        for document_id, transport, status, n in session.execute(
-            select(Delivery.document_id, Delivery.transport, Delivery.status, func.count())
+        for document_id, transport, status, state, n in session.execute(
+            select(
+                Delivery.document_id,
+                Delivery.transport,
+                Delivery.status,
+                Delivery.business_state,
+                func.count(),
+            )
             .where(Delivery.document_id.in_(list(counts)))
-            .group_by(Delivery.document_id, Delivery.transport, Delivery.status)
+            .group_by(
+                Delivery.document_id, Delivery.transport, Delivery.status, Delivery.business_state
+            )
         ).all():
             counts[document_id][0][transport] += n
             counts[document_id][1][status or "none"] += n
+            if state is not None:
+                counts[document_id][2][state] += n
     items = []
     for d in page:
         content = visibility(actor, parties_of(d, [])).content
@@ -121,6 +133,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
                 recipients=sum(counts[d.id][0].values()),
                 transport=dict(counts[d.id][0]),
                 status=dict(counts[d.id][1]),
+                business_state=dict(counts[d.id][2]),
             )
         )
     next_cursor = encode_cursor(page[-1].id) if len(docs) > limit else None

@@ -41,6 +41,8 @@ class RecipientOut(BaseModel):
     incoming_number: str | None
     flag: str | None = None  # e.g. stored_file_corrupt: its stored file failed a check
     updated_at: str
+    business_state: str | None = None  # recalled | updated | replaced (vocabulary.business)
+    superseded_by: str | None = None  # the document that updated, replaced or revoked it
 
 
 class DocumentOut(BaseModel):
@@ -67,6 +69,8 @@ class InboxItem(BaseModel):
     status: str | None
     incoming_number: str | None = None  # số đến, given with status 03
     delivered_at: str | None
+    business_state: str | None = None  # recalled | updated | replaced (vocabulary.business)
+    superseded_by: str | None = None  # the document that updated, replaced or revoked it
 
 
 class InboxPage(BaseModel):
@@ -85,6 +89,7 @@ class OutboxItem(BaseModel):
     recipients: int
     transport: dict[str, int]
     status: dict[str, int]
+    business_state: dict[str, int] = Field(default_factory=dict)  # recipients per state
 
 
 class OutboxPage(BaseModel):

@@ -155,6 +155,8 @@ def _document_out(
                 incoming_number=d.incoming_number,
                 flag=d.flag,
                 updated_at=rfc3339(d.updated_at),
+                business_state=d.business_state,
+                superseded_by=d.superseded_by,
             )
             for d in deliveries
             if seen.shows_recipient(d.recipient_id)
