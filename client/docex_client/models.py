@@ -284,6 +284,11 @@ class Recipient:
     """Số đến: the number the recipient gave it when it accepted it (03)."""
     flag: str | None
     updated_at: datetime
+    business_state: str | None
+    """recalled, updated or replaced once this recipient accepted a recall, an update or a
+    replacement (docs/api.md, "Recall, update, replace"); None otherwise."""
+    superseded_by: str | None
+    """The id of the revoke, update or replace document that did it."""
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
@@ -297,6 +302,8 @@ class Recipient:
             incoming_number=f.opt_text("incoming_number"),
             flag=f.opt_text("flag"),
             updated_at=f.time("updated_at"),
+            business_state=f.opt_text("business_state"),
+            superseded_by=f.opt_text("superseded_by"),
             raw=f.data,
         )
 
@@ -395,6 +402,9 @@ class InboxItem:
     status: str | None
     incoming_number: str | None
     delivered_at: datetime | None
+    business_state: str | None
+    """recalled, updated or replaced (see ``Recipient.business_state``); None otherwise."""
+    superseded_by: str | None
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
@@ -410,6 +420,8 @@ class InboxItem:
             status=f.opt_text("status"),
             incoming_number=f.opt_text("incoming_number"),
             delivered_at=f.opt_time("delivered_at"),
+            business_state=f.opt_text("business_state"),
+            superseded_by=f.opt_text("superseded_by"),
             raw=f.data,
         )
 
@@ -429,6 +441,8 @@ class OutboxItem:
     """How many deliveries are in each transport state."""
     status: dict[str, int]
     """How many recipients reported each business status (``"none"``: nothing yet)."""
+    business_state: dict[str, int]
+    """How many recipients it is recalled, updated or replaced for (only states that occur)."""
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
@@ -444,6 +458,7 @@ class OutboxItem:
             recipients=f.integer("recipients"),
             transport=f.counts("transport"),
             status=f.counts("status"),
+            business_state=f.counts("business_state"),
             raw=f.data,
         )
 
