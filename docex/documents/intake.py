@@ -1,7 +1,8 @@
 """Intake: a document in, blob first and then one transaction (``submit``); a retried send
 with the same ``message_id`` is answered with the first one (idempotency).
 
-The ``(sender, message_id)`` check comes first, before the PDF is looked at: a retry of an
+The ``(sender, message_id)`` check comes before the PDF is looked at (only what the envelope
+alone settles comes first: the node's accreditation and the sender's clearance): a retry of an
 accepted send costs no signature validation, and the same id with any other content (another
 envelope, another file, another number of files, even a PDF that would not validate) is
 ``409 message_id_conflict``."""
@@ -143,6 +144,18 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
     if upload.envelope is None:
         raise Unprocessable("the envelope part is missing", code="missing_envelope")
     envelope = parse_envelope(upload.envelope, sender_id=sender_id)
+    # What this node and this principal may send is settled first (the envelope alone says
+    # it): a replay answers with the document, which only a cleared principal may see.
+    if envelope.classification.rank > settings.max_classification.rank:
+        raise Unprocessable(
+            f"this node is accredited up to {settings.max_classification.value}",
+            code="classification_not_accredited",
+        )
+    authorize(
+        actor,
+        Action.SEND,
+        Parties(sender_id, frozenset(), envelope.classification),
+    )
     # Idempotency before work: the fingerprint needs only the envelope and the digests taken
     # while spooling, so a retry is answered (or refused as a conflict) before any PDF is
     # opened or validated, whatever the new content is.
@@ -154,16 +167,6 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
     main = upload.main
     if main is None:
         raise Unprocessable("the main part (the PDF) is missing", code="missing_main")
-    if envelope.classification.rank > settings.max_classification.rank:
-        raise Unprocessable(
-            f"this node is accredited up to {settings.max_classification.value}",
-            code="classification_not_accredited",
-        )
-    authorize(
-        actor,
-        Action.SEND,
-        Parties(sender_id, frozenset(), envelope.classification),
-    )
     check_pdf(main.path)  # header and tail bytes only: nothing is parsed in this process
     # One bounded job in a worker: the structure (well-formed, not encrypted, pages) and the
     # signatures; a hostile PDF costs that worker its limits, never this process.

@@ -128,3 +128,17 @@ def test_without_a_message_id_each_send_is_validated_and_is_a_new_document(
     assert (a.status_code, b.status_code) == (201, 201)
     assert a.json()["id"] != b.json()["id"]
     assert validations(client) == 2
+
+
+def test_a_retry_by_a_principal_not_cleared_for_the_document_is_403_not_a_replay(
+    client: TestClient, credentials: dict
+) -> None:
+    main = pdf()
+    # The demo leader is cleared for secret, the demo clerk for confidential only.
+    secret = envelope(message_id=MESSAGE_ID, classification="secret")
+    first = send(client, auth(credentials, G22, "leader"), secret, main)
+    assert first.status_code == 201, first.text
+    retry = send(client, auth(credentials, G22), secret, main)
+    assert retry.status_code == 403, retry.text
+    assert retry.json()["error"] == "insufficient_clearance"
+    assert validations(client) == 1
