@@ -7,6 +7,7 @@
     ├── NotFound             404    absent *or not visible to the caller* (never leak existence)
     ├── RequestTimeout       408    the request body stopped coming, or came too slowly
     ├── Conflict             409    duplicate id with other content, illegal state transition
+    ├── Gone                 410    there, but no longer for the caller (a recalled file)
     ├── PayloadTooLarge      413    body, envelope or file count over the node's limits
     ├── UnsupportedMedia     415    not multipart, main file not a PDF
     ├── RangeNotSatisfiable  416    a byte range past the end of a file; has Content-Range
@@ -78,6 +79,11 @@ class RequestTimeout(DocexError):
 class Conflict(DocexError):
     status = 409
     default_code = "conflict"
+
+
+class Gone(DocexError):
+    status = 410
+    default_code = "gone"
 
 
 class PayloadTooLarge(DocexError):
@@ -183,3 +189,19 @@ class IllegalTransition(Conflict):
 
 class MessageIdConflict(Conflict):
     default_code = "message_id_conflict"
+
+
+class IdempotencyKeyConflict(Conflict):
+    """An ``Idempotency-Key`` already used on this document with another request body."""
+
+    default_code = "idempotency_key_conflict"
+
+
+class Recalled(Gone):
+    """The sender recalled the document and the recipient agreed (15): its files are no longer
+    served to that recipient (the sender and the record keep them)."""
+
+    default_code = "recalled"
+
+    def __init__(self, detail: str = "the sender recalled this document") -> None:
+        super().__init__(detail)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 __all__ = [
+    "BUSINESS_STATE_LABELS",
     "CLASSIFICATION_LABELS",
     "STATUS_LABELS",
     "URGENCY_LABELS",
@@ -32,6 +33,13 @@ STATUS_LABELS: Mapping[str, Label] = {
     "13": Label("yêu cầu thu hồi", "recall requested"),
     "15": Label("đồng ý thu hồi/cập nhật", "recall/update accepted"),
     "16": Label("từ chối thu hồi/cập nhật", "recall/update refused"),
+}
+
+# What an accepted recall, update or replacement made of an earlier document.
+BUSINESS_STATE_LABELS: Mapping[str, Label] = {
+    "recalled": Label("đã thu hồi", "recalled"),
+    "updated": Label("đã được cập nhật", "updated"),
+    "replaced": Label("đã được thay thế", "replaced"),
 }
 
 URGENCY_LABELS: Mapping[str, Label] = {

@@ -290,6 +290,11 @@ class Recipient:
     overdue: bool
     """Not answered (02/03) by its legal due time; stays true once answered late."""
     updated_at: datetime
+    business_state: str | None
+    """recalled, updated or replaced once this recipient accepted a recall, an update or a
+    replacement (docs/api.md, "Recall, update, replace"); None otherwise."""
+    superseded_by: str | None
+    """The id of the revoke, update or replace document that did it."""
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
@@ -304,6 +309,8 @@ class Recipient:
             flag=f.opt_text("flag"),
             overdue=f.flag("overdue"),
             updated_at=f.time("updated_at"),
+            business_state=f.opt_text("business_state"),
+            superseded_by=f.opt_text("superseded_by"),
             raw=f.data,
         )
 
@@ -404,6 +411,9 @@ class InboxItem:
     delivered_at: datetime | None
     overdue: bool
     """Not answered (02/03) by its legal due time; stays true once answered late."""
+    business_state: str | None
+    """recalled, updated or replaced (see ``Recipient.business_state``); None otherwise."""
+    superseded_by: str | None
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
@@ -420,6 +430,8 @@ class InboxItem:
             incoming_number=f.opt_text("incoming_number"),
             delivered_at=f.opt_time("delivered_at"),
             overdue=f.flag("overdue"),
+            business_state=f.opt_text("business_state"),
+            superseded_by=f.opt_text("superseded_by"),
             raw=f.data,
         )
 
@@ -441,6 +453,8 @@ class OutboxItem:
     """How many recipients reported each business status (``"none"``: nothing yet)."""
     overdue: bool
     """Some recipient did not answer by its legal due time."""
+    business_state: dict[str, int]
+    """How many recipients it is recalled, updated or replaced for (only states that occur)."""
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
@@ -457,6 +471,7 @@ class OutboxItem:
             transport=f.counts("transport"),
             status=f.counts("status"),
             overdue=f.flag("overdue"),
+            business_state=f.counts("business_state"),
             raw=f.data,
         )
 

@@ -92,7 +92,7 @@ def get_document(document_id: str, actor: ActorDep, session: ReadSession) -> Doc
             "content": {"application/pdf": {}, "application/octet-stream": {}},
             "description": "The byte range asked for (Range, If-Range), with Content-Range",
         },
-        **error_responses(401, 404, 416, 503),
+        **error_responses(401, 404, 410, 416, 503),
         500: {
             "model": ErrorBody,
             "description": "stored_file_corrupt: the stored bytes "
@@ -145,7 +145,7 @@ def download_file(
             "description": "The stored ciphertext (DXB1); headers X-Docex-Key-Wrap (base64) and "
             "X-Docex-Classification carry what the agency's private key needs to open it",
         },
-        **error_responses(401, 404, 409, 503),
+        **error_responses(401, 404, 409, 410, 503),
     },
 )
 def download_sealed(

@@ -175,6 +175,7 @@ ERROR_TEXTS: dict[int, str] = {
     403: "Not allowed for this role",
     404: "Not found, or not visible to the caller",
     409: "Conflict: duplicate id with other content, or illegal state transition",
+    410: "Gone: the document was recalled and its files are no longer served to you",
     413: "Too large: body, envelope or number of files",
     415: "Unsupported media type",
     416: "Range not satisfiable: Content-Range gives the file's size",

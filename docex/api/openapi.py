@@ -228,6 +228,8 @@ repository. In short:
   `{"items": [...], "next_cursor": "..." | null}`.
 - **Idempotency**: give every send a `message_id` and reuse it on retry: the same id and
   content answers 200 with the original document, other content 409 `message_id_conflict`.
+  A status post retried answers 200 with the original receipt; `Idempotency-Key` binds one
+  to its body (another body: 409 `idempotency_key_conflict`).
 - **Times** are RFC 3339 in UTC (`Z`); dates are `YYYY-MM-DD`.
 """
 

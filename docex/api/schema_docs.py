@@ -71,6 +71,11 @@ _SIGNATURE = {
     "timestamp": "2026-11-26T00:03:17Z",
     "indication": "ok",
 }
+_BUSINESS_STATE = (
+    "recalled, updated or replaced once the recipient accepted a recall (15 after 13, or 15 on "
+    "a revoke) or an update or replacement (15 or 03 on it); null otherwise"
+)
+_SUPERSEDED_BY = "the id of the revoke, update or replace document that did it; null otherwise"
 _RECIPIENT = {
     "agency_id": H41,
     "addressed_as": "group:provinces",
@@ -80,6 +85,8 @@ _RECIPIENT = {
     "flag": None,
     "overdue": False,
     "updated_at": AT,
+    "business_state": None,
+    "superseded_by": None,
 }
 _DOCUMENT = {
     "id": DOCUMENT_ID,
@@ -105,6 +112,8 @@ _INBOX_ITEM = {
     "incoming_number": None,
     "delivered_at": AT,
     "overdue": False,
+    "business_state": None,
+    "superseded_by": None,
 }
 _OUTBOX_ITEM = {
     "document_id": DOCUMENT_ID,
@@ -118,6 +127,7 @@ _OUTBOX_ITEM = {
     "transport": {"delivered": 2},
     "status": {"03": 1, "01": 1},
     "overdue": True,
+    "business_state": {},
 }
 _OVERDUE_ITEM = {
     "document_id": DOCUMENT_ID,
@@ -301,6 +311,8 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "flag": "set when something is wrong, e.g. stored_file_corrupt",
             "overdue": _OVERDUE,
             "updated_at": _TIME,
+            "business_state": _BUSINESS_STATE,
+            "superseded_by": _SUPERSEDED_BY,
         },
     ),
     "InboxItem": SchemaDoc(
@@ -312,6 +324,8 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "content_withheld": _WITHHELD,
             "delivered_at": _TIME,
             "overdue": _OVERDUE,
+            "business_state": _BUSINESS_STATE,
+            "superseded_by": _SUPERSEDED_BY,
         },
     ),
     "InboxPage": SchemaDoc(
@@ -326,6 +340,8 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "recipients": "number of recipient agencies",
             "transport": "recipients per transport state (queued, forwarded, delivered, failed)",
             "status": "recipients per last reported status code",
+            "business_state": "recipients for whom the document is recalled, updated or "
+            "replaced (only states that occur)",
             "content_withheld": _WITHHELD,
             "created_at": _TIME,
             "overdue": "true when some recipient did not answer by its due time",
@@ -614,6 +630,12 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
         "the ETag the first part came with: the range is served only if the file is still "
         "that one, else the whole file",
         '"63ea54a9c6f53d6b55a6929baad10b16533b507e77ea1e362fe00ece2c65e06e"',
+    ),
+    ("Idempotency-Key", "header"): (
+        "the client's id for this status post (letters, digits, ._:@/+-; at most 200): a retry "
+        "with the same key and body answers 200 with the original receipt, the same key with "
+        "another body 409 idempotency_key_conflict",
+        "01a21529-f572-7201-9522-89ebc060594c",
     ),
     ("status", "query"): ("only deliveries whose last status is this code", "01"),
     ("urgency", "query"): ("only documents of this urgency", "urgent"),

@@ -50,6 +50,10 @@ DELIVERY_FAILED: Final = "routing:delivery:failed"
 # Not answered (02/03) by its due time (routing/deadlines.py); once per delivery.
 DELIVERY_OVERDUE: Final = "routing:delivery:overdue"
 STATUS_RECORDED: Final = "routing:status:recorded"
+# A recall, update or replacement took effect on an earlier delivery (vocabulary.business).
+DELIVERY_RECALLED: Final = "routing:delivery:recalled"
+DELIVERY_UPDATED: Final = "routing:delivery:updated"
+DELIVERY_REPLACED: Final = "routing:delivery:replaced"
 # Keys (docex.keys): every operation on a private key, through its key store.
 SIGNING_KEY_ROTATED: Final = "keys:signing_key:rotated"
 CERTIFICATE_REQUESTED: Final = "keys:certificate:requested"

@@ -8,7 +8,9 @@ files — further needs clearance at or above its classification; an uncleared m
 agency sees the inbox line with the subject withheld, and nothing more. Auditors see the
 envelopes and traces of every document (that is their job) but never file contents, and the
 subject and other free text of a classified envelope (``READ_CONTENT``) only when their own
-clearance covers it: to everyone else those read as a placeholder naming the document.
+clearance covers it: to everyone else those read as a placeholder naming the document. The
+files of a document a recipient agreed to recall are gone for that recipient (410
+``recalled``), not for the sender.
 
 Past yes or no, this module also answers *what* of a document each caller sees, so that every
 view (API, CLI, the web UI) renders the same answer instead of filtering on its own:
@@ -31,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from docex.errors import DocumentNotFound, Forbidden
+from docex.errors import DocumentNotFound, Forbidden, Recalled
 from docex.vocabulary.levels import Classification
 
 
@@ -82,6 +84,9 @@ class Parties:
     sender_id: str
     recipient_ids: frozenset[str]
     classification: Classification
+    # Recipients that agreed to the document's recall (``business_state`` recalled): its files
+    # are no longer theirs to read (410 ``recalled``); the sender keeps them.
+    recalled_for: frozenset[str] = frozenset()
 
 
 # Which business status each kind of recipient principal may report (DOMAIN.md "Statuses").
@@ -160,6 +165,7 @@ def allowed(
                 agency_member
                 and _is_party(actor, parties)
                 and cleared(actor, parties.classification)
+                and actor.agency_id not in parties.recalled_for
             )
         case Action.RECIPIENT_STATUS if parties is not None:
             return (
@@ -184,6 +190,7 @@ def authorize(
     status_code: str | None = None,
 ) -> None:
     """Raise unless ``actor`` may do ``action``: NotFound when the document must stay invisible,
+    Recalled (410) for the files of a document its recipient agency agreed to recall,
     Forbidden when the caller may see it but its role may not act."""
     if allowed(actor, action, parties, status_code=status_code):
         return
@@ -193,6 +200,13 @@ def authorize(
             f"{parties.classification.value} document",
             code="insufficient_clearance",
         )
+    if (
+        action is Action.READ_FILE
+        and parties is not None
+        and actor.agency_id in parties.recalled_for
+        and allowed(actor, Action.READ_DOCUMENT, parties)
+    ):
+        raise Recalled()
     if parties is not None:
         sees_it = actor.kind is Kind.AUDITOR or _is_party(actor, parties)
         if action in _READ_ACTIONS or not sees_it:

@@ -40,7 +40,14 @@ def recipients_table(document: Document) -> Any:
                 if r.addressed_as == r.agency_id
                 else f"{r.agency_id}\n({r.addressed_as})",
                 r.transport + (f"\n{r.flag}" if r.flag else ""),
-                render.status_text(r.status, r.incoming_number),
+                "\n".join(
+                    part
+                    for part in (
+                        render.status_text(r.status, r.incoming_number),
+                        render.business_state(r.business_state, r.superseded_by),
+                    )
+                    if part
+                ),
                 render.when(r.updated_at),
             ]
             for r in document.recipients
@@ -110,7 +117,8 @@ def show(ref: Ref) -> None:
     """A document: envelope, files, recipients (with incoming numbers) and signatures.
 
     Tables: Tệp (files: id, role, name, size, SHA-256), Nơi nhận (recipients: agency,
-    transport, status with the incoming number of a 03, last update), Chữ ký số (signatures:
+    transport, status with the incoming number of a 03 and what a recall, update or replacement
+    made of it, last update), Chữ ký số (signatures:
     role, signer, agency, valid, trusted, when). --json has every field in full."""
     with remote() as client:
         document = client.document(client.resolve(ref))

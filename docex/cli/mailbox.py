@@ -49,7 +49,9 @@ def inbox(
 
     Columns: Nơi gửi, lúc (sender, and when it was delivered, Vietnam time), Văn bản
     (document id, shortened), Trích yếu (subject), Độ khẩn/mật (urgency, classification),
-    Trạng thái (status, with the incoming number given with a 03)."""
+    Trạng thái (status, with the incoming number given with a 03, and ĐÃ THU HỒI / ĐÃ ĐƯỢC CẬP
+    NHẬT / ĐÃ ĐƯỢC THAY THẾ with the document that did it, once your agency accepted its recall,
+    update or replacement)."""
     wanted = urgency.value if urgency else None
     with remote() as client:
         if all_pages:
@@ -71,7 +73,10 @@ def inbox(
                     short(item.document_id),
                     item.subject,
                     render.marks(item.urgency, item.classification),
-                    render.status_text(item.status, item.incoming_number),
+                    _with_state(
+                        render.status_text(item.status, item.incoming_number),
+                        render.business_state(item.business_state, item.superseded_by),
+                    ),
                 ]
                 for item in page
             ),
@@ -79,6 +84,10 @@ def inbox(
         )
     )
     _more(page)
+
+
+def _with_state(status: str, state: str) -> str:
+    return f"{status}\n{state}" if state else status
 
 
 def _tally(counts: dict[str, int], label: Any = str) -> str:
@@ -94,7 +103,8 @@ def outbox(limit: Limit = None, cursor: Cursor = None, all_pages: AllPages = Fal
 
     Columns: Gửi lúc (sent, Vietnam time), Văn bản (document id, shortened), Trích yếu
     (subject), Độ khẩn/mật (urgency, classification), Nơi nhận (how many recipients, and their
-    transport states), Trạng thái (how many at each business status)."""
+    transport states), Trạng thái (how many at each business status, and how many recipients
+    it is recalled, updated or replaced for)."""
     with remote() as client:
         if all_pages:
             page: Page[OutboxItem] = Page(list(client.iter_outbox(limit=limit)), None, {})
@@ -115,7 +125,10 @@ def outbox(limit: Limit = None, cursor: Cursor = None, all_pages: AllPages = Fal
                     item.subject,
                     render.marks(item.urgency, item.classification),
                     f"{item.recipients}\n{_tally(item.transport)}",
-                    _tally(item.status, _status_count),
+                    _with_state(
+                        _tally(item.status, _status_count),
+                        _tally(item.business_state, render.business_state),
+                    ),
                 ]
                 for item in page
             ),

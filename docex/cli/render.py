@@ -26,7 +26,12 @@ from rich.text import Text
 
 from docex.cli.common import console, err
 from docex.kit.clock import VIETNAM_TZ, as_utc
-from docex_client.labels import CLASSIFICATION_LABELS, STATUS_LABELS, URGENCY_LABELS
+from docex_client.labels import (
+    BUSINESS_STATE_LABELS,
+    CLASSIFICATION_LABELS,
+    STATUS_LABELS,
+    URGENCY_LABELS,
+)
 
 SHORT = 8
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -60,6 +65,16 @@ def status_text(code: str | None, incoming_number: str | None = None) -> str:
     label = STATUS_LABELS.get(code)
     text = f"{code} {label.vi}" if label else code
     return f"{text}\nsố đến {incoming_number}" if incoming_number else text
+
+
+def business_state(state: str | None, superseded_by: str | None = None) -> str:
+    """``ĐÃ THU HỒI`` (and by which document), or nothing: what a recall, update or
+    replacement the recipient accepted made of the document."""
+    if not state:
+        return ""
+    label = BUSINESS_STATE_LABELS.get(state)
+    text = label.vi.upper() if label else state
+    return f"{text}\nbởi {superseded_by[:SHORT]}" if superseded_by else text
 
 
 def status_full(code: str | None, incoming_number: str | None = None) -> str:

@@ -18,17 +18,21 @@ from sqlalchemy.orm import Session
 from docex.auth.policy import Actor, Parties, Reach, Visibility, visible
 from docex.documents.models import Delivery, Document
 from docex.errors import DocumentNotFound
+from docex.vocabulary.business import RECALLED
 from docex.vocabulary.levels import Classification
 from docex.vocabulary.transport import DELIVERED
 
 
 def parties_of(document: Document, deliveries: Iterable[Delivery]) -> Parties:
     """A recipient becomes a party when the document reaches its inbox, not before: until then
-    it does not exist for that agency (as it would not on a remote recipient's node)."""
+    it does not exist for that agency (as it would not on a remote recipient's node). A
+    recipient that agreed to its recall stays a party, with the files gone (``recalled_for``)."""
+    deliveries = list(deliveries)
     return Parties(
         sender_id=document.sender_id,
         recipient_ids=frozenset(d.recipient_id for d in deliveries if d.transport == DELIVERED),
         classification=Classification(document.classification),
+        recalled_for=frozenset(d.recipient_id for d in deliveries if d.business_state == RECALLED),
     )
 
 

@@ -1,5 +1,11 @@
 """Intake: a document in, blob first and then one transaction (``submit``); a retried send
-with the same ``message_id`` is answered with the first one (idempotency)."""
+with the same ``message_id`` is answered with the first one (idempotency).
+
+The ``(sender, message_id)`` check comes before the PDF is looked at (only what the envelope
+alone settles comes first: the node's accreditation and the sender's clearance): a retry of an
+accepted send costs no signature validation, and the same id with any other content (another
+envelope, another file, another number of files, even a PDF that would not validate) is
+``409 message_id_conflict``."""
 
 from __future__ import annotations
 
@@ -126,7 +132,8 @@ def _replay(session: Session, document: Document, fingerprint: str) -> Submitted
 
 
 def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submitted:
-    """Validate everything, then store the blobs (encrypted), then commit every row at once.
+    """Answer a retry (same ``message_id``) from what is stored; otherwise validate everything,
+    then store the blobs (encrypted), then commit every row at once.
 
     Bad input is refused before any blob is written; a crash between the blob writes and the
     commit leaves orphan blobs (swept later), never a row without its bytes.
@@ -137,9 +144,8 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
     if upload.envelope is None:
         raise Unprocessable("the envelope part is missing", code="missing_envelope")
     envelope = parse_envelope(upload.envelope, sender_id=sender_id)
-    main = upload.main
-    if main is None:
-        raise Unprocessable("the main part (the PDF) is missing", code="missing_main")
+    # What this node and this principal may send is settled first (the envelope alone says
+    # it): a replay answers with the document, which only a cleared principal may see.
     if envelope.classification.rank > settings.max_classification.rank:
         raise Unprocessable(
             f"this node is accredited up to {settings.max_classification.value}",
@@ -150,16 +156,27 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
         Action.SEND,
         Parties(sender_id, frozenset(), envelope.classification),
     )
+    # Idempotency before work: the fingerprint needs only the envelope and the digests taken
+    # while spooling, so a retry is answered (or refused as a conflict) before any PDF is
+    # opened or validated, whatever the new content is.
+    fingerprint = _fingerprint(envelope, upload)
+    if envelope.message_id:
+        with db.read() as session:
+            if found := _existing(session, sender_id, envelope.message_id):
+                return _replay(session, found, fingerprint)
+    main = upload.main
+    if main is None:
+        raise Unprocessable("the main part (the PDF) is missing", code="missing_main")
     check_pdf(main.path)  # header and tail bytes only: nothing is parsed in this process
     # One bounded job in a worker: the structure (well-formed, not encrypted, pages) and the
     # signatures; a hostile PDF costs that worker its limits, never this process.
     report = node.signatures.validate(main.path, sender_agency=sender_id, now=now)
     if not report.passed:
         raise SignatureRejected(str(report.indication), f"{report.detail} / {report.detail_vi}")
-    fingerprint = _fingerprint(envelope, upload)
     message_id = envelope.message_id or uuid7()
 
     with db.read() as session:
+        # A same-id send that committed while this one was validating: a replay too.
         if envelope.message_id and (found := _existing(session, sender_id, message_id)):
             return _replay(session, found, fingerprint)
         recipients = resolve_recipients(session, envelope.recipients, sender_id)

@@ -81,6 +81,8 @@ def inbox(
                 incoming_number=delivery.incoming_number,
                 delivered_at=rfc3339(delivery.delivered_at) if delivery.delivered_at else None,
                 overdue=delivery.overdue_at is not None,
+                business_state=delivery.business_state,
+                superseded_by=delivery.superseded_by,
             )
         )
     next_cursor = None
@@ -96,8 +98,8 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
         query = query.where(Document.id < after)
     docs = list(session.scalars(query.order_by(Document.id.desc()).limit(limit + 1)))
     page = docs[:limit]
-    counts: dict[str, tuple[Counter[str], Counter[str]]] = {
-        d.id: (Counter(), Counter()) for d in page
+    counts: dict[str, tuple[Counter[str], Counter[str], Counter[str]]] = {
+        d.id: (Counter(), Counter(), Counter()) for d in page
     }
     overdue: set[str] = set()
     if page:
@@ -108,13 +110,23 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
                 .distinct()
             )
         )
-        for document_id, transport, status, n in session.execute(
-            select(Delivery.document_id, Delivery.transport, Delivery.status, func.count())
+        for document_id, transport, status, state, n in session.execute(
+            select(
+                Delivery.document_id,
+                Delivery.transport,
+                Delivery.status,
+                Delivery.business_state,
+                func.count(),
+            )
             .where(Delivery.document_id.in_(list(counts)))
-            .group_by(Delivery.document_id, Delivery.transport, Delivery.status)
+            .group_by(
+                Delivery.document_id, Delivery.transport, Delivery.status, Delivery.business_state
+            )
         ).all():
             counts[document_id][0][transport] += n
             counts[document_id][1][status or "none"] += n
+            if state is not None:
+                counts[document_id][2][state] += n
     items = []
     for d in page:
         content = visibility(actor, parties_of(d, [])).content
@@ -131,6 +143,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
                 transport=dict(counts[d.id][0]),
                 status=dict(counts[d.id][1]),
                 overdue=d.id in overdue,
+                business_state=dict(counts[d.id][2]),
             )
         )
     next_cursor = encode_cursor(page[-1].id) if len(docs) > limit else None

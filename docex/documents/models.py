@@ -95,6 +95,14 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))  # why it waits or failed
     flag: Mapped[str | None] = mapped_column(String(64))  # e.g. stored_file_corrupt
     incoming_number: Mapped[str | None] = mapped_column(String(50))
+    # What became of the document for this recipient once it accepted a recall, update or
+    # replacement (docex.routing.supersession): recalled | updated | replaced, or null. The
+    # access policy reads it (a recalled file is 410 to the recipient), so it lives on the row.
+    business_state: Mapped[str | None] = mapped_column(String(16))
+    # The document that updated or replaced this one (or revoked it); null for a recall by 13.
+    # No foreign key: a second one to documents would make the ``document`` relationship
+    # ambiguous, and the id is written only by the service that read that document.
+    superseded_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The legal receipt rule (routing/deadlines.py): answer (02/03) by ``due_at``, set on 01;

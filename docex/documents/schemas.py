@@ -42,6 +42,8 @@ class RecipientOut(BaseModel):
     flag: str | None = None  # e.g. stored_file_corrupt: its stored file failed a check
     overdue: bool = False  # not answered by its due time (routing/deadlines.py)
     updated_at: str
+    business_state: str | None = None  # recalled | updated | replaced (vocabulary.business)
+    superseded_by: str | None = None  # the document that updated, replaced or revoked it
 
 
 class DocumentOut(BaseModel):
@@ -69,6 +71,8 @@ class InboxItem(BaseModel):
     incoming_number: str | None = None  # số đến, given with status 03
     delivered_at: str | None
     overdue: bool = False  # not answered by its due time (routing/deadlines.py)
+    business_state: str | None = None  # recalled | updated | replaced (vocabulary.business)
+    superseded_by: str | None = None  # the document that updated, replaced or revoked it
 
 
 class InboxPage(BaseModel):
@@ -88,6 +92,7 @@ class OutboxItem(BaseModel):
     transport: dict[str, int]
     status: dict[str, int]
     overdue: bool = False  # some recipient did not answer by its due time
+    business_state: dict[str, int] = Field(default_factory=dict)  # recipients per state
 
 
 class OutboxPage(BaseModel):

@@ -156,6 +156,8 @@ def _document_out(
                 flag=d.flag,
                 overdue=d.overdue_at is not None,
                 updated_at=rfc3339(d.updated_at),
+                business_state=d.business_state,
+                superseded_by=d.superseded_by,
             )
             for d in deliveries
             if seen.shows_recipient(d.recipient_id)

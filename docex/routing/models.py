@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docex.db import Base, UTCDateTime
@@ -12,6 +12,17 @@ class Receipt(Base):
     """A business status, signed by the node that recorded it (JWS compact serialization)."""
 
     __tablename__ = "receipts"
+    # One receipt per delivery, agency and Idempotency-Key (NULLs are distinct on both
+    # databases); an index, not a constraint, so that SQLite adds it without copying the table.
+    __table_args__ = (
+        Index(
+            "ix_receipts_idempotency",
+            "delivery_id",
+            "from_agency_id",
+            "idempotency_key",
+            unique=True,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
@@ -24,6 +35,10 @@ class Receipt(Base):
     incoming_number: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     signed: Mapped[str] = mapped_column(Text)
+    # The client's Idempotency-Key of the status post that made it, and the SHA-256 of that
+    # post's body: the same key with another body is a conflict, not a replay.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class RegistryCounter(Base):

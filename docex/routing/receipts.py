@@ -4,10 +4,15 @@
 A receipt is a JWS (see ``signing.jws``) binding the message id, the document id and business
 id, the SHA-256 of the main file, the status code, the agency it is from and the one it is to,
 and the time; a third party verifies it with the node's published key, without docex.
+
+A status post is idempotent (``record_status``), and a recipient's acceptance of a recall, an
+update or a replacement changes what the earlier document is for it (``take_effect``, in the
+receipt's transaction, with its audit event).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,13 +25,14 @@ from docex.auth.policy import WITHHELD, Action, Actor, Visibility, authorize
 from docex.db import insert_if_missing
 from docex.documents.access import load_visible, parties_of
 from docex.documents.models import Delivery, Document
-from docex.errors import Conflict, IllegalTransition, Unprocessable
+from docex.errors import Conflict, IdempotencyKeyConflict, IllegalTransition, Unprocessable
 from docex.kit.clock import rfc3339
 from docex.kit.ids import uuid7
 from docex.routing.models import Receipt, RegistryCounter
 from docex.routing.schemas import ReceiptList, ReceiptOut, StatusOut
-from docex.signing.jws import NodeSigner
-from docex.vocabulary import statuses
+from docex.signing.jws import NodeSigner, canonical_json
+from docex.vocabulary import business, statuses
+from docex.vocabulary.business import RECALLED
 from docex.vocabulary.transport import DELIVERED
 
 
@@ -47,6 +53,8 @@ def issue_receipt(
     principal_id: str | None = None,
     note: str | None = None,
     incoming_number: str | None = None,
+    idempotency_key: str | None = None,
+    request_sha256: str | None = None,
 ) -> Receipt:
     receipt_id = uuid7()
     claims: dict[str, object] = {
@@ -78,6 +86,8 @@ def issue_receipt(
         incoming_number=incoming_number,
         created_at=now,
         signed=signer.sign(claims),
+        idempotency_key=idempotency_key,
+        request_sha256=request_sha256,
     )
     session.add(receipt)
     events.record(
@@ -136,6 +146,54 @@ class StatusRequest:
     note: str | None = None
     incoming_number: str | None = None
     recipients: Sequence[str] | None = None  # for a recall: which recipients (default all)
+    idempotency_key: str | None = None  # the client's Idempotency-Key header, if any
+
+    def sha256(self) -> str:
+        """What an Idempotency-Key is bound to: the body, not the key itself."""
+        body = {
+            "code": self.code,
+            "note": self.note,
+            "incoming_number": self.incoming_number,
+            "recipients": sorted(self.recipients) if self.recipients is not None else None,
+        }
+        return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    receipts: list[Receipt]
+    created: bool
+    """False when every receipt is one recorded before: the request was a retry (a replay)."""
+
+
+def _keyed(session: Session, delivery: Delivery, from_agency_id: str, key: str) -> Receipt | None:
+    return session.scalar(
+        select(Receipt).where(
+            Receipt.delivery_id == delivery.id,
+            Receipt.from_agency_id == from_agency_id,
+            Receipt.idempotency_key == key,
+        )
+    )
+
+
+def _retried(
+    session: Session, delivery: Delivery, origin: str, request: StatusRequest, *, legal: bool
+) -> Receipt | None:
+    """The receipt ``request`` repeats, if it is a retry: the same code, note and (when the
+    request gives one) incoming number from the same agency as the delivery's latest receipt
+    of that code. A status the rules would accept anew counts as a retry only when that
+    receipt is the delivery's very latest (a 16 posted twice in a row is one 16)."""
+    query = select(Receipt).where(Receipt.delivery_id == delivery.id)
+    if not legal:
+        query = query.where(Receipt.code == request.code, Receipt.from_agency_id == origin)
+    latest = session.scalar(query.order_by(Receipt.id.desc()).limit(1))
+    if latest is None or (latest.code, latest.from_agency_id) != (request.code, origin):
+        return None
+    if latest.note != request.note:
+        return None
+    if request.incoming_number is not None and latest.incoming_number != request.incoming_number:
+        return None
+    return latest
 
 
 def record_status(
@@ -148,7 +206,18 @@ def record_status(
     *,
     now: datetime,
     local_year: int,
-) -> list[Receipt]:
+) -> Recorded:
+    """Record ``request`` on each delivery it targets, or answer a retry with what was recorded.
+
+    Idempotent in two ways. With an ``Idempotency-Key``, a receipt made under the same key by
+    the same agency on a delivery is the answer when the body is the same, and
+    ``idempotency_key_conflict`` when it is not. Without one, a repeat (the same code, note
+    and incoming number from the same agency as that code's latest receipt, ``_retried``) that
+    the transition rules would refuse is answered with that receipt, not
+    ``illegal_transition``: a post retried after a lost answer gets its original receipt. A
+    status that may legally follow is new (13 again after a refused recall), unless it repeats
+    the delivery's very latest receipt.
+    """
     code = request.code
     if code not in statuses.CLIENT_CODES:
         raise Unprocessable(f"status {code!r} cannot be reported", code="invalid_status_code")
@@ -169,21 +238,45 @@ def record_status(
     if code in statuses.NEEDS_REASON and not (request.note and request.note.strip()):
         raise Unprocessable(f"status {code} needs a reason in 'note'", code="reason_required")
     business_type = (document.envelope.get("business") or {}).get("type", "new")
+    request_sha256 = request.sha256() if request.idempotency_key is not None else None
     receipts: list[Receipt] = []
+    created = False
     for delivery in targets:
         # Statuses of one delivery are serial: on PostgreSQL two at once would both read the
         # same history and both pass the transition check (SQLite's writes are serial already).
+        # The lock also makes the replay checks below see a concurrent twin's receipt.
         session.refresh(delivery, with_for_update=True)
         if delivery.transport != DELIVERED:
             raise Conflict(
                 f"the document has not yet arrived at {delivery.recipient_id}",
                 code="not_delivered",
             )
+        if code == statuses.RECALL_REQUESTED:
+            origin, dest = document.sender_id, delivery.recipient_id
+        else:
+            origin, dest = delivery.recipient_id, document.sender_id
+        if request.idempotency_key is not None and (
+            keyed := _keyed(session, delivery, origin, request.idempotency_key)
+        ):
+            if keyed.request_sha256 != request_sha256:
+                raise IdempotencyKeyConflict(
+                    "this Idempotency-Key was used on this document with another request"
+                )
+            receipts.append(keyed)
+            continue
         history = status_history(session, delivery.id)
-        if code not in statuses.allowed_next(history, business_type=business_type):
+        legal = code in statuses.allowed_next(history, business_type=business_type)
+        if earlier := _retried(session, delivery, origin, request, legal=legal):
+            receipts.append(earlier)
+            continue
+        if not legal:
             raise IllegalTransition(
                 f"status {code} cannot follow {history[-1] if history else 'none'}"
                 f" for {delivery.recipient_id}"
+            )
+        if delivery.business_state == RECALLED:
+            raise IllegalTransition(
+                f"the document was recalled for {delivery.recipient_id}: no status follows"
             )
         incoming = None
         if code == statuses.ACCEPTED:
@@ -191,28 +284,105 @@ def record_status(
                 session, delivery.recipient_id, local_year
             )
             delivery.incoming_number = incoming
-        if code == statuses.RECALL_REQUESTED:
-            origin, dest = document.sender_id, delivery.recipient_id
-        else:
-            origin, dest = delivery.recipient_id, document.sender_id
-        receipts.append(
-            issue_receipt(
-                session,
-                signer,
-                document=document,
-                delivery=delivery,
-                code=code,
-                from_agency_id=origin,
-                to_agency_id=dest,
-                now=now,
-                principal_id=actor.id,
-                note=request.note,
-                incoming_number=incoming,
-            )
+        receipt = issue_receipt(
+            session,
+            signer,
+            document=document,
+            delivery=delivery,
+            code=code,
+            from_agency_id=origin,
+            to_agency_id=dest,
+            now=now,
+            principal_id=actor.id,
+            note=request.note,
+            incoming_number=incoming,
+            idempotency_key=request.idempotency_key,
+            request_sha256=request_sha256,
         )
+        receipts.append(receipt)
+        created = True
         delivery.status = code
         delivery.updated_at = now
-    return receipts
+        take_effect(
+            session,
+            document,
+            delivery,
+            receipt,
+            previous=history[-1] if history else None,
+            business_type=business_type,
+            now=now,
+        )
+    return Recorded(receipts, created)
+
+
+_STATE_EVENTS = {
+    business.RECALLED: events.DELIVERY_RECALLED,
+    business.UPDATED: events.DELIVERY_UPDATED,
+    business.REPLACED: events.DELIVERY_REPLACED,
+}
+
+
+def take_effect(
+    session: Session,
+    document: Document,
+    delivery: Delivery,
+    receipt: Receipt,
+    *,
+    previous: str | None,
+    business_type: str,
+    now: datetime,
+) -> Delivery | None:
+    """What ``receipt`` (just recorded on ``delivery`` of ``document``) makes of a delivery's
+    business state (``vocabulary.business``), in the receipt's transaction, with its audit
+    event; the delivery it changed, or None.
+
+    - 15 answering a recall (13) of ``document`` itself: ``document`` is ``recalled`` for that
+      recipient (``superseded_by`` null).
+    - Otherwise, on a revoke/update/replace ``document``, an accepting code (15; or 03 for an
+      update or replacement): the document it ``refers_to``, if the same sender sent it to the
+      same recipient, becomes ``recalled``/``updated``/``replaced`` for that recipient, with
+      ``superseded_by`` = ``document``.
+    """
+    target: Delivery | None
+    if receipt.code == statuses.RECALL_ACCEPTED and previous == statuses.RECALL_REQUESTED:
+        target, state, by = delivery, business.RECALLED, None
+    else:
+        effect = business.effect_of(business_type, receipt.code)
+        refers_to = (document.envelope.get("business") or {}).get("refers_to")
+        if effect is None or not refers_to:
+            return None
+        target = session.scalar(
+            select(Delivery)
+            .join(Document, Document.id == Delivery.document_id)
+            .where(
+                Delivery.document_id == refers_to,
+                Delivery.recipient_id == delivery.recipient_id,
+                Document.sender_id == document.sender_id,
+            )
+            .with_for_update()
+        )
+        if target is None:
+            return None
+        state, by = effect, document.id
+    new_state = business.next_state(target.business_state, state)
+    if new_state == target.business_state and (new_state == business.RECALLED or by is None):
+        return None  # already recalled: final
+    target.business_state = new_state
+    target.superseded_by = by
+    target.updated_at = now
+    events.record(
+        session,
+        _STATE_EVENTS[new_state],
+        at=now,
+        actor_id=receipt.principal_id,
+        agency_id=target.recipient_id,
+        document_id=target.document_id,
+        delivery_id=target.id,
+        receipt_id=receipt.id,
+        superseded_by=by,
+        to=document.sender_id,
+    )
+    return target
 
 
 def report_status(
@@ -224,14 +394,15 @@ def report_status(
     *,
     now: datetime,
     local_year: int,
-) -> StatusOut:
-    """``record_status`` on a document the actor sees; the first receipt, and all of them."""
+) -> tuple[StatusOut, bool]:
+    """``record_status`` on a document the actor sees: the first receipt, all of them, and
+    whether any is new (False: a retry, answered with the original receipts)."""
     document, deliveries, seen = load_visible(session, actor, document_id)
-    receipts = record_status(
+    recorded = record_status(
         session, signer, actor, document, deliveries, request, now=now, local_year=local_year
     )
-    outs = [receipt_view(seen, r) for r in receipts]
-    return StatusOut(**outs[0].model_dump(), receipts=outs)
+    outs = [receipt_view(seen, r) for r in recorded.receipts]
+    return StatusOut(**outs[0].model_dump(), receipts=outs), recorded.created
 
 
 def list_receipts(session: Session, actor: Actor, document_id: str) -> ReceiptList:

@@ -26,7 +26,7 @@ from docex.auth.policy import (
     visibility,
     visible,
 )
-from docex.errors import DocumentNotFound, Forbidden, NotFound
+from docex.errors import DocumentNotFound, Forbidden, NotFound, Recalled
 from docex.vocabulary.levels import Classification
 
 SENDER = "000.00.00.G22"
@@ -256,6 +256,42 @@ def test_file_of_a_document_is_hidden_from_non_parties_auditors_and_admins_even_
 ) -> None:
     who = actor(role, relation, clearance=Classification.TOP_SECRET)
     check(who, Action.READ_FILE, parties(classification), HIDDEN)
+
+
+@pytest.mark.parametrize("classification", LEVELS)
+@pytest.mark.parametrize("relation", ["sender", "recipient", "other_recipient"])
+@pytest.mark.parametrize("role", AGENCY_ROLES)
+def test_a_recalled_file_is_gone_for_the_recipient_that_agreed_only(
+    role: str, relation: str, classification: Classification
+) -> None:
+    """``recalled_for``: the recipient that answered 15 to a recall gets 410 ``recalled`` for
+    the files (it still sees the document); the sender and other recipients read them."""
+    who = actor(role, "sender" if relation == "sender" else "recipient")
+    if relation == "other_recipient":
+        who = Actor(who.id, who.kind, OTHER_RECIPIENT, who.clearance, who.username)
+    on = Parties(
+        sender_id=SENDER,
+        recipient_ids=frozenset({RECIPIENT, OTHER_RECIPIENT}),
+        classification=classification,
+        recalled_for=frozenset({RECIPIENT}),
+    )
+    seen = visibility(who, on)
+    assert seen.document
+    if relation == "recipient":
+        assert not allowed(who, Action.READ_FILE, on)
+        assert not seen.files
+        with pytest.raises(Recalled) as gone:
+            authorize(who, Action.READ_FILE, on)
+        assert (gone.value.status, gone.value.code) == (410, "recalled")
+    else:
+        check(who, Action.READ_FILE, on, ALLOW)
+        assert seen.files
+
+
+def test_an_uncleared_recipient_of_a_recalled_secret_document_still_gets_404_not_410() -> None:
+    who = actor("clerk", "recipient", clearance=Classification.NORMAL)
+    on = Parties(SENDER, frozenset({RECIPIENT}), Classification.SECRET, frozenset({RECIPIENT}))
+    check(who, Action.READ_FILE, on, HIDDEN)
 
 
 # -- reading the subject and free text of an envelope --------------------------------------------

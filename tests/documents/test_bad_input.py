@@ -772,7 +772,14 @@ def test_accepting_twice_is_409_illegal_transition(client: TestClient, credentia
     first = post_status(client, auth(credentials, H41), document["id"], code="03")
     assert first.status_code == 201, first.text
     before = snapshot(client)
-    again = post_status(client, auth(credentials, H41), document["id"], code="03")
+    # Not a retry of the first (that would answer 200 with its receipt): another number.
+    again = post_status(
+        client,
+        auth(credentials, H41),
+        document["id"],
+        code="03",
+        incoming_number=f"{first.json()['incoming_number']}-bis",
+    )
     assert_refused(client, again, 409, "illegal_transition", before)
 
 
