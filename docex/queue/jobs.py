@@ -231,6 +231,22 @@ def release(db: Database, owner: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def give_back(db: Database, batch: Sequence[Claimed]) -> int:
+    """Ends the leases of a batch its claimer could not move (the transport raised): the jobs
+    are claimable again at once, and the claimer's heartbeat no longer keeps them."""
+    if not batch:
+        return 0
+    ids, tokens = [job.id for job in batch], list({job.token for job in batch})
+    with db.write() as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.id.in_(ids), Job.lease_token.in_(tokens), Job.state == QUEUED)
+            .values(lease_owner=None, lease_token=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def requeue(session: Session, kind: str, ref: str, *, now: datetime) -> bool:
     """An operator sends a failed job round again, with fresh attempts and a fresh TTL."""
     result = session.execute(

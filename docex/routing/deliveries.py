@@ -173,9 +173,10 @@ def record_failure(
     delivery.updated_at = now
     if final:
         delivery.transport = FAILED
+    event = events.DELIVERY_FAILED if final else events.DELIVERY_RETRY
     events.record(
         session,
-        events.DELIVERY_FAILED if final else events.DELIVERY_RETRY,
+        event,
         at=now,
         agency_id=delivery.recipient_id,
         document_id=delivery.document_id,

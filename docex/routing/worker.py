@@ -120,6 +120,13 @@ class Worker:
             return 0
         try:
             return self.transports[kind].move(batch, now or self.clock.now())
+        except Exception:
+            # Not moved: claimable again at once, not kept alive by this worker's heartbeat.
+            try:
+                jobs.give_back(self.db, batch)
+            except Exception:
+                log.exception("could not give back a batch; its leases expire by themselves")
+            raise
         finally:
             with self._holding_lock:
                 self._holding = max(0, self._holding - len(batch))
