@@ -47,6 +47,7 @@ DELIVERY_QUEUED: Final = "routing:delivery:queued"
 DELIVERY_DELIVERED: Final = "routing:delivery:delivered"
 DELIVERY_RETRY: Final = "routing:delivery:retry"
 DELIVERY_FAILED: Final = "routing:delivery:failed"
+DELIVERY_REQUEUED: Final = "routing:delivery:requeued"  # an operator sent a failed one round again
 STATUS_RECORDED: Final = "routing:status:recorded"
 # Keys (docex.keys): every operation on a private key, through its key store.
 SIGNING_KEY_ROTATED: Final = "keys:signing_key:rotated"

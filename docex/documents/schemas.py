@@ -40,6 +40,7 @@ class RecipientOut(BaseModel):
     status: str | None
     incoming_number: str | None
     flag: str | None = None  # e.g. stored_file_corrupt: its stored file failed a check
+    reason: str | None = None  # why it failed (or its last attempt did); null once delivered
     updated_at: str
 
 
@@ -74,6 +75,13 @@ class InboxPage(BaseModel):
     next_cursor: str | None
 
 
+class FailedRecipient(BaseModel):
+    agency_id: str
+    reason: str | None
+    attempts: int
+    failed_at: str
+
+
 class OutboxItem(BaseModel):
     document_id: str
     business_id: str
@@ -85,6 +93,7 @@ class OutboxItem(BaseModel):
     recipients: int
     transport: dict[str, int]
     status: dict[str, int]
+    failed: list[FailedRecipient] = Field(default_factory=list)
 
 
 class OutboxPage(BaseModel):

@@ -41,6 +41,7 @@ from docex.errors import (
     Unprocessable,
 )
 from docex.kit.clock import rfc3339
+from docex.vocabulary.transport import DELIVERED
 
 SHORT_ID_MIN = 8
 _SHORT_ID = re.compile(r"[0-9a-f][0-9a-f-]{7,35}", re.ASCII)
@@ -154,6 +155,7 @@ def _document_out(
                 status=d.status,
                 incoming_number=d.incoming_number,
                 flag=d.flag,
+                reason=d.last_error if d.transport != DELIVERED else None,
                 updated_at=rfc3339(d.updated_at),
             )
             for d in deliveries
