@@ -21,12 +21,14 @@ __all__ = [
     "Document",
     "DocumentRef",
     "Download",
+    "FailedRecipient",
     "FileInfo",
     "Group",
     "InboxItem",
     "Me",
     "OutboxItem",
     "Page",
+    "QueuedDelivery",
     "Receipt",
     "Recipient",
     "Sent",
@@ -285,6 +287,8 @@ class Recipient:
     flag: str | None
     updated_at: datetime
     raw: JSON = field(repr=False, compare=False)
+    reason: str | None = None
+    """Why the delivery failed (``transport`` failed), or why its last attempt did."""
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
@@ -298,6 +302,7 @@ class Recipient:
             flag=f.opt_text("flag"),
             updated_at=f.time("updated_at"),
             raw=f.data,
+            reason=f.opt_text("reason"),
         )
 
 
@@ -430,6 +435,8 @@ class OutboxItem:
     status: dict[str, int]
     """How many recipients reported each business status (``"none"``: nothing yet)."""
     raw: JSON = field(repr=False, compare=False)
+    failed: list[FailedRecipient] = field(default_factory=list)
+    """The recipients the node gave up on, with the reason."""
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
@@ -444,6 +451,71 @@ class OutboxItem:
             recipients=f.integer("recipients"),
             transport=f.counts("transport"),
             status=f.counts("status"),
+            raw=f.data,
+            failed=f.items("failed", FailedRecipient.from_json),
+        )
+
+
+@dataclass(frozen=True)
+class FailedRecipient:
+    """A recipient the node gave up delivering to (an operator may re-queue it)."""
+
+    agency_id: str
+    reason: str | None
+    attempts: int
+    failed_at: datetime
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        f = _Fields(data, "failed recipient")
+        return cls(
+            agency_id=f.text("agency_id"),
+            reason=f.opt_text("reason"),
+            attempts=f.integer("attempts"),
+            failed_at=f.time("failed_at"),
+            raw=f.data,
+        )
+
+
+@dataclass(frozen=True)
+class QueuedDelivery:
+    """A delivery not made, as the node's operator sees it (``docex deliveries list``)."""
+
+    id: str
+    document_id: str
+    sender_id: str
+    recipient_id: str
+    addressed_as: str
+    urgency: str
+    transport: str
+    """failed (given up) or queued (waiting)."""
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    leased_by: str | None
+    """The worker holding it right now."""
+    created_at: datetime
+    updated_at: datetime
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        f = _Fields(data, "delivery")
+        return cls(
+            id=f.text("id"),
+            document_id=f.text("document_id"),
+            sender_id=f.text("sender_id"),
+            recipient_id=f.text("recipient_id"),
+            addressed_as=f.opt_text("addressed_as") or f.text("recipient_id"),
+            urgency=f.text("urgency"),
+            transport=f.text("transport"),
+            attempts=f.integer("attempts"),
+            last_error=f.opt_text("last_error"),
+            next_attempt_at=f.opt_time("next_attempt_at"),
+            leased_by=f.opt_text("leased_by"),
+            created_at=f.time("created_at"),
+            updated_at=f.time("updated_at"),
             raw=f.data,
         )
 

@@ -542,7 +542,7 @@ def sample_pdf_cmd(
 
 
 def _register_remote() -> None:
-    from docex.cli import audit, documents, mailbox, pki, sending, session
+    from docex.cli import audit, deliveries, documents, mailbox, pki, sending, session
     from docex.cli.connection import RemoteCommand
 
     for name, command in (
@@ -563,6 +563,7 @@ def _register_remote() -> None:
     app.command("logout")(session.logout)
     pki.register(app)
     audit.register(app)
+    deliveries.register(app)
 
 
 _register_remote()
