@@ -10,11 +10,7 @@ and killed; another worker takes the jobs over one lease later and delivers each
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,54 +23,12 @@ from docex.documents.models import Delivery
 from docex.kit.faults import DELIVERY_BEFORE_COMMIT, DISPATCHER_AFTER_CLAIM
 from docex.queue.models import Job
 from docex.routing.models import Receipt
-from tests.conftest import _pg_admin, _with_db
-from tests.functional.conftest import DOCEX, NodeProcess, signed_pdf
+from tests.functional.conftest import NodeProcess, WorkerProcess, signed_pdf
 from tests.helpers import G22
 
 pytestmark = pytest.mark.functional
 
 RECIPIENTS = ["group:provinces", "group:nghean-communes"]  # four agencies of this node
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def node(request: pytest.FixtureRequest, node_process: NodeProcess) -> Iterator[NodeProcess]:
-    """A demo node on SQLite or on a PostgreSQL database of its own, initialised, not started."""
-    name = None
-    if request.param == "postgresql":
-        pg_server: str = request.getfixturevalue("pg_server")
-        name = f"f_{uuid.uuid4().hex[:12]}"
-        _pg_admin(pg_server, f"CREATE DATABASE {name}")
-        node_process.database_url = _with_db(pg_server, name)
-    node_process.cli("init", "--demo")
-    yield node_process
-    node_process.stop()
-    if name is not None:
-        _pg_admin(request.getfixturevalue("pg_server"), f"DROP DATABASE {name} WITH (FORCE)")
-
-
-class WorkerProcess:
-    """``docex worker`` with its output in a log file of its own."""
-
-    def __init__(self, node: NodeProcess, name: str, **env: str) -> None:
-        self.log = node.data_dir.parent / f"worker-{name}.log"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [DOCEX, "worker"], env=node.env(**env), stdout=out, stderr=out
-            )
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                return self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return int(self.proc.returncode)
 
 
 def database(node: NodeProcess) -> Database:
@@ -144,8 +98,9 @@ def assert_each_delivered_exactly_once(db: Database, deliveries: int) -> None:
 
 
 def test_a_worker_killed_before_committing_its_deliveries_leaves_them_to_another_exactly_once(
-    node: NodeProcess,
+    worker_node: NodeProcess,
 ) -> None:
+    node = worker_node
     node.start("--no-dispatcher")
     submit(node, 2)
     db = database(node)
@@ -169,8 +124,9 @@ def test_a_worker_killed_before_committing_its_deliveries_leaves_them_to_another
 
 
 def test_a_sigkilled_workers_leases_are_taken_over_and_delivered_exactly_once(
-    node: NodeProcess,
+    worker_node: NodeProcess,
 ) -> None:
+    node = worker_node
     """The figure in the report: seconds from SIGKILL to the last delivery (lease 6 s,
     heartbeat 2 s); printed, not asserted (speed belongs in bench/)."""
     node.start("--no-dispatcher")
