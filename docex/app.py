@@ -17,6 +17,7 @@ from docex.api.agencies import router as agencies_router
 from docex.api.audit import router as audit_router
 from docex.api.auth import router as auth_router
 from docex.api.deadlines import router as deadlines_router
+from docex.api.deliveries import router as deliveries_router
 from docex.api.documents import router as documents_router
 from docex.api.headers import SecurityHeaders, docs_router
 from docex.api.limits import RequestLimits
@@ -217,6 +218,7 @@ def create_app(
         api.include_router(router)
     api.include_router(audit_router)
     api.include_router(deadlines_router)
+    api.include_router(deliveries_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

@@ -42,6 +42,7 @@ from docex_client.models import (
     OutboxItem,
     OverdueItem,
     Page,
+    QueuedDelivery,
     Receipt,
     Sent,
     Token,
@@ -328,6 +329,29 @@ class AsyncDocexClient:
 
     async def groups(self) -> list[Group]:
         return await self.call(calls.groups())
+
+    # -- the node's operator (admin) --------------------------------------------------------
+
+    async def deliveries(
+        self,
+        transport: str | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[QueuedDelivery]:
+        """One page of deliveries ``failed`` or ``queued`` (both when None), oldest first."""
+        return await self.call(calls.deliveries(transport=transport, limit=limit, cursor=cursor))
+
+    def iter_deliveries(
+        self, transport: str | None = None, *, limit: int | None = None
+    ) -> AsyncIterator[QueuedDelivery]:
+        return self._pages(
+            lambda cursor: calls.deliveries(transport=transport, limit=limit, cursor=cursor)
+        )
+
+    async def retry_delivery(self, delivery_id: str, *, note: str | None = None) -> QueuedDelivery:
+        """Re-queue a failed delivery (fresh attempts); ``ConflictError`` if it is not failed."""
+        return await self.call(calls.retry_delivery(delivery_id, note=note))
 
     # -- services ----------------------------------------------------------------------------
 

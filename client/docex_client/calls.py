@@ -36,6 +36,7 @@ from docex_client.models import (
     OutboxItem,
     OverdueItem,
     Page,
+    QueuedDelivery,
     Receipt,
     Sent,
     Token,
@@ -235,6 +236,21 @@ def agency(agency_id: str) -> Call[Agency]:
 
 def groups() -> Call[list[Group]]:
     return Call("GET", "/api/v1/groups", _items(Group.from_json, "groups"))
+
+
+def deliveries(
+    *, transport: str | None, limit: int | None, cursor: str | None
+) -> Call[Page[QueuedDelivery]]:
+    params = {"transport": transport, "limit": limit, "cursor": cursor}
+    parse = _page(QueuedDelivery.from_json, "deliveries")
+    return Call("GET", "/api/v1/admin/deliveries", parse, params=params)
+
+
+def retry_delivery(delivery_id: str, *, note: str | None) -> Call[QueuedDelivery]:
+    """Asking twice is safe: the second is 409 delivery_not_failed, nothing changes."""
+    path = f"/api/v1/admin/deliveries/{seg(delivery_id)}/retry"
+    payload = {"note": note} if note else {}
+    return Call("POST", path, _model(QueuedDelivery.from_json), json=payload)
 
 
 def probe(path: str) -> Call[dict[str, Any]]:

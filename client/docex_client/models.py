@@ -21,12 +21,14 @@ __all__ = [
     "Document",
     "DocumentRef",
     "Download",
+    "FailedRecipient",
     "FileInfo",
     "Group",
     "InboxItem",
     "Me",
     "OutboxItem",
     "Page",
+    "QueuedDelivery",
     "Receipt",
     "Recipient",
     "Sent",
@@ -296,6 +298,8 @@ class Recipient:
     superseded_by: str | None
     """The id of the revoke, update or replace document that did it."""
     raw: JSON = field(repr=False, compare=False)
+    reason: str | None = None
+    """Why the delivery failed (``transport`` failed), or why its last attempt did."""
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
@@ -312,6 +316,7 @@ class Recipient:
             business_state=f.opt_text("business_state"),
             superseded_by=f.opt_text("superseded_by"),
             raw=f.data,
+            reason=f.opt_text("reason"),
         )
 
 
@@ -456,6 +461,8 @@ class OutboxItem:
     business_state: dict[str, int]
     """How many recipients it is recalled, updated or replaced for (only states that occur)."""
     raw: JSON = field(repr=False, compare=False)
+    failed: list[FailedRecipient] = field(default_factory=list)
+    """The recipients the node gave up on, with the reason."""
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
@@ -472,6 +479,7 @@ class OutboxItem:
             status=f.counts("status"),
             overdue=f.flag("overdue"),
             business_state=f.counts("business_state"),
+            failed=f.items("failed", FailedRecipient.from_json),
             raw=f.data,
         )
 
@@ -514,6 +522,70 @@ class OverdueItem:
             delivered_at=f.opt_time("delivered_at"),
             due_at=f.opt_time("due_at"),
             overdue_at=f.opt_time("overdue_at"),
+            raw=f.data,
+        )
+
+
+@dataclass(frozen=True)
+class FailedRecipient:
+    """A recipient the node gave up delivering to (an operator may re-queue it)."""
+
+    agency_id: str
+    reason: str | None
+    attempts: int
+    failed_at: datetime
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        f = _Fields(data, "failed recipient")
+        return cls(
+            agency_id=f.text("agency_id"),
+            reason=f.opt_text("reason"),
+            attempts=f.integer("attempts"),
+            failed_at=f.time("failed_at"),
+            raw=f.data,
+        )
+
+
+@dataclass(frozen=True)
+class QueuedDelivery:
+    """A delivery not made, as the node's operator sees it (``docex deliveries list``)."""
+
+    id: str
+    document_id: str
+    sender_id: str
+    recipient_id: str
+    addressed_as: str
+    urgency: str
+    transport: str
+    """failed (given up) or queued (waiting)."""
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    leased_by: str | None
+    """The worker holding it right now."""
+    created_at: datetime
+    updated_at: datetime
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        f = _Fields(data, "delivery")
+        return cls(
+            id=f.text("id"),
+            document_id=f.text("document_id"),
+            sender_id=f.text("sender_id"),
+            recipient_id=f.text("recipient_id"),
+            addressed_as=f.opt_text("addressed_as") or f.text("recipient_id"),
+            urgency=f.text("urgency"),
+            transport=f.text("transport"),
+            attempts=f.integer("attempts"),
+            last_error=f.opt_text("last_error"),
+            next_attempt_at=f.opt_time("next_attempt_at"),
+            leased_by=f.opt_text("leased_by"),
+            created_at=f.time("created_at"),
+            updated_at=f.time("updated_at"),
             raw=f.data,
         )
 

@@ -44,6 +44,7 @@ from docex_client.models import (
     OutboxItem,
     OverdueItem,
     Page,
+    QueuedDelivery,
     Receipt,
     Sent,
     Token,
@@ -353,6 +354,29 @@ class DocexClient:
     def groups(self) -> list[Group]:
         """Named recipient groups (``group:<name>`` as a recipient)."""
         return self.call(calls.groups())
+
+    # -- the node's operator (admin) --------------------------------------------------------
+
+    def deliveries(
+        self,
+        transport: str | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[QueuedDelivery]:
+        """One page of deliveries ``failed`` or ``queued`` (both when None), oldest first."""
+        return self.call(calls.deliveries(transport=transport, limit=limit, cursor=cursor))
+
+    def iter_deliveries(
+        self, transport: str | None = None, *, limit: int | None = None
+    ) -> Iterator[QueuedDelivery]:
+        return self._pages(
+            lambda cursor: calls.deliveries(transport=transport, limit=limit, cursor=cursor)
+        )
+
+    def retry_delivery(self, delivery_id: str, *, note: str | None = None) -> QueuedDelivery:
+        """Re-queue a failed delivery (fresh attempts); ``ConflictError`` if it is not failed."""
+        return self.call(calls.retry_delivery(delivery_id, note=note))
 
     # -- services ----------------------------------------------------------------------------
 

@@ -67,6 +67,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit/search"): "audit_events_search",
     ("POST", "/api/v1/audit/cosignatures"): "audit_cosignatures_create",
     ("POST", "/api/v1/audit/forks"): "audit_forks_report",
+    ("GET", "/api/v1/admin/deliveries"): "deliveries_list",
+    ("POST", "/api/v1/admin/deliveries/{delivery_id}/retry"): "deliveries_retry",
 }
 
 
@@ -107,6 +109,8 @@ SUMMARIES: dict[str, str] = {
     "audit_events_search": "Search audit events",
     "audit_cosignatures_create": "A witness cosigns a checkpoint",
     "audit_forks_report": "A witness reports a fork of the log",
+    "deliveries_list": "Deliveries failed or waiting: the dead-letter view (admin)",
+    "deliveries_retry": "Re-queue a failed delivery (admin)",
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 DOCUMENT_ID = "01a21529-e968-73dc-acb3-7ca2365763f2"
 MAIN_FILE_ID = "01a21529-e968-73dd-9a35-d0ccf70cd0db"
-G22, H41 = "000.00.00.G22", "000.00.00.H41"
+G22, H41, H26 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H26"
 BUSINESS_ID = "000.00.00.G22,2026/11/25,7816/VPCP-TTĐT"
 SUBJECT = "Về việc triển khai trục liên thông văn bản"
 AT = "2026-11-26T00:03:17.957736Z"
@@ -84,6 +84,7 @@ _RECIPIENT = {
     "incoming_number": "125",
     "flag": None,
     "overdue": False,
+    "reason": None,
     "updated_at": AT,
     "business_state": None,
     "superseded_by": None,
@@ -99,6 +100,21 @@ _DOCUMENT = {
     "signatures": [_SIGNATURE],
     "recipients": [_RECIPIENT],
     "created_at": AT,
+}
+_QUEUED_DELIVERY = {
+    "id": "01a21529-e96a-7375-a7d6-fbd27c1154df",
+    "document_id": DOCUMENT_ID,
+    "sender_id": G22,
+    "recipient_id": H26,
+    "addressed_as": "group:provinces",
+    "urgency": "urgent",
+    "transport": "failed",
+    "attempts": 10,
+    "last_error": "no route to node 'node-hanoi'",
+    "next_attempt_at": None,
+    "leased_by": None,
+    "created_at": AT,
+    "updated_at": AT,
 }
 _INBOX_ITEM = {
     "document_id": DOCUMENT_ID,
@@ -128,6 +144,7 @@ _OUTBOX_ITEM = {
     "status": {"03": 1, "01": 1},
     "overdue": True,
     "business_state": {},
+    "failed": [],
 }
 _OVERDUE_ITEM = {
     "document_id": DOCUMENT_ID,
@@ -310,6 +327,8 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "incoming_number": "số đến, given with status 03",
             "flag": "set when something is wrong, e.g. stored_file_corrupt",
             "overdue": _OVERDUE,
+            "reason": "why the delivery failed (transport failed) or why its last attempt did "
+            "(still queued); null once delivered",
             "updated_at": _TIME,
             "business_state": _BUSINESS_STATE,
             "superseded_by": _SUPERSEDED_BY,
@@ -342,6 +361,7 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "status": "recipients per last reported status code",
             "business_state": "recipients for whom the document is recalled, updated or "
             "replaced (only states that occur)",
+            "failed": "the recipients the node gave up on (transport failed), with the reason",
             "content_withheld": _WITHHELD,
             "created_at": _TIME,
             "overdue": "true when some recipient did not answer by its due time",
@@ -366,6 +386,20 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         "A page of overdue deliveries, latest due first.",
         {"items": [_OVERDUE_ITEM], "next_cursor": None},
         {"next_cursor": "pass as ?cursor= for the next page; null on the last page"},
+    ),
+    "FailedRecipient": SchemaDoc(
+        "A recipient the node gave up delivering to; an operator may re-queue it.",
+        {
+            "agency_id": H26,
+            "reason": "no route to node 'node-hanoi'",
+            "attempts": 10,
+            "failed_at": AT,
+        },
+        {
+            "reason": "the last attempt's error",
+            "attempts": "attempts made before giving up",
+            "failed_at": _TIME,
+        },
     ),
     "OutboxPage": SchemaDoc(
         "A page of the outbox, newest first.",
@@ -602,6 +636,35 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         "The fork report was recorded as an audit event.",
         {"recorded": True, "event_id": 43},
     ),
+    "QueuedDelivery": SchemaDoc(
+        "A delivery not made: failed for good, or waiting in the queue (the operator's view; "
+        "no subject, an operator is not a party to the document).",
+        _QUEUED_DELIVERY,
+        {
+            "id": "the delivery's id (retry it with POST /admin/deliveries/{id}/retry)",
+            "recipient_id": "the recipient agency",
+            "addressed_as": "as the sender wrote it (a code or group:<name>)",
+            "urgency": "the document's urgency: higher goes first",
+            "transport": "failed (given up) or queued (waiting)",
+            "attempts": "attempts made in this round (a re-queue starts a new round)",
+            "last_error": "why the last attempt failed; null if none has",
+            "next_attempt_at": "when a queued delivery is next tried (" + _TIME + "); null "
+            "when failed",
+            "leased_by": "the worker holding it right now, or null",
+            "created_at": _TIME,
+            "updated_at": _TIME,
+        },
+    ),
+    "DeliveryRetryIn": SchemaDoc(
+        "Re-queue a failed delivery: `{}`, or a note saying why.",
+        {"note": "the peer node is back online"},
+        {"note": "why, for the audit log (at most 500 characters)"},
+    ),
+    "QueuedDeliveryPage": SchemaDoc(
+        "A page of deliveries failed or waiting, oldest first.",
+        {"items": [_QUEUED_DELIVERY], "next_cursor": None},
+        {"next_cursor": "pass as ?cursor= for the next page; null on the last page"},
+    ),
 }
 
 
@@ -660,6 +723,11 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
         "true: only those answered since (late); false: only those still unanswered",
         False,
     ),
+    ("transport", "query"): (
+        "failed (given up) or queued (waiting); both when absent",
+        "failed",
+    ),
+    ("delivery_id", "path"): ("the delivery's id", "01a21529-e96a-7375-a7d6-fbd27c1154df"),
 }
 
 # Response headers worth knowing, by operation id and status.

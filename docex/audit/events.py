@@ -49,6 +49,7 @@ DELIVERY_RETRY: Final = "routing:delivery:retry"
 DELIVERY_FAILED: Final = "routing:delivery:failed"
 # Not answered (02/03) by its due time (routing/deadlines.py); once per delivery.
 DELIVERY_OVERDUE: Final = "routing:delivery:overdue"
+DELIVERY_REQUEUED: Final = "routing:delivery:requeued"  # an operator sent a failed one round again
 STATUS_RECORDED: Final = "routing:status:recorded"
 # A recall, update or replacement took effect on an earlier delivery (vocabulary.business).
 DELIVERY_RECALLED: Final = "routing:delivery:recalled"

@@ -71,6 +71,7 @@ class Action(StrEnum):
     READ_DEADLINES = "deadlines:read"
     READ_REGISTRY = "registry:read"
     ADMIN_REGISTRY = "registry:admin"
+    ADMIN_ROUTING = "routing:admin"  # the dead-letter view: list and re-queue deliveries
     READ_AUDIT = "audit:read"
     WITNESS_AUDIT = "audit:witness"  # cosign the log's checkpoints, report a fork
     SIGN_AS_SIGNER = "pdf:sign"  # a person, with their own key
@@ -145,7 +146,7 @@ def allowed(
             return agency_member and actor.kind in (Kind.CLERK, Kind.SYSTEM)
         case Action.READ_REGISTRY:
             return True
-        case Action.ADMIN_REGISTRY:
+        case Action.ADMIN_REGISTRY | Action.ADMIN_ROUTING:
             return actor.kind is Kind.ADMIN
         case Action.READ_AUDIT | Action.WITNESS_AUDIT:
             return actor.kind is Kind.AUDITOR

@@ -39,7 +39,9 @@ def recipients_table(document: Document) -> Any:
                 r.agency_id
                 if r.addressed_as == r.agency_id
                 else f"{r.agency_id}\n({r.addressed_as})",
-                r.transport + (f"\n{r.flag}" if r.flag else ""),
+                r.transport
+                + (f"\n{r.flag}" if r.flag else "")
+                + (f"\n{r.reason}" if r.reason else ""),
                 "\n".join(
                     part
                     for part in (

@@ -544,7 +544,7 @@ def sample_pdf_cmd(
 
 
 def _register_remote() -> None:
-    from docex.cli import audit, deadlines, documents, mailbox, pki, sending, session
+    from docex.cli import audit, deadlines, deliveries, documents, mailbox, pki, sending, session
     from docex.cli.connection import RemoteCommand
 
     for name, command in (
@@ -566,6 +566,7 @@ def _register_remote() -> None:
     app.command("logout")(session.logout)
     pki.register(app)
     audit.register(app)
+    deliveries.register(app)
 
 
 _register_remote()

@@ -22,6 +22,7 @@ from docex.documents.access import (
 )
 from docex.documents.models import Delivery, Document
 from docex.documents.schemas import (
+    FailedRecipient,
     InboxItem,
     InboxPage,
     OutboxItem,
@@ -30,6 +31,7 @@ from docex.documents.schemas import (
 from docex.documents.views import withheld_subject
 from docex.kit.clock import as_utc, rfc3339
 from docex.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
+from docex.vocabulary.transport import FAILED
 
 
 def inbox(
@@ -127,6 +129,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
             counts[document_id][1][status or "none"] += n
             if state is not None:
                 counts[document_id][2][state] += n
+    failed = _failed_recipients(session, [d.id for d in page])
     items = []
     for d in page:
         content = visibility(actor, parties_of(d, [])).content
@@ -144,7 +147,32 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
                 status=dict(counts[d.id][1]),
                 overdue=d.id in overdue,
                 business_state=dict(counts[d.id][2]),
+                failed=failed.get(d.id, []),
             )
         )
     next_cursor = encode_cursor(page[-1].id) if len(docs) > limit else None
     return OutboxPage(items=items, next_cursor=next_cursor)
+
+
+def _failed_recipients(
+    session: Session, document_ids: list[str]
+) -> dict[str, list[FailedRecipient]]:
+    """The sender is told whom the node gave up on, and why (an operator may re-queue)."""
+    found: dict[str, list[FailedRecipient]] = {}
+    if not document_ids:
+        return found
+    rows = session.scalars(
+        select(Delivery)
+        .where(Delivery.document_id.in_(document_ids), Delivery.transport == FAILED)
+        .order_by(Delivery.document_id, Delivery.recipient_id)
+    )
+    for d in rows:
+        found.setdefault(d.document_id, []).append(
+            FailedRecipient(
+                agency_id=d.recipient_id,
+                reason=d.last_error,
+                attempts=d.attempts,
+                failed_at=rfc3339(d.updated_at),
+            )
+        )
+    return found

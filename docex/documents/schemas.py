@@ -41,6 +41,7 @@ class RecipientOut(BaseModel):
     incoming_number: str | None
     flag: str | None = None  # e.g. stored_file_corrupt: its stored file failed a check
     overdue: bool = False  # not answered by its due time (routing/deadlines.py)
+    reason: str | None = None  # why it failed (or its last attempt did); null once delivered
     updated_at: str
     business_state: str | None = None  # recalled | updated | replaced (vocabulary.business)
     superseded_by: str | None = None  # the document that updated, replaced or revoked it
@@ -80,6 +81,13 @@ class InboxPage(BaseModel):
     next_cursor: str | None
 
 
+class FailedRecipient(BaseModel):
+    agency_id: str
+    reason: str | None
+    attempts: int
+    failed_at: str
+
+
 class OutboxItem(BaseModel):
     document_id: str
     business_id: str
@@ -93,6 +101,7 @@ class OutboxItem(BaseModel):
     status: dict[str, int]
     overdue: bool = False  # some recipient did not answer by its due time
     business_state: dict[str, int] = Field(default_factory=dict)  # recipients per state
+    failed: list[FailedRecipient] = Field(default_factory=list)
 
 
 class OutboxPage(BaseModel):

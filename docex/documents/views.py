@@ -41,6 +41,7 @@ from docex.errors import (
     Unprocessable,
 )
 from docex.kit.clock import rfc3339
+from docex.vocabulary.transport import DELIVERED
 
 SHORT_ID_MIN = 8
 _SHORT_ID = re.compile(r"[0-9a-f][0-9a-f-]{7,35}", re.ASCII)
@@ -155,6 +156,7 @@ def _document_out(
                 incoming_number=d.incoming_number,
                 flag=d.flag,
                 overdue=d.overdue_at is not None,
+                reason=d.last_error if d.transport != DELIVERED else None,
                 updated_at=rfc3339(d.updated_at),
                 business_state=d.business_state,
                 superseded_by=d.superseded_by,

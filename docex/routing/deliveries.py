@@ -21,6 +21,7 @@ from docex.audit import events
 from docex.config import DeadlineSettings
 from docex.db import Database
 from docex.documents.models import Delivery, Document
+from docex.kit.faults import DELIVERY_BEFORE_COMMIT, crash_point
 from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
 from docex.routing.deadlines import due_time
@@ -157,6 +158,9 @@ class DeliveryTransport:
                     final = state == jobs.FAILED
                     record_failure(session, delivery, job.attempts, reason, now=now, final=final)
                     outcomes.append("failed" if final else "retry")
+            if delivered:
+                session.flush()  # every effect written, nothing committed: the worst moment
+                crash_point(DELIVERY_BEFORE_COMMIT)
         if self.on_failure is not None:
             for outcome in outcomes:
                 self.on_failure(outcome)

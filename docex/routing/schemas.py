@@ -66,3 +66,34 @@ class OverdueItem(BaseModel):
 class OverduePage(BaseModel):
     items: list[OverdueItem]
     next_cursor: str | None
+
+
+class DeliveryRetryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    note: Line | None = Field(
+        default=None, min_length=1, max_length=500, description="why, for the audit log"
+    )
+
+
+class QueuedDelivery(BaseModel):
+    """One delivery not (yet) made, as an operator sees it: who to whom, where it stands in the
+    queue, why it failed. No subject: an operator is not a party to the document."""
+
+    id: str
+    document_id: str
+    sender_id: str
+    recipient_id: str
+    addressed_as: str
+    urgency: str
+    transport: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: str | None
+    leased_by: str | None
+    created_at: str
+    updated_at: str
+
+
+class QueuedDeliveryPage(BaseModel):
+    items: list[QueuedDelivery]
+    next_cursor: str | None

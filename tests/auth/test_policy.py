@@ -131,6 +131,14 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("auditor", "node"): FORBIDDEN,
         ("admin", "node"): ALLOW,
     },
+    # The dead-letter view: the node's operator, not an agency, not an auditor.
+    Action.ADMIN_ROUTING: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): ALLOW,
+    },
     Action.READ_AUDIT: {
         ("clerk", "sender"): FORBIDDEN,
         ("leader", "sender"): FORBIDDEN,

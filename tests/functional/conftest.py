@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,47 @@ def signed_pdf(
         assert response.status_code == 200, response.text
         data = response.content
     return data
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def worker_node(request: pytest.FixtureRequest, node_process: NodeProcess) -> Iterator[NodeProcess]:
+    """A demo node on SQLite or on a PostgreSQL database of its own, initialised, not started
+    (for API-only ``serve --no-dispatcher`` and :class:`WorkerProcess` workers)."""
+    from tests.conftest import _pg_admin, _with_db
+
+    name = None
+    if request.param == "postgresql":
+        pg_server: str = request.getfixturevalue("pg_server")
+        name = f"f_{uuid.uuid4().hex[:12]}"
+        _pg_admin(pg_server, f"CREATE DATABASE {name}")
+        node_process.database_url = _with_db(pg_server, name)
+    node_process.cli("init", "--demo")
+    yield node_process
+    node_process.stop()
+    if name is not None:
+        _pg_admin(request.getfixturevalue("pg_server"), f"DROP DATABASE {name} WITH (FORCE)")
+
+
+class WorkerProcess:
+    """``docex worker`` with its output in a log file of its own."""
+
+    def __init__(self, node: NodeProcess, name: str, **env: str) -> None:
+        self.log = node.data_dir.parent / f"worker-{name}.log"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [DOCEX, "worker"], env=node.env(**env), stdout=out, stderr=out
+            )
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return int(self.proc.returncode)

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import _pg_admin, _with_db
-from tests.functional.conftest import DOCEX, NodeProcess, signed_pdf
+from tests.functional.conftest import DOCEX, NodeProcess, WorkerProcess, signed_pdf
 from tests.functional.test_crash import _wait_until_delivered
+from tests.functional.test_takeover import (
+    assert_each_delivered_exactly_once,
+    database,
+    delivered,
+    submit,
+)
 from tests.helpers import G22
+from tests.routing.bulk import queue_copies
 
 pytestmark = pytest.mark.functional
 
@@ -77,3 +86,35 @@ def test_api_node_and_two_workers_deliver_everything_exactly_once(
             f"{node.url}/api/v1/documents/{document_id}/receipts", headers=headers
         ).json()["items"]
         assert sorted(r["code"] for r in receipts) == ["01"] * 4
+
+
+def test_four_worker_processes_deliver_two_thousand_deliveries_exactly_once(
+    worker_node: NodeProcess,
+) -> None:
+    """Four ``docex worker`` processes on one database (SQLite: four writers on one file)
+    while more deliveries keep arriving: each of 2,000 delivered once, every job gone, and no
+    process ever logs "database is locked"."""
+    node = worker_node
+    node.start("--no-dispatcher")
+    [template] = submit(node, 1)  # four deliveries, through the API
+    db = database(node)
+    workers = [WorkerProcess(node, f"w{i}") for i in range(4)]
+    try:
+        now = datetime.now(UTC)
+        for chunk in range(8):  # 1,996 more, in bulk, while the workers run
+            queue_copies(db, template, 1996 // 8 if chunk else 1996 - 7 * (1996 // 8),
+                         now=now, tag=f"chunk{chunk}")  # fmt: skip
+            time.sleep(0.2)
+        deadline = time.monotonic() + 300
+        while delivered(db) < 2000 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(w.proc.poll() is None for w in workers)  # none died on the way
+    finally:
+        codes = [w.stop() for w in workers]
+    assert codes == [0, 0, 0, 0]  # SIGTERM stops each cleanly, its leases given back
+    try:
+        assert_each_delivered_exactly_once(db, 2000)
+    finally:
+        db.dispose()
+    for log in [node.log, *(w.log for w in workers)]:
+        assert "database is locked" not in log.read_text(), log
