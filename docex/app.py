@@ -25,6 +25,7 @@ from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
 from docex.api.shutdown import Draining, Shutdown
+from docex.api.webhooks import router as webhooks_router
 from docex.audit.integrator import AuditLog
 from docex.audit.notes import EcdsaSigner
 from docex.audit.refusals import RefusalTally
@@ -43,6 +44,7 @@ from docex.metrics import Metrics
 from docex.node import Node
 from docex.queue.jobs import RetryPolicy
 from docex.routing.deliveries import DeliveryTransport
+from docex.routing.webhooks.transport import WebhookTransport
 from docex.routing.worker import Worker
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import ValidationLimits
@@ -105,6 +107,7 @@ def build_node(
         sign_in.purge()
 
     routing = settings.dispatcher
+    keks = kek_ring(settings)
     worker = Worker(
         db,
         [
@@ -120,7 +123,8 @@ def build_node(
                     ttl=timedelta(seconds=routing.ttl_seconds),
                 ),
                 on_failure=lambda outcome: metrics.delivery_failures.labels(outcome).inc(),
-            )
+            ),
+            WebhookTransport(db, keks, settings.webhooks, clock=clock),
         ],
         routing,
         clock=clock,
@@ -151,7 +155,7 @@ def build_node(
         metrics=metrics,
         worker=worker,
         committer=committer,
-        keks=kek_ring(settings),
+        keks=keks,
         agency_keys=agency_key_store(settings),
         signatures=signatures,
         proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
@@ -174,6 +178,9 @@ def create_app(
 
     def shut_down() -> None:
         node.worker.stop()
+        for transport in node.worker.transports.values():
+            if isinstance(transport, WebhookTransport):
+                transport.close()
         node.audit.stop()
         node.refusals.stop()
         node.committer.close()
@@ -210,6 +217,7 @@ def create_app(
     for router in (auth_router, agencies_router, documents_router, receipts_router, pdf_router):
         api.include_router(router)
     api.include_router(audit_router)
+    api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

@@ -126,6 +126,29 @@ class DispatcherSettings(BaseModel):
     orphan_grace_seconds: float = Field(default=3600, ge=60)
 
 
+class WebhookSettings(BaseModel):
+    """Webhooks (docex/routing/webhooks): what a target may be, and how events are sent."""
+
+    # Targets on private, loopback, link-local or otherwise non-public addresses are refused
+    # (SSRF) unless the operator allows them: a node whose integrators sit on its own network.
+    allow_private_targets: bool = False
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The whole request, answer included: a receiver slower than this has failed the attempt.
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # Sends at once, across endpoints: a receiver that hangs holds one of them, not the rest.
+    concurrency: int = Field(default=8, ge=1, le=256)
+    batch_size: int = Field(default=100, ge=1)
+    # How long the worker waits for a batch's sends before claiming the next one; sends still
+    # in flight then (a receiver that hangs) go on by themselves.
+    batch_wait_seconds: float = Field(default=1.0, gt=0)
+    # An event that cannot be sent is retried with capped exponential backoff (and jitter),
+    # without an attempt cap, until it has waited ttl_seconds: a receiver down for an hour
+    # gets every event once it is back.
+    backoff_base_seconds: float = Field(default=5.0, gt=0)
+    backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
+
+
 class AuditSettings(BaseModel):
     # The log's identity in its checkpoints (c2sp.org/tlog-checkpoint origin line); default
     # "<node id>/audit". Never change it once checkpoints exist: witnesses pin it.
@@ -182,6 +205,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -66,6 +66,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit/search"): "audit_events_search",
     ("POST", "/api/v1/audit/cosignatures"): "audit_cosignatures_create",
     ("POST", "/api/v1/audit/forks"): "audit_forks_report",
+    ("POST", "/api/v1/webhooks"): "webhooks_create",
+    ("GET", "/api/v1/webhooks"): "webhooks_list",
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhooks_update",
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): "webhooks_delete",
 }
 
 
@@ -105,6 +109,10 @@ SUMMARIES: dict[str, str] = {
     "audit_events_search": "Search audit events",
     "audit_cosignatures_create": "A witness cosigns a checkpoint",
     "audit_forks_report": "A witness reports a fork of the log",
+    "webhooks_create": "Register a webhook endpoint; its secret is shown once",
+    "webhooks_list": "List webhook endpoints",
+    "webhooks_update": "Disable or enable a webhook endpoint",
+    "webhooks_delete": "Delete a webhook endpoint",
 }
 
 

@@ -48,6 +48,13 @@ DELIVERY_DELIVERED: Final = "routing:delivery:delivered"
 DELIVERY_RETRY: Final = "routing:delivery:retry"
 DELIVERY_FAILED: Final = "routing:delivery:failed"
 STATUS_RECORDED: Final = "routing:status:recorded"
+# Webhooks (routing/webhooks): endpoints registered, switched on or off, deleted; an event
+# given up on (its time-to-live spent).
+WEBHOOK_REGISTERED: Final = "webhooks:endpoint:registered"
+WEBHOOK_ENABLED: Final = "webhooks:endpoint:enabled"
+WEBHOOK_DISABLED: Final = "webhooks:endpoint:disabled"
+WEBHOOK_DELETED: Final = "webhooks:endpoint:deleted"
+WEBHOOK_MESSAGE_FAILED: Final = "webhooks:message:failed"
 # Keys (docex.keys): every operation on a private key, through its key store.
 SIGNING_KEY_ROTATED: Final = "keys:signing_key:rotated"
 CERTIFICATE_REQUESTED: Final = "keys:certificate:requested"
