@@ -295,23 +295,22 @@ class WebhookTransport:
         with self.db.write() as session:
             accepted = [item.job for item, error in outcomes if error is None]
             done = jobs.complete(session, accepted) if accepted else set()
-            delivered = [item.message_id for item, error in outcomes if item.job.id in done]
+            delivered = [item for item, error in outcomes if error is None and item.job.id in done]
+            for attempts in sorted({item.job.attempts for item in delivered}):
+                session.execute(
+                    update(WebhookMessage)
+                    .where(
+                        WebhookMessage.id.in_(
+                            [i.message_id for i in delivered if i.job.attempts == attempts]
+                        )
+                    )
+                    .values(state=DELIVERED, attempts=attempts, last_error=None, delivered_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            told += ["delivered"] * len(delivered)
             for item, error in outcomes:
                 if error is None:
-                    if item.job.id in done:
-                        session.execute(
-                            update(WebhookMessage)
-                            .where(WebhookMessage.id == item.message_id)
-                            .values(
-                                state=DELIVERED,
-                                attempts=item.job.attempts,
-                                last_error=None,
-                                delivered_at=now,
-                            )
-                            .execution_options(synchronize_session=False)
-                        )
-                        told.append("delivered")
-                    continue
+                    continue  # delivered above, or its lease was lost: whoever holds it decides
                 state = jobs.retry(session, item.job, error, now=now, policy=self.policy)
                 if state is None:
                     continue  # the lease was lost: whoever holds it now decides
