@@ -6,8 +6,8 @@ For each backend, in a fresh temp directory: ``init_node --demo``; ``--endpoints
 threading HTTP/1.1 server that answers 204 at once); then, per worker count, start that many
 ``docex worker`` processes (``DOCEX_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true``, 50 ms polling),
 wait until each says it runs, and emit ``--events`` events for all endpoints' agencies in one
-transaction (so ``events × endpoints`` messages). The clock runs from just before that
-transaction to the moment every message is ``delivered`` (polled every 20 ms). Figures:
+transaction (so ``events × endpoints`` messages; ``emit_seconds``). The clock runs from that
+transaction's commit to the moment every message is ``delivered`` (polled every 20 ms). Figures:
 messages (signed POSTs answered 2xx) per second, and what the receiver counted.
 
     .venv/bin/python bench/webhooks.py [--backend sqlite|postgres|both] [--events N]
@@ -185,7 +185,7 @@ def one_run(
     before = received(base)
     expected = n_events * len(agencies)
     clock = SystemClock()
-    start = time.perf_counter()
+    emitting = time.perf_counter()
     with db.write() as session:
         for i in range(n_events):
             events.emit(
@@ -195,7 +195,8 @@ def one_run(
                 data={"document_id": f"bench-{i}", "delivery_id": f"bench-{i}"},
                 now=clock.now(),
             )
-    queued = time.perf_counter() - start
+    start = time.perf_counter()  # committed: the workers may claim from now on
+    queued = start - emitting
     count_delivered = (
         select(func.count())
         .select_from(WebhookMessage)
@@ -242,7 +243,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             runs = []
             for n in args.workers:
                 with workers(settings, n, tmp):
-                    runs.append(one_run(settings, db, agencies, base, args.events, n))
+                    run = one_run(settings, db, agencies, base, args.events, n)
+                logs = "".join((tmp / f"worker-{i}.log").read_text() for i in range(n))
+                run["worker_errors"] = logs.count("Traceback") + logs.count("database is locked")
+                runs.append(run)
             result: dict[str, Any] = {"endpoints": len(agencies), "runs": runs}
             if version:
                 result["postgres_version"] = version

@@ -57,18 +57,13 @@ def emit(
     Returns the message ids."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"{event_type!r} is not a webhook event")
-    agencies = sorted(set(agency_ids))
-    if not agencies:
-        return []
-    with session.no_autoflush:  # the endpoints do not depend on the caller's pending changes
-        endpoints = session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-                WebhookEndpoint.agency_id.in_(agencies),
-                WebhookEndpoint.enabled.is_(True),
-                WebhookEndpoint.deleted_at.is_(None),
-            )
-        ).all()
-    targets = [e.id for e in endpoints if e.events is None or event_type in e.events]
+    by_agency = _endpoints(session)
+    targets = [
+        endpoint_id
+        for agency_id in sorted(set(agency_ids))
+        for endpoint_id, subscribed in by_agency.get(agency_id, ())
+        if subscribed is None or event_type in subscribed
+    ]
     if not targets:
         return []
     body = json.dumps(
@@ -76,9 +71,10 @@ def emit(
         ensure_ascii=False,
         separators=(",", ":"),
     )
+    ids = [uuid7() for _ in targets]
     rows = [
         {
-            "id": uuid7(),
+            "id": message_id,
             "endpoint_id": endpoint_id,
             "event_type": event_type,
             "payload": body,
@@ -86,12 +82,37 @@ def emit(
             "state": QUEUED,
             "attempts": 0,
         }
-        for endpoint_id in targets
+        for message_id, endpoint_id in zip(ids, targets, strict=True)
     ]
     session.execute(insert(WebhookMessage), rows)
-    ids = [row["id"] for row in rows]
     jobs.enqueue(session, JOB_WEBHOOK, ids, now=now)
     return ids
+
+
+_CACHE = "docex.routing.webhooks.endpoints"
+Subscriptions = dict[str, list[tuple[str, list[str] | None]]]
+
+
+def _endpoints(session: Session) -> Subscriptions:
+    """The enabled endpoints by agency, read once per transaction: a broadcast delivering to
+    thousands of agencies in one transaction emits for each without a query each. (The table
+    holds one small row per registered endpoint.)"""
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHE)
+    if cached is not None and cached[0] is transaction:
+        found: Subscriptions = cached[1]
+        return found
+    with session.no_autoflush:  # the endpoints do not depend on the caller's pending changes
+        rows = session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.agency_id, WebhookEndpoint.events).where(
+                WebhookEndpoint.enabled.is_(True), WebhookEndpoint.deleted_at.is_(None)
+            )
+        ).all()
+    found = {}
+    for endpoint_id, agency_id, subscribed in rows:
+        found.setdefault(agency_id, []).append((endpoint_id, subscribed))
+    session.info[_CACHE] = (transaction, found)
+    return found
 
 
 def delivery_data(
