@@ -22,7 +22,8 @@ class Received:
         return self.headers["webhook-id"]
 
 
-Behaviour = Callable[[dict[str, str], bytes], int]
+# What to answer: a status, or a status and headers to send with it.
+Behaviour = Callable[[dict[str, str], bytes], int | tuple[int, dict[str, str]]]
 
 
 class Receiver:
@@ -36,14 +37,18 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                extra: dict[str, str] = {}
                 try:
-                    status = receiver.behaviour(headers, body)
+                    answer = receiver.behaviour(headers, body)
+                    status, extra = answer if isinstance(answer, tuple) else (answer, {})
                 except Exception:
                     status = 500
                 with receiver.lock:
                     receiver.received.append(Received(self.path, headers, body, status))
                 try:
                     self.send_response(status)
+                    for name, value in extra.items():
+                        self.send_header(name, value)
                     self.send_header("content-length", "0")
                     self.end_headers()
                 except OSError:

@@ -417,3 +417,21 @@ def test_an_event_is_given_up_after_its_time_to_live_and_that_is_audited(
     assert event.detail["message_id"] == message_id
     body = json.loads(message.payload)
     assert body["type"] == "delivery.overdue"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirects_are_never_followed(
+    client: TestClient, credentials: dict[str, Any], status: int
+) -> None:
+    with (
+        receiving() as elsewhere,
+        receiving(lambda _h, _b: (status, {"location": elsewhere.url})) as moved,
+    ):
+        register(client, credentials, H26, moved.url)
+        [message_id] = overdue(client, H26)
+        pump(client)
+        assert [r.status for r in moved.all()] == [status]
+        assert elsewhere.all() == []
+    with node_of(client).db.read() as session:
+        job = session.scalars(select(Job).where(Job.ref == message_id)).one()
+    assert (job.state, job.last_error) == ("queued", f"answered HTTP {status}")
