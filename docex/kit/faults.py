@@ -12,6 +12,7 @@ import os
 
 INTAKE_AFTER_BLOBS = "intake:after_blobs"  # blobs durable, rows not yet committed
 DISPATCHER_AFTER_CLAIM = "dispatcher:after_claim"  # leases taken, nothing delivered
+WEBHOOK_AFTER_SEND = "webhook:after_send"  # a receiver said 2xx, not yet recorded
 
 
 def crash_point(point: str) -> None:

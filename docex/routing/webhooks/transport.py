@@ -38,6 +38,7 @@ from docex.config import WebhookSettings
 from docex.db import Database
 from docex.errors import DocexError
 from docex.kit.clock import Clock
+from docex.kit.faults import WEBHOOK_AFTER_SEND, crash_point
 from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
 from docex.routing.webhooks import secrets, targets
@@ -244,6 +245,7 @@ class WebhookTransport:
         for item in items:
             if failure is None and target is not None and endpoint.secret is not None:
                 failure = self._post(target, endpoint.secret, item)
+                crash_point(WEBHOOK_AFTER_SEND)
             outcomes.append((item, failure))
         # Retries count from now, or from the claim's time if a test moved the clock ahead.
         now = max([self.clock.now(), *(item.claimed for item in items)])
