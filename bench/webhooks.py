@@ -161,15 +161,10 @@ def register(settings: Settings, db: Database, url: str, count: int) -> list[str
             actor = Actor(
                 principal.id, Kind.SYSTEM, principal.agency_id, Classification.NORMAL, None
             )
-            service.register(
-                session,
-                keks,
-                actor,
-                url=f"{url}/{principal.agency_id}",
-                event_types=None,
-                allow_private=True,
-                now=clock.now(),
+            registration = service.vet(
+                actor, url=f"{url}/{principal.agency_id}", event_types=None, allow_private=True
             )
+            service.register(session, keks, actor, registration, now=clock.now())
             agencies.append(principal.agency_id)
     if len(agencies) < count:
         raise intake.BenchError(f"only {len(agencies)} agencies have a system client")

@@ -26,16 +26,14 @@ router = APIRouter(tags=["webhooks"], route_class=LimitedRoute)
 )
 def create_webhook(body: WebhookCreate, actor: ActorDep, node: NodeDep) -> WebhookCreated:
     """Register an endpoint of your agency (system clients); its secret is shown only here."""
+    registration = service.vet(
+        actor,
+        url=body.url,
+        event_types=body.events,
+        allow_private=node.settings.webhooks.allow_private_targets,
+    )
     with node.db.write() as session:
-        return service.register(
-            session,
-            node.keks,
-            actor,
-            url=body.url,
-            event_types=body.events,
-            allow_private=node.settings.webhooks.allow_private_targets,
-            now=node.clock.now(),
-        )
+        return service.register(session, node.keks, actor, registration, now=node.clock.now())
 
 
 @router.get("/webhooks", response_model=WebhookPage, responses=error_responses(400, 401, 403))

@@ -8,6 +8,7 @@ Every change is an audit event in its transaction; every refusal is audited by t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -60,31 +61,46 @@ def out(endpoint: WebhookEndpoint) -> WebhookOut:
     )
 
 
-def register(
-    session: Session,
-    keks: KekRing,
+@dataclass(frozen=True)
+class Registration:
+    """A registration checked before any transaction opens: resolving the target's host may
+    take a while, and must not hold the database's write lock meanwhile."""
+
+    agency_id: str
+    url: str
+    events: list[str] | None
+
+
+def vet(
     actor: Actor,
     *,
     url: str,
     event_types: Sequence[str] | None,
     allow_private: bool,
-    now: datetime,
     resolve: targets.Resolver = targets.system_resolver,
-) -> WebhookCreated:
-    """A new endpoint of the actor's agency; the answer is the only place its secret is shown."""
+) -> Registration:
+    """Who may register, which events, and whether the target may be reached (SSRF)."""
     authorize(actor, Action.REGISTER_WEBHOOK)
     agency_id = acting_agency(actor)
     subscribed = _subscribed(event_types)
     targets.check(url, allow_private=allow_private, resolve=resolve)
+    return Registration(agency_id=agency_id, url=url, events=subscribed)
+
+
+def register(
+    session: Session, keks: KekRing, actor: Actor, registration: Registration, *, now: datetime
+) -> WebhookCreated:
+    """A new endpoint of the actor's agency (``vet`` first); the answer is the only place its
+    secret is shown."""
     endpoint_id = uuid7()
     secret = secrets.new_secret()
     wrapped = secrets.wrap(keks, endpoint_id, secret)
     endpoint = WebhookEndpoint(
         id=endpoint_id,
-        agency_id=agency_id,
+        agency_id=registration.agency_id,
         principal_id=actor.id,
-        url=url,
-        events=subscribed,
+        url=registration.url,
+        events=registration.events,
         secret_kek_version=wrapped.version,
         secret_wrapped=wrapped.blob,
         enabled=True,
@@ -97,10 +113,10 @@ def register(
         events.WEBHOOK_REGISTERED,
         at=now,
         actor_id=actor.id,
-        agency_id=agency_id,
+        agency_id=registration.agency_id,
         endpoint_id=endpoint_id,
-        url=_where(url),
-        events=subscribed,
+        url=_where(registration.url),
+        events=registration.events,
     )
     return WebhookCreated(**out(endpoint).model_dump(), secret=secrets.secret_text(secret))
 
