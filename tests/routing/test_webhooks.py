@@ -412,6 +412,9 @@ def test_an_event_is_given_up_after_its_time_to_live_and_that_is_audited(
         assert len(receiver.all()) == 2
     [message] = messages(client)
     assert (message.state, message.last_error) == ("failed", "answered HTTP 503")
+    sample = node_of(client).metrics.registry.get_sample_value
+    assert sample("docex_webhook_messages_total", {"outcome": "retry"}) == 1
+    assert sample("docex_webhook_messages_total", {"outcome": "failed"}) == 1
     [event] = audit_events(client, "webhooks:message:failed")
     assert event.agency_id == H26
     assert event.detail["message_id"] == message_id
