@@ -226,8 +226,18 @@ class WebhookTransport:
             try:
                 delivered += self._send_all(lane.endpoint, items)
             except Exception:
-                # Leases expire; another pass sends them again. Keep the lane's queue moving.
                 log.exception("webhook sends to endpoint %s failed", lane.endpoint.id)
+                self._give_back(items)
+
+    def _give_back(self, items: Sequence[_Send]) -> None:
+        """Jobs whose outcome could not be recorded (the database failed): back in the queue,
+        since the heartbeat would otherwise keep them leased to this worker. If even that
+        fails, they stay leased until this worker stops, and are then sent again."""
+        try:
+            now = max([self.clock.now(), *(item.claimed for item in items)])
+            self._defer(items, now, reason="the outcome could not be recorded")
+        except Exception:
+            log.exception("could not give %d webhook jobs back to the queue", len(items))
 
     def _send_all(self, endpoint: _Endpoint, items: Sequence[_Send]) -> int:
         outcomes: list[tuple[_Send, str | None]] = []
@@ -284,11 +294,12 @@ class WebhookTransport:
             return None
         return f"answered HTTP {response.status_code}"
 
-    def _defer(self, items: Sequence[_Send], now: datetime) -> None:
-        """Jobs claimed while their endpoint's queue here is full: back in the queue shortly."""
+    def _defer(self, items: Sequence[_Send], now: datetime, reason: str = "endpoint busy") -> None:
+        """Jobs claimed while their endpoint's queue here is full (or whose outcome could not
+        be recorded): back in the queue for a second."""
         with self.db.write() as session:
             for item in items:
-                jobs.retry(session, item.job, "endpoint busy", now=now, policy=self._busy)
+                jobs.retry(session, item.job, reason, now=now, policy=self._busy)
 
     def _record(
         self, endpoint: _Endpoint, outcomes: Sequence[tuple[_Send, str | None]], now: datetime
