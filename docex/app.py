@@ -27,6 +27,7 @@ from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
 from docex.api.shutdown import Draining, Shutdown
+from docex.api.webhooks import router as webhooks_router
 from docex.audit.integrator import AuditLog
 from docex.audit.notes import EcdsaSigner
 from docex.audit.refusals import RefusalTally
@@ -46,6 +47,7 @@ from docex.node import Node
 from docex.queue.jobs import RetryPolicy
 from docex.routing.deadlines import OverdueSweep
 from docex.routing.deliveries import DeliveryTransport
+from docex.routing.webhooks.transport import WebhookTransport
 from docex.routing.worker import Worker
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import ValidationLimits
@@ -108,6 +110,7 @@ def build_node(
         sign_in.purge()
 
     routing = settings.dispatcher
+    keks = kek_ring(settings)
     worker = Worker(
         db,
         [
@@ -124,7 +127,14 @@ def build_node(
                     ttl=timedelta(seconds=routing.ttl_seconds),
                 ),
                 on_failure=lambda outcome: metrics.delivery_failures.labels(outcome).inc(),
-            )
+            ),
+            WebhookTransport(
+                db,
+                keks,
+                settings.webhooks,
+                clock=clock,
+                on_outcome=lambda outcome: metrics.webhook_messages.labels(outcome).inc(),
+            ),
         ],
         routing,
         clock=clock,
@@ -156,7 +166,7 @@ def build_node(
         worker=worker,
         overdue=OverdueSweep(db, clock, settings.deadlines),
         committer=committer,
-        keks=kek_ring(settings),
+        keks=keks,
         agency_keys=agency_key_store(settings),
         signatures=signatures,
         proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
@@ -180,6 +190,9 @@ def create_app(
     def shut_down() -> None:
         node.worker.stop()
         node.overdue.stop()
+        for transport in node.worker.transports.values():
+            if isinstance(transport, WebhookTransport):
+                transport.close()
         node.audit.stop()
         node.refusals.stop()
         node.committer.close()
@@ -219,6 +232,7 @@ def create_app(
     api.include_router(audit_router)
     api.include_router(deadlines_router)
     api.include_router(deliveries_router)
+    api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

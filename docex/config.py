@@ -140,7 +140,7 @@ class DeadlineSettings(BaseModel):
     holidays: Annotated[frozenset[date], NoDecode] = frozenset()
     flash_hours: float = Field(default=1, gt=0)
     very_urgent_hours: float = Field(default=2, gt=0)
-    # How often the overdue sweep runs beside the dispatcher (docex serve, docex worker).
+    # How often the overdue sweep runs beside the routing worker (docex serve, docex worker).
     sweep_interval_seconds: float = Field(default=60, gt=0)
 
     @field_validator("timezone")
@@ -173,6 +173,29 @@ class DeadlineSettings(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+class WebhookSettings(BaseModel):
+    """Webhooks (docex/routing/webhooks): what a target may be, and how events are sent."""
+
+    # Targets on private, loopback, link-local or otherwise non-public addresses are refused
+    # (SSRF) unless the operator allows them: a node whose integrators sit on its own network.
+    allow_private_targets: bool = False
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The whole request, answer included: a receiver slower than this has failed the attempt.
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # Sends at once, across endpoints: a receiver that hangs holds one of them, not the rest.
+    concurrency: int = Field(default=8, ge=1, le=256)
+    batch_size: int = Field(default=100, ge=1)
+    # How long the worker waits for a batch's sends before claiming the next one; sends still
+    # in flight then (a receiver that hangs) go on by themselves.
+    batch_wait_seconds: float = Field(default=1.0, gt=0)
+    # An event that cannot be sent is retried with capped exponential backoff (and jitter),
+    # without an attempt cap, until it has waited ttl_seconds: a receiver down for an hour
+    # gets every event once it is back.
+    backoff_base_seconds: float = Field(default=5.0, gt=0)
+    backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
 
 
 class AuditSettings(BaseModel):
@@ -232,6 +255,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     deadlines: DeadlineSettings = DeadlineSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

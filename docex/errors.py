@@ -205,3 +205,17 @@ class Recalled(Gone):
 
     def __init__(self, detail: str = "the sender recalled this document") -> None:
         super().__init__(detail)
+
+
+class WebhookNotFound(NotFound):
+    default_code = "webhook_not_found"
+
+    def __init__(self, detail: str = "no such webhook endpoint") -> None:
+        super().__init__(detail)
+
+
+class WebhookTargetForbidden(Unprocessable):
+    """A webhook URL that is not http(s), or whose host resolves to a private, loopback,
+    link-local or otherwise non-public address (SSRF), and the operator does not allow those."""
+
+    default_code = "webhook_target_forbidden"

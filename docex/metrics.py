@@ -123,6 +123,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.webhook_messages = Counter(
+            "docex_webhook_messages",
+            "Webhook sends and their outcome: delivered (2xx), retry (queued again), failed "
+            "(gave up), dropped (endpoint disabled or deleted)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.signature_refusals = Counter(
             "docex_signature_refusals",
             "Documents refused because their signatures failed the policy, by indication",

@@ -9,4 +9,5 @@ def import_all() -> None:
     import docex.auth.models
     import docex.documents.models
     import docex.queue.models
-    import docex.routing.models  # noqa: F401
+    import docex.routing.models
+    import docex.routing.webhooks.models  # noqa: F401

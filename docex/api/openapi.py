@@ -69,6 +69,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/audit/forks"): "audit_forks_report",
     ("GET", "/api/v1/admin/deliveries"): "deliveries_list",
     ("POST", "/api/v1/admin/deliveries/{delivery_id}/retry"): "deliveries_retry",
+    ("POST", "/api/v1/webhooks"): "webhooks_create",
+    ("GET", "/api/v1/webhooks"): "webhooks_list",
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhooks_update",
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): "webhooks_delete",
 }
 
 
@@ -111,6 +115,10 @@ SUMMARIES: dict[str, str] = {
     "audit_forks_report": "A witness reports a fork of the log",
     "deliveries_list": "Deliveries failed or waiting: the dead-letter view (admin)",
     "deliveries_retry": "Re-queue a failed delivery (admin)",
+    "webhooks_create": "Register a webhook endpoint; its secret is shown once",
+    "webhooks_list": "List webhook endpoints",
+    "webhooks_update": "Disable or enable a webhook endpoint",
+    "webhooks_delete": "Delete a webhook endpoint",
 }
 
 

@@ -26,6 +26,16 @@ _WITHHELD = (
 )
 
 
+_WEBHOOK = {
+    "id": "01a21530-1b2c-7d3e-8f40-5a6b7c8d9e0f",
+    "agency_id": G22,
+    "url": "https://dms.example.gov.vn/hooks/docex",
+    "events": ["document.delivered", "document.status_changed"],
+    "enabled": True,
+    "created_at": AT,
+}
+
+
 @dataclass(frozen=True)
 class SchemaDoc:
     description: str
@@ -632,6 +642,42 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         "Two views of the log that cannot both be true, as a witness saw them.",
         {"reason": "consistency proof failed", "seen": "checkpoint text", "cosigned": None},
     ),
+    "WebhookCreate": SchemaDoc(
+        "A webhook endpoint to register for your agency (system clients).",
+        {"url": "https://dms.example.gov.vn/hooks/docex", "events": ["document.delivered"]},
+        {
+            "url": "http(s) URL on a public address (unless the operator allows private ones)",
+            "events": "event types to receive (docs/api.md, Webhooks); null or absent: all",
+        },
+    ),
+    "WebhookOut": SchemaDoc(
+        "A registered webhook endpoint (never with its secret).",
+        _WEBHOOK,
+        {
+            "agency_id": "the agency whose events it receives",
+            "events": "the event types it receives; null: all of them",
+            "enabled": "false: its events are dropped until it is enabled again",
+            "created_at": _TIME,
+        },
+    ),
+    "WebhookCreated": SchemaDoc(
+        "The endpoint just registered, with its signing secret: shown only in this answer.",
+        {**_WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+        {
+            "secret": "Standard Webhooks secret (whsec_ + base64): verify every event with it; "
+            "it is never shown again",
+            "created_at": _TIME,
+        },
+    ),
+    "WebhookPatch": SchemaDoc(
+        "Disable or enable a webhook endpoint.",
+        {"enabled": False},
+    ),
+    "WebhookPage": SchemaDoc(
+        "A page of webhook endpoints.",
+        {"items": [_WEBHOOK], "next_cursor": None},
+        {"next_cursor": "pass as ?cursor= for the next page; null on the last page"},
+    ),
     "ForkOut": SchemaDoc(
         "The fork report was recorded as an audit event.",
         {"recorded": True, "event_id": 43},
@@ -679,6 +725,7 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
         "WyIwMWEyMTUyOS1lOTY4Il0",
     ),
     ("agency_id", "path"): ("agency code", G22),
+    ("webhook_id", "path"): ("a webhook endpoint's id", "01a21530-1b2c-7d3e-8f40-5a6b7c8d9e0f"),
     ("ref", "query"): (
         "a short id (the first 8 or more characters of a document id) or a business id",
         "01a21529",

@@ -55,6 +55,13 @@ STATUS_RECORDED: Final = "routing:status:recorded"
 DELIVERY_RECALLED: Final = "routing:delivery:recalled"
 DELIVERY_UPDATED: Final = "routing:delivery:updated"
 DELIVERY_REPLACED: Final = "routing:delivery:replaced"
+# Webhooks (routing/webhooks): endpoints registered, switched on or off, deleted; an event
+# given up on (its time-to-live spent).
+WEBHOOK_REGISTERED: Final = "webhooks:endpoint:registered"
+WEBHOOK_ENABLED: Final = "webhooks:endpoint:enabled"
+WEBHOOK_DISABLED: Final = "webhooks:endpoint:disabled"
+WEBHOOK_DELETED: Final = "webhooks:endpoint:deleted"
+WEBHOOK_MESSAGE_FAILED: Final = "webhooks:message:failed"
 # Keys (docex.keys): every operation on a private key, through its key store.
 SIGNING_KEY_ROTATED: Final = "keys:signing_key:rotated"
 CERTIFICATE_REQUESTED: Final = "keys:certificate:requested"

@@ -76,6 +76,10 @@ class Action(StrEnum):
     WITNESS_AUDIT = "audit:witness"  # cosign the log's checkpoints, report a fork
     SIGN_AS_SIGNER = "pdf:sign"  # a person, with their own key
     SEAL = "pdf:seal"  # the agency seal: clerks (văn thư) and the agency's systems
+    # Webhooks are for an agency's software: its system clients register endpoints for their
+    # agency; admins (the operator) may also list, switch off and delete anyone's.
+    REGISTER_WEBHOOK = "webhook:register"
+    MANAGE_WEBHOOKS = "webhook:manage"
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,10 @@ def allowed(
             return agency_member and actor.kind in (Kind.CLERK, Kind.SYSTEM)
         case Action.READ_REGISTRY:
             return True
+        case Action.REGISTER_WEBHOOK:
+            return agency_member and actor.kind is Kind.SYSTEM
+        case Action.MANAGE_WEBHOOKS:
+            return (agency_member and actor.kind is Kind.SYSTEM) or actor.kind is Kind.ADMIN
         case Action.ADMIN_REGISTRY | Action.ADMIN_ROUTING:
             return actor.kind is Kind.ADMIN
         case Action.READ_AUDIT | Action.WITNESS_AUDIT:

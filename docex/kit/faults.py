@@ -19,6 +19,7 @@ DISPATCHER_AFTER_CLAIM = "dispatcher:after_claim"  # leases taken, nothing deliv
 # Deliveries made (inbox, 01 receipts, audit events) and their jobs completed, all written to
 # the database but not committed: the effect and the completion must stand or fall together.
 DELIVERY_BEFORE_COMMIT = "delivery:before_commit"
+WEBHOOK_AFTER_SEND = "webhook:after_send"  # a receiver said 2xx, not yet recorded
 
 
 def crash_point(point: str) -> None:

@@ -44,6 +44,7 @@ from docex.kit.loops import Loop
 from docex.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
 from docex.routing.models import Receipt
 from docex.routing.schemas import OverdueItem, OverduePage
+from docex.routing.webhooks import events as webhooks
 from docex.vocabulary import statuses
 from docex.vocabulary.transport import DELIVERED
 
@@ -155,6 +156,15 @@ def mark_overdue(session: Session, now: datetime, *, limit: int = SWEEP_BATCH) -
             delivery_id=delivery_id,
             due_at=rfc3339(overdue.due_at),
             to=overdue.sender_id,
+        )
+        webhooks.emit_overdue(
+            session,
+            document_id=document_id,
+            delivery_id=delivery_id,
+            sender_id=overdue.sender_id,
+            recipient_id=recipient_id,
+            deadline=overdue.due_at,
+            now=now,
         )
         found.append(overdue)
     return found

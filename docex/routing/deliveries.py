@@ -26,6 +26,7 @@ from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
 from docex.routing.deadlines import due_time
 from docex.routing.receipts import issue_receipt
+from docex.routing.webhooks import events as webhooks
 from docex.signing.jws import NodeSigner
 from docex.vocabulary import statuses
 from docex.vocabulary.transport import DELIVERED, FAILED, JOB_DELIVERY, QUEUED
@@ -68,6 +69,19 @@ def deliver_locally(
         delivery_id=delivery.id,
         node_id=signer.node_id,
         attempt=delivery.attempts,
+    )
+    webhooks.emit(
+        session,
+        webhooks.DOCUMENT_DELIVERED,
+        agency_ids=[delivery.recipient_id],
+        data=webhooks.delivery_data(
+            document_id=document.id,
+            delivery_id=delivery.id,
+            sender_id=document.sender_id,
+            recipient_id=delivery.recipient_id,
+            status=statuses.ARRIVED,
+        ),
+        now=now,
     )
     issue_receipt(
         session,
@@ -188,3 +202,20 @@ def record_failure(
         attempt=attempts,
         reason=reason[:500],
     )
+    if final:
+        sender_id = session.scalars(
+            select(Document.sender_id).where(Document.id == delivery.document_id)
+        ).one()
+        webhooks.emit(
+            session,
+            webhooks.DELIVERY_FAILED,
+            agency_ids=[sender_id],
+            data=webhooks.delivery_data(
+                document_id=delivery.document_id,
+                delivery_id=delivery.id,
+                sender_id=sender_id,
+                recipient_id=delivery.recipient_id,
+                error=reason[:500],
+            ),
+            now=now,
+        )

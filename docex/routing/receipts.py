@@ -30,6 +30,7 @@ from docex.kit.clock import rfc3339
 from docex.kit.ids import uuid7
 from docex.routing.models import Receipt, RegistryCounter
 from docex.routing.schemas import ReceiptList, ReceiptOut, StatusOut
+from docex.routing.webhooks import events as webhooks
 from docex.signing.jws import NodeSigner, canonical_json
 from docex.vocabulary import business, statuses
 from docex.vocabulary.business import RECALLED
@@ -101,6 +102,26 @@ def issue_receipt(
         code=code,
         to=to_agency_id,
     )
+    data = webhooks.delivery_data(
+        document_id=document.id,
+        delivery_id=delivery.id,
+        sender_id=document.sender_id,
+        recipient_id=delivery.recipient_id,
+        receipt_id=receipt_id,
+        status=code,
+        from_agency_id=from_agency_id,
+        to_agency_id=to_agency_id,
+    )
+    parties = [document.sender_id, delivery.recipient_id]
+    webhooks.emit(session, webhooks.DOCUMENT_STATUS_CHANGED, agency_ids=parties, data=data, now=now)
+    if code == statuses.RECALL_REQUESTED:
+        webhooks.emit(
+            session,
+            webhooks.DOCUMENT_RECALL_REQUESTED,
+            agency_ids=[delivery.recipient_id],
+            data=data,
+            now=now,
+        )
     return receipt
 
 

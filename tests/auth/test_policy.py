@@ -170,6 +170,23 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("auditor", "node"): FORBIDDEN,
         ("admin", "node"): FORBIDDEN,
     },
+    # Webhooks are for an agency's software; the operator may switch anyone's off.
+    Action.REGISTER_WEBHOOK: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): ALLOW,
+        ("system", "node"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): FORBIDDEN,
+    },
+    Action.MANAGE_WEBHOOKS: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): ALLOW,
+        ("system", "node"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): ALLOW,
+    },
 }
 
 

@@ -1,0 +1,111 @@
+"""Webhook events reach a real receiver at least once through SIGKILL: a worker killed after
+its receiver said 2xx but before it recorded so (the worst moment) sends that event again, with
+the same ``webhook-id`` and body, once its lease has expired; nothing is lost. On SQLite and on
+PostgreSQL, with real ``docex serve`` and ``docex worker`` processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from docex.kit.faults import WEBHOOK_AFTER_SEND
+from tests.conftest import _pg_admin, _with_db
+from tests.functional.conftest import DOCEX, NodeProcess, signed_pdf
+from tests.helpers import G22, H41
+from tests.routing.receiver import receiving
+
+pytestmark = pytest.mark.functional
+
+ALLOW = {"DOCEX_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true", "DOCEX_DISPATCHER__LEASE_SECONDS": "1"}
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    if backend == "sqlite":
+        yield None
+        return
+    pg_server: str = request.getfixturevalue("pg_server")
+    name = f"w_{uuid.uuid4().hex[:12]}"
+    _pg_admin(pg_server, f"CREATE DATABASE {name}")
+    yield _with_db(pg_server, name)
+    _pg_admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_a_worker_killed_after_a_send_sends_it_again_and_loses_nothing(
+    node_process: NodeProcess, database_url: str | None
+) -> None:
+    node = node_process
+    node.database_url = database_url
+    node.cli("init", "--demo")
+    node.start("--no-dispatcher", **ALLOW)  # the API only: workers come and go below
+    people = node.credentials()["agencies"]
+    with receiving() as receiver:
+        hook = httpx.post(
+            f"{node.url}/api/v1/webhooks",
+            json={"url": receiver.url, "events": ["document.delivered"]},
+            headers={"Authorization": f"Bearer {people[H41]['system']['token']}"},
+        ).json()
+        sent = []
+        for n in range(5):
+            envelope = {"recipients": [H41], "subject": f"Công văn {n}"}
+            files: dict[str, Any] = {
+                "envelope": (None, json.dumps(envelope), "application/json"),
+                "main": (
+                    "cv.pdf",
+                    signed_pdf(node, f"cv {n}", seed=str(n).encode()),
+                    "application/pdf",
+                ),
+            }
+            response = httpx.post(
+                f"{node.url}/api/v1/documents",
+                files=files,
+                headers={"Authorization": f"Bearer {people[G22]['system']['token']}"},
+                timeout=30,
+            )
+            assert response.status_code == 201, response.text
+            sent.append(response.json()["id"])
+
+        crashed = node.cli(
+            "worker", check=False, env={**ALLOW, "DOCEX_FAULT_INJECT": WEBHOOK_AFTER_SEND}
+        )
+        assert crashed.returncode == 137, crashed.stderr  # died at the crash point
+        assert len(receiver.accepted()) == 1  # the receiver had said 200 to one event
+
+        # A second worker takes the crashed one's jobs over once their leases expire.
+        process = subprocess.Popen(
+            [DOCEX, "worker"],
+            env=node.env(**ALLOW),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                ids = {r.message_id for r in receiver.accepted()}
+                if len(ids) == len(sent):
+                    break
+                time.sleep(0.1)
+        finally:
+            process.terminate()
+            process.wait(30)
+        got = receiver.accepted()
+
+    documents = set()
+    by_id: dict[str, set[bytes]] = {}
+    for received in got:
+        event = Webhook(hook["secret"]).verify(received.body, received.headers)
+        assert event["type"] == "document.delivered"
+        documents.add(event["data"]["document_id"])
+        by_id.setdefault(received.message_id, set()).add(received.body)
+    assert documents == set(sent)  # every event arrived
+    assert len(by_id) == len(sent)  # one webhook-id per event...
+    assert len(got) == len(sent) + 1  # ...and the one sent before the crash came twice
+    assert all(len(bodies) == 1 for bodies in by_id.values())  # the same bytes each time
