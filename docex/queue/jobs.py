@@ -141,7 +141,14 @@ def claim(
 
 
 def heartbeat(db: Database, owner: str, *, lease: timedelta, now: datetime) -> int:
-    """Extends the lease of every job ``owner`` still holds; returns how many."""
+    """Extends the lease of every job ``owner`` still holds; returns how many. A worker holding
+    nothing (the common case) only reads: no write lock taken every few seconds per process."""
+    with db.read() as session:
+        held = session.scalar(
+            select(Job.id).where(Job.lease_owner == owner, Job.state == QUEUED).limit(1)
+        )
+    if held is None:
+        return 0
     with db.write() as session:
         result = session.execute(
             update(Job)

@@ -84,9 +84,6 @@ class Worker:
             interval = settings.housekeeping_interval_seconds
             self._chores.append(Loop("docex-housekeeping", chores, interval=interval))
         self._stopped = threading.Event()
-        # Jobs claimed and not yet moved: the heartbeat writes only while there are some.
-        self._holding = 0
-        self._holding_lock = threading.Lock()
 
     def add(self, transport: Transport) -> None:
         """Plugs in another transport before the worker starts."""
@@ -103,7 +100,7 @@ class Worker:
         self, kind: str, now: datetime | None = None, limit: int | None = None
     ) -> list[Claimed]:
         transport = self.transports[kind]
-        batch = jobs.claim(
+        return jobs.claim(
             self.db,
             kind,
             owner=self.owner,
@@ -111,9 +108,6 @@ class Worker:
             lease=self.lease,
             now=now or self.clock.now(),
         )
-        with self._holding_lock:
-            self._holding += len(batch)
-        return batch
 
     def move(self, kind: str, batch: Sequence[Claimed], now: datetime | None = None) -> int:
         if not batch:
@@ -127,9 +121,6 @@ class Worker:
             except Exception:
                 log.exception("could not give back a batch; its leases expire by themselves")
             raise
-        finally:
-            with self._holding_lock:
-                self._holding = max(0, self._holding - len(batch))
 
     def run_once(self, kind: str | None = None) -> int:
         """Moves every due job (of ``kind``, or of every kind); returns how many completed."""
@@ -154,8 +145,9 @@ class Worker:
         return step
 
     def _beat(self) -> bool:
-        if self._holding:  # nothing held, nothing to renew: no write
-            jobs.heartbeat(self.db, self.owner, lease=self.lease, now=self.clock.now())
+        # Every job this worker holds, including those a transport still works on after its
+        # move returned (a webhook send carrying on alone).
+        jobs.heartbeat(self.db, self.owner, lease=self.lease, now=self.clock.now())
         return False
 
     # -- background loops (``docex serve`` and ``docex worker``) ---------------------------------
