@@ -164,9 +164,10 @@ def set_enabled(
     if endpoint.enabled != enabled:
         endpoint.enabled = enabled
         endpoint.updated_at = now
+        event = events.WEBHOOK_ENABLED if enabled else events.WEBHOOK_DISABLED
         events.record(
             session,
-            events.WEBHOOK_ENABLED if enabled else events.WEBHOOK_DISABLED,
+            event,
             at=now,
             actor_id=actor.id,
             agency_id=endpoint.agency_id,
