@@ -543,7 +543,7 @@ def sample_pdf_cmd(
 
 
 def _register_remote() -> None:
-    from docex.cli import audit, documents, mailbox, pki, sending, session
+    from docex.cli import audit, documents, groups, mailbox, pki, sending, session
     from docex.cli.connection import RemoteCommand
 
     for name, command in (
@@ -564,6 +564,7 @@ def _register_remote() -> None:
     app.command("logout")(session.logout)
     pki.register(app)
     audit.register(app)
+    groups.register(app)
 
 
 _register_remote()
