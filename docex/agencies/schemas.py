@@ -52,8 +52,8 @@ class AgencyPatch(BaseModel):
 
 
 _GROUP_NAME = "lowercase ASCII letters, digits, '_' and '-'; 1-64 characters"
-_CODES = "agency codes of active agencies of the directory (at most 20,000)"
-_MAX_MEMBERS = 20_000
+_CODES = "agency codes of active agencies of the directory (at most 10,000)"
+_MAX_MEMBERS = 10_000
 
 
 class GroupOut(BaseModel):

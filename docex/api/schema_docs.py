@@ -419,7 +419,7 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         {"name": "communes", "title": "Xã, phường, đặc khu", "members": ["001.00.41.H41"]},
         {
             "name": _GROUP_FIELDS["name"],
-            "members": "agency codes of active agencies (at most 20,000); duplicates collapse",
+            "members": "agency codes of active agencies (at most 10,000); duplicates collapse",
         },
     ),
     "GroupPatch": SchemaDoc(
