@@ -389,9 +389,9 @@ def create_group(
     check_title(title)
     if description:
         check_title(description)
-    codes = _check_members(session, members)
     if session.get(Group, name) is not None:
         raise Conflict(f"group {name} exists", code="group_exists")
+    codes = _check_members(session, members)
     group = Group(name=name, title=title, description=description)
     session.add(group)
     session.flush()  # the group row before its members (a Core insert, not the unit of work)
@@ -446,7 +446,9 @@ def update_group(
         wanted = [c for c in current if c not in dropped]
         wanted += _check_members(session, [c for c in add or [] if c not in set(current)])
         if len(wanted) > MAX_GROUP_MEMBERS:
-            _check_members(session, wanted)  # too_many_members
+            raise Unprocessable(
+                f"a group has at most {MAX_GROUP_MEMBERS} members", code="too_many_members"
+            )
     added = sorted(set(wanted) - set(current))
     removed = sorted(set(current) - set(wanted))
     if removed:

@@ -312,6 +312,19 @@ def test_a_retired_agency_cannot_join_a_group(client: TestClient, credentials: d
     assert_refused(client, response, 422, "member_retired", before)
 
 
+def test_a_group_grows_to_ten_thousand_members_and_no_further(
+    client: TestClient, credentials: dict
+) -> None:
+    codes = seed_communes(client, 10_001)
+    headers = auth(credentials, ADMIN)
+    body = {"name": "big", "title": "Lớn", "members": codes[:10_000]}
+    created = client.post(GROUPS, json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    before = groups(client)
+    response = client.patch(f"{GROUPS}/big", json={"add": codes[10_000:]}, headers=headers)
+    assert_refused(client, response, 422, "too_many_members", before)
+
+
 @pytest.mark.parametrize("name", ["nowhere", "a.b", "PROVINCES"])
 def test_changing_an_unknown_group_is_404(client: TestClient, credentials: dict, name: str) -> None:
     before = groups(client)
