@@ -153,7 +153,7 @@ def _seed_demo(session: Any, settings: Settings) -> dict[str, Any]:
                 entry[role.value] = {"token": token}
         out["agencies"][code] = entry
     for group, (description, members) in DEMO_GROUPS.items():
-        create_group(session, group, members, description=description, now=now)
+        create_group(session, group, members, title=description, description=description, now=now)
     for role, username in ((Kind.AUDITOR, "kiemtra"), (Kind.ADMIN, "quantri")):
         password = _password()
         principal = create_principal(

@@ -200,12 +200,19 @@ class Group:
     description: str
     members: list[str]
     raw: JSON = field(repr=False, compare=False)
+    title: str = ""  # what the group is called (nodes before groups were managed: none)
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
         f = _Fields(data, "group")
         members = f.items("members", lambda m: str(m))
-        return cls(f.text("name"), f.opt_text("description") or "", members, f.data)
+        return cls(
+            f.text("name"),
+            f.opt_text("description") or "",
+            members,
+            f.data,
+            title=f.opt_text("title") or "",
+        )
 
 
 @dataclass(frozen=True)

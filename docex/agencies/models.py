@@ -29,6 +29,7 @@ class Group(Base):
     __tablename__ = "groups"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300), default="")  # what the group is called
     description: Mapped[str] = mapped_column(String(300), default="")
 
 

@@ -51,10 +51,41 @@ class AgencyPatch(BaseModel):
     successor_id: str | None = None
 
 
+_GROUP_NAME = "lowercase ASCII letters, digits, '_' and '-'; 1-64 characters"
+_CODES = "agency codes of active agencies of the directory (at most 10,000)"
+_MAX_MEMBERS = 10_000
+
+
 class GroupOut(BaseModel):
     name: str
+    title: str
     description: str
     members: list[str]
+
+
+class GroupCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(description=_GROUP_NAME)
+    title: str = Field(description=_NAME)
+    description: str = Field(default="", description="optional; " + _NAME)
+    members: list[str] = Field(max_length=_MAX_MEMBERS, description=_CODES)
+
+
+class GroupPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    title: str | None = Field(default=None, description=_NAME)
+    description: str | None = None
+    members: list[str] | None = Field(
+        default=None, max_length=_MAX_MEMBERS, description="the whole new list: " + _CODES
+    )
+    add: list[str] | None = Field(
+        default=None, max_length=_MAX_MEMBERS, description="members to add (not with members)"
+    )
+    remove: list[str] | None = Field(
+        default=None,
+        max_length=_MAX_MEMBERS,
+        description="members to remove (not with members)",
+    )
 
 
 class GroupList(BaseModel):

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from docex.agencies.models import Agency, Group, GroupMember
@@ -302,18 +303,166 @@ def ensure_custodial_keys(
     return created
 
 
+MAX_GROUP_MEMBERS = 10_000  # every commune of the country (3,321) three times over
+_IN_CHUNK = 500  # codes per ``IN (...)``: well under every database's parameter limit
+
+
+def check_title(title: str) -> str:
+    if not title.strip() or len(title) > MAX_NAME_CHARS:
+        raise Unprocessable(
+            f"a group title has 1 to {MAX_NAME_CHARS} characters, not only spaces",
+            code="invalid_group_title",
+        )
+    if (ch := hidden_char(title)) is not None:
+        raise Unprocessable(
+            f"a group title cannot hold {describe(ch)} (a control or invisible character)",
+            code="invalid_group_title",
+        )
+    return title
+
+
+def _check_members(session: Session, members: list[str]) -> list[str]:
+    """The codes, once each in the order given, if every one is an active agency of the
+    directory: ``invalid_agency_code``, ``unknown_member``, ``member_retired`` (name its
+    successor instead) or ``too_many_members`` otherwise. One query per 500 codes."""
+    codes = list(dict.fromkeys(members))
+    if len(codes) > MAX_GROUP_MEMBERS:
+        raise Unprocessable(
+            f"a group has at most {MAX_GROUP_MEMBERS} members", code="too_many_members"
+        )
+    for code in codes:
+        check_code(code)
+    status: dict[str, str] = {}
+    for start in range(0, len(codes), _IN_CHUNK):
+        chunk = codes[start : start + _IN_CHUNK]
+        rows = session.execute(select(Agency.id, Agency.status).where(Agency.id.in_(chunk)))
+        status.update((code, state) for code, state in rows)
+    if unknown := [c for c in codes if c not in status]:
+        raise Unprocessable(
+            f"no agency {', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''} "
+            "in the directory",
+            code="unknown_member",
+        )
+    if retired := [c for c in codes if status[c] == "retired"]:
+        raise Unprocessable(
+            f"{', '.join(retired[:5])} retired: name the successor instead",
+            code="member_retired",
+        )
+    return codes
+
+
+def _insert_members(session: Session, name: str, codes: list[str]) -> None:
+    if codes:  # one statement for the lot, however many communes
+        session.execute(
+            insert(GroupMember), [{"group_name": name, "agency_id": code} for code in codes]
+        )
+
+
+def get_group(session: Session, name: str) -> Group:
+    group = session.get(Group, name) if _is_group_name(name) else None
+    if group is None:
+        raise NotFound(f"no group {name[:64]!r}", code="group_not_found")
+    return group
+
+
+def _is_group_name(name: str) -> bool:
+    try:
+        check_group_name(name)
+    except Unprocessable:
+        return False
+    return True
+
+
 def create_group(
-    session: Session, name: str, members: list[str], *, description: str, now: datetime
+    session: Session,
+    name: str,
+    members: list[str],
+    *,
+    title: str,
+    now: datetime,
+    description: str = "",
+    actor_id: str | None = None,
 ) -> Group:
+    """A new recipient group (what ``POST /groups`` and ``docex group add`` do), with its
+    ``registry:group:created`` event listing the members, in the caller's transaction."""
     check_group_name(name)
+    check_title(title)
+    if description:
+        check_title(description)
     if session.get(Group, name) is not None:
         raise Conflict(f"group {name} exists", code="group_exists")
-    group = Group(name=name, description=description)
+    codes = _check_members(session, members)
+    group = Group(name=name, title=title, description=description)
     session.add(group)
-    for member in dict.fromkeys(members):
-        get_agency(session, member)
-        session.add(GroupMember(group_name=name, agency_id=member))
-    events.record(session, events.GROUP_CREATED, at=now, group=name, members=members)
+    session.flush()  # the group row before its members (a Core insert, not the unit of work)
+    _insert_members(session, name, codes)
+    events.record(
+        session,
+        events.GROUP_CREATED,
+        at=now,
+        actor_id=actor_id,
+        group=name,
+        title=title,
+        members=codes,
+    )
+    return group
+
+
+def update_group(
+    session: Session,
+    name: str,
+    *,
+    now: datetime,
+    actor_id: str | None,
+    title: str | None = None,
+    description: str | None = None,
+    members: list[str] | None = None,
+    add: list[str] | None = None,
+    remove: list[str] | None = None,
+) -> Group:
+    """Change a group's title (and description) and members: ``members`` replaces the list,
+    ``add`` and ``remove`` change it (adding a member or removing a non-member changes
+    nothing); the two ways do not mix (``conflicting_member_changes``). One
+    ``registry:group:updated`` event says what changed: the title, the members added and
+    removed."""
+    group = get_group(session, name)
+    if members is not None and (add is not None or remove is not None):
+        raise Unprocessable(
+            "give members (the whole list) or add/remove (changes to it), not both",
+            code="conflicting_member_changes",
+        )
+    changes: dict[str, Any] = {}
+    if title is not None and title != group.title:
+        group.title = changes["title"] = check_title(title)
+    if description is not None and description != group.description:
+        group.description = changes["description"] = description and check_title(description)
+    current = group_members(session, name)
+    if members is not None:
+        wanted = _check_members(session, members)
+    else:
+        dropped = set(remove or [])
+        for code in dropped:
+            check_code(code)
+        wanted = [c for c in current if c not in dropped]
+        wanted += _check_members(session, [c for c in add or [] if c not in set(current)])
+        if len(wanted) > MAX_GROUP_MEMBERS:
+            raise Unprocessable(
+                f"a group has at most {MAX_GROUP_MEMBERS} members", code="too_many_members"
+            )
+    added = sorted(set(wanted) - set(current))
+    removed = sorted(set(current) - set(wanted))
+    if removed:
+        for start in range(0, len(removed), _IN_CHUNK):
+            session.execute(
+                delete(GroupMember).where(
+                    GroupMember.group_name == name,
+                    GroupMember.agency_id.in_(removed[start : start + _IN_CHUNK]),
+                )
+            )
+    _insert_members(session, name, added)
+    if added or removed:
+        changes["added"], changes["removed"] = added, removed
+    events.record(session, events.GROUP_UPDATED, at=now, actor_id=actor_id, group=name, **changes)
     return group
 
 
@@ -343,6 +492,15 @@ def _final_successor(session: Session, agency: Agency) -> tuple[Agency, list[str
     return current, chain
 
 
+def _load_agencies(session: Session, codes: list[str]) -> dict[str, Agency]:
+    """These agencies (those that exist), 500 a query rather than one query each."""
+    found: dict[str, Agency] = {}
+    for start in range(0, len(codes), _IN_CHUNK):
+        chunk = codes[start : start + _IN_CHUNK]
+        found.update((a.id, a) for a in session.scalars(select(Agency).where(Agency.id.in_(chunk))))
+    return found
+
+
 @dataclass(frozen=True)
 class Recipient:
     agency_id: str
@@ -359,19 +517,21 @@ def resolve_recipients(session: Session, entries: list[str], sender_id: str) -> 
     if not entries:
         raise Unprocessable("at least one recipient is required", code="empty_recipients")
     resolved: dict[str, Recipient] = {}
+    known: dict[str, Agency] = {}
     for entry in entries:
         if entry.startswith(GROUP_PREFIX):
             name = check_group_name(entry[len(GROUP_PREFIX) :])
             if session.get(Group, name) is None:
                 raise Unprocessable(f"no recipient group {name!r}", code="unknown_group")
             targets = [m for m in group_members(session, name) if m != sender_id]
+            known.update(_load_agencies(session, targets))  # a group of thousands: few queries
         else:
             check_code(entry)
             if entry == sender_id:
                 raise Unprocessable("an agency cannot send to itself", code="recipient_is_sender")
             targets = [entry]
         for code in targets:
-            agency = session.get(Agency, code)
+            agency = known.get(code) or session.get(Agency, code)
             if agency is None:
                 raise Unprocessable(
                     f"no agency {code!r} in the directory", code="unknown_recipient"

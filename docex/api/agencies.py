@@ -5,14 +5,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from docex.agencies import service
-from docex.agencies.models import Agency
+from docex.agencies.models import Agency, Group
 from docex.agencies.schemas import (
     AgencyCreate,
     AgencyOut,
     AgencyPage,
     AgencyPatch,
+    GroupCreate,
     GroupList,
     GroupOut,
+    GroupPatch,
 )
 from docex.api.bodies import LimitedRoute
 from docex.api.deps import (
@@ -117,9 +119,53 @@ def patch_agency(agency_id: str, body: AgencyPatch, actor: ActorDep, node: NodeD
 def list_groups(actor: ActorDep, session: ReadSession) -> GroupList:
     """Named recipient groups; write `group:<name>` as a recipient to reach all members."""
     authorize(actor, Action.READ_REGISTRY)
-    return GroupList(
-        items=[
-            GroupOut(name=group.name, description=group.description, members=members)
-            for group, members in service.groups_with_members(session)
-        ]
+    groups = service.groups_with_members(session)
+    return GroupList(items=[_group_out(group, members) for group, members in groups])
+
+
+def _group_out(group: Group, members: list[str]) -> GroupOut:
+    return GroupOut(
+        name=group.name, title=group.title, description=group.description, members=members
     )
+
+
+@router.post(
+    "/groups",
+    response_model=GroupOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 401, 403, 409, 422),
+)
+def create_group(body: GroupCreate, actor: ActorDep, node: NodeDep) -> GroupOut:
+    """Create a recipient group (admin)."""
+    authorize(actor, Action.ADMIN_REGISTRY)
+    with node.db.write() as session:
+        group = service.create_group(
+            session,
+            body.name,
+            body.members,
+            title=body.title,
+            description=body.description,
+            now=node.clock.now(),
+            actor_id=actor.id,
+        )
+        return _group_out(group, service.group_members(session, group.name))
+
+
+@router.patch(
+    "/groups/{group_name}",
+    response_model=GroupOut,
+    responses=error_responses(400, 401, 403, 404, 422),
+)
+def patch_group(group_name: str, body: GroupPatch, actor: ActorDep, node: NodeDep) -> GroupOut:
+    """Change a group's title or members (admin): `members` replaces the list, `add` and
+    `remove` change it."""
+    authorize(actor, Action.ADMIN_REGISTRY)
+    with node.db.write() as session:
+        group = service.update_group(
+            session,
+            group_name,
+            now=node.clock.now(),
+            actor_id=actor.id,
+            **body.model_dump(exclude_unset=True),
+        )
+        return _group_out(group, service.group_members(session, group_name))

@@ -206,8 +206,14 @@ _AGENCY = {
 }
 _GROUP = {
     "name": "provinces",
+    "title": "Tỉnh, thành phố",
     "description": "Tỉnh, thành phố",
     "members": ["000.00.00.H26", H41],
+}
+_GROUP_FIELDS = {
+    "name": "write `group:<name>` as a recipient; lowercase ASCII letters, digits, '_', '-'",
+    "title": "what the group is called",
+    "members": "codes of the member agencies",
 }
 
 SCHEMA_DOCS: dict[str, SchemaDoc] = {
@@ -510,7 +516,26 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         {"successor_id": "who receives a retired agency's mail"},
     ),
     "GroupOut": SchemaDoc(
-        "A named group of recipients: write `group:<name>` as a recipient.", _GROUP
+        "A named group of recipients: write `group:<name>` as a recipient.",
+        _GROUP,
+        {**_GROUP_FIELDS, "description": "free text (the demo's groups: their title)"},
+    ),
+    "GroupCreate": SchemaDoc(
+        "A new recipient group (admin): every member an active agency of the directory.",
+        {"name": "communes", "title": "Xã, phường, đặc khu", "members": ["001.00.41.H41"]},
+        {
+            "name": _GROUP_FIELDS["name"],
+            "members": "agency codes of active agencies (at most 10,000); duplicates collapse",
+        },
+    ),
+    "GroupPatch": SchemaDoc(
+        "Changes to a group (admin); absent fields are left as they are. `members` replaces "
+        "the list; `add` and `remove` change it instead (not with `members`).",
+        {"add": ["003.00.41.H41"], "remove": ["002.00.41.H41"]},
+        {
+            "add": "codes to add; one already a member changes nothing",
+            "remove": "codes to remove; one not a member changes nothing",
+        },
     ),
     "GroupList": SchemaDoc("Every recipient group.", {"items": [_GROUP]}),
     "TokenIssue": SchemaDoc(
@@ -750,6 +775,7 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
     ("status", "query"): ("only deliveries whose last status is this code", "01"),
     ("urgency", "query"): ("only documents of this urgency", "urgent"),
     ("name", "path"): ("root or issuing", "issuing"),
+    ("group_name", "path"): ("the group's name (as in `group:<name>`)", "provinces"),
     ("size", "query"): ("the checkpoint of this tree size (default: the latest)", 1024),
     ("start", "query"): ("first log position of the page", 0),
     ("end", "query"): ("one past the last position (at most 1000 entries a page)", 1000),

@@ -36,9 +36,12 @@ ADDRESS_LOCKED: Final = "auth:address:locked"
 AGENCY_CREATED: Final = "registry:agency:created"
 AGENCY_UPDATED: Final = "registry:agency:updated"
 GROUP_CREATED: Final = "registry:group:created"
+GROUP_UPDATED: Final = "registry:group:updated"  # title and/or members (added, removed)
 # Documents.
 DOCUMENT_ACCEPTED: Final = "intake:document:accepted"
 DOCUMENT_REPLAYED: Final = "intake:document:replayed"
+# A recipient written ``group:<name>``: what the group expanded to at that moment, one event
+# listing every delivery it made (docex.documents.deliveries), not one event per delivery.
 RECIPIENT_RESOLVED: Final = "intake:recipient:resolved"
 # Events about a document as a whole, not about one delivery: every party's trace shows them.
 DOCUMENT_WIDE: Final = frozenset({DOCUMENT_ACCEPTED})

@@ -544,7 +544,17 @@ def sample_pdf_cmd(
 
 
 def _register_remote() -> None:
-    from docex.cli import audit, deadlines, deliveries, documents, mailbox, pki, sending, session
+    from docex.cli import (
+        audit,
+        deadlines,
+        deliveries,
+        documents,
+        groups,
+        mailbox,
+        pki,
+        sending,
+        session,
+    )
     from docex.cli.connection import RemoteCommand
 
     for name, command in (
@@ -567,6 +577,7 @@ def _register_remote() -> None:
     pki.register(app)
     audit.register(app)
     deliveries.register(app)
+    groups.register(app)
 
 
 _register_remote()

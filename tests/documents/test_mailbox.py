@@ -279,9 +279,11 @@ def test_trace_is_in_audit_log_order(client: TestClient, credentials: dict) -> N
     assert times == sorted(times)
     events = [i["event"] for i in items]
     assert events[0] == "intake:document:accepted"
-    assert events.count("routing:delivery:queued") == 2
+    # A group's expansion is one event listing both deliveries, not one event per delivery.
+    assert events.count("intake:recipient:resolved") == 1
+    assert "routing:delivery:queued" not in events
     assert events.count("routing:delivery:delivered") == 2
-    assert events.index("routing:delivery:queued") < events.index("routing:delivery:delivered")
+    assert events.index("intake:recipient:resolved") < events.index("routing:delivery:delivered")
     assert events[-1] == "routing:status:recorded"
     assert all(i["node_id"] == "test-node" for i in items)
 
