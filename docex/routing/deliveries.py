@@ -25,7 +25,7 @@ from docex.kit.faults import DELIVERY_BEFORE_COMMIT, crash_point
 from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
 from docex.routing.deadlines import due_time
-from docex.routing.receipts import issue_receipt
+from docex.routing.receipts import issue_arrivals
 from docex.routing.webhooks import events as webhooks
 from docex.signing.jws import NodeSigner
 from docex.vocabulary import statuses
@@ -47,52 +47,52 @@ def queued_to(session: Session, agency_id: str) -> int:
 def deliver_locally(
     session: Session,
     signer: NodeSigner,
-    document: Document,
-    delivery: Delivery,
+    delivered: Sequence[tuple[Document, Delivery]],
     *,
     now: datetime,
     deadlines: DeadlineSettings,
 ) -> None:
-    """The recipient is hosted here: it is in its inbox now, and status 01 says so, signed;
-    from now on the receipt rule's clock runs (``deadlines.due_time``)."""
-    delivery.transport = DELIVERED
-    delivery.delivered_at = now
-    delivery.updated_at = now
-    delivery.status = statuses.ARRIVED
-    delivery.due_at = due_time(now, document.urgency, deadlines)
-    events.record(
+    """The recipients are hosted here: each document is in its recipient's inbox now, and
+    status 01 says so, signed; from now on the receipt rule's clock runs
+    (``deadlines.due_time``). One call for a whole batch: its events and receipts go in bulk."""
+    if not delivered:
+        return
+    for document, delivery in delivered:
+        delivery.transport = DELIVERED
+        delivery.delivered_at = now
+        delivery.updated_at = now
+        delivery.status = statuses.ARRIVED
+        delivery.due_at = due_time(now, document.urgency, deadlines)
+    events.record_many(
         session,
         events.DELIVERY_DELIVERED,
+        [
+            {
+                "agency_id": delivery.recipient_id,
+                "document_id": document.id,
+                "delivery_id": delivery.id,
+                "node_id": signer.node_id,
+                "attempt": delivery.attempts,
+            }
+            for document, delivery in delivered
+        ],
         at=now,
-        agency_id=delivery.recipient_id,
-        document_id=document.id,
-        delivery_id=delivery.id,
-        node_id=signer.node_id,
-        attempt=delivery.attempts,
     )
-    webhooks.emit(
-        session,
-        webhooks.DOCUMENT_DELIVERED,
-        agency_ids=[delivery.recipient_id],
-        data=webhooks.delivery_data(
-            document_id=document.id,
-            delivery_id=delivery.id,
-            sender_id=document.sender_id,
-            recipient_id=delivery.recipient_id,
-            status=statuses.ARRIVED,
-        ),
-        now=now,
-    )
-    issue_receipt(
-        session,
-        signer,
-        document=document,
-        delivery=delivery,
-        code=statuses.ARRIVED,
-        from_agency_id=delivery.recipient_id,
-        to_agency_id=document.sender_id,
-        now=now,
-    )
+    for document, delivery in delivered:
+        webhooks.emit(
+            session,
+            webhooks.DOCUMENT_DELIVERED,
+            agency_ids=[delivery.recipient_id],
+            data=webhooks.delivery_data(
+                document_id=document.id,
+                delivery_id=delivery.id,
+                sender_id=document.sender_id,
+                recipient_id=delivery.recipient_id,
+                status=statuses.ARRIVED,
+            ),
+            now=now,
+        )
+    issue_arrivals(session, signer, delivered, now=now)
 
 
 class DeliveryTransport:
@@ -153,17 +153,15 @@ class DeliveryTransport:
             documents = {
                 d.id: d for d in session.scalars(select(Document).where(Document.id.in_(wanted)))
             }
-            delivered = 0
+            arriving: list[tuple[Document, Delivery]] = []
             for job in here:
                 delivery = rows.get(job.ref)
                 if job.id not in done or delivery is None or delivery.transport != QUEUED:
                     continue
                 delivery.attempts = job.attempts
-                document = documents[delivery.document_id]
-                deliver_locally(
-                    session, self.signer, document, delivery, now=now, deadlines=self.deadlines
-                )
-                delivered += 1
+                arriving.append((documents[delivery.document_id], delivery))
+            deliver_locally(session, self.signer, arriving, now=now, deadlines=self.deadlines)
+            delivered = len(arriving)
             for job in waiting:
                 delivery = rows[job.ref]
                 reason = f"no route to node {homes.get(delivery.recipient_id)!r}"

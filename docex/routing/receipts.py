@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,8 +42,7 @@ def main_sha256(document: Document) -> str:
     return next(f.sha256 for f in document.files if f.role == "main")
 
 
-def issue_receipt(
-    session: Session,
+def sign_receipt(
     signer: NodeSigner,
     *,
     document: Document,
@@ -57,6 +57,7 @@ def issue_receipt(
     idempotency_key: str | None = None,
     request_sha256: str | None = None,
 ) -> Receipt:
+    """The receipt row, its claims signed by the node (not yet added to a session)."""
     receipt_id = uuid7()
     claims: dict[str, object] = {
         "iss": signer.node_id,
@@ -75,7 +76,7 @@ def issue_receipt(
         claims["note"] = note
     if incoming_number:
         claims["incoming_number"] = incoming_number
-    receipt = Receipt(
+    return Receipt(
         id=receipt_id,
         document_id=document.id,
         delivery_id=delivery.id,
@@ -90,31 +91,102 @@ def issue_receipt(
         idempotency_key=idempotency_key,
         request_sha256=request_sha256,
     )
-    session.add(receipt)
-    events.record(
-        session,
-        events.STATUS_RECORDED,
-        at=now,
-        actor_id=principal_id,
-        agency_id=from_agency_id,
-        document_id=document.id,
-        receipt_id=receipt_id,
+
+
+def issue_receipt(
+    session: Session,
+    signer: NodeSigner,
+    *,
+    document: Document,
+    delivery: Delivery,
+    code: str,
+    from_agency_id: str,
+    to_agency_id: str,
+    now: datetime,
+    principal_id: str | None = None,
+    note: str | None = None,
+    incoming_number: str | None = None,
+    idempotency_key: str | None = None,
+    request_sha256: str | None = None,
+) -> Receipt:
+    """Records a status as a signed receipt, with its audit event and webhooks."""
+    receipt = sign_receipt(
+        signer,
+        document=document,
+        delivery=delivery,
         code=code,
-        to=to_agency_id,
+        from_agency_id=from_agency_id,
+        to_agency_id=to_agency_id,
+        now=now,
+        principal_id=principal_id,
+        note=note,
+        incoming_number=incoming_number,
+        idempotency_key=idempotency_key,
+        request_sha256=request_sha256,
     )
+    session.add(receipt)
+    events.record(session, events.STATUS_RECORDED, at=now, **_recorded(receipt))
+    _tell(session, document, delivery, receipt, now=now)
+    return receipt
+
+
+def issue_arrivals(
+    session: Session,
+    signer: NodeSigner,
+    delivered: Sequence[tuple[Document, Delivery]],
+    *,
+    now: datetime,
+) -> list[Receipt]:
+    """``issue_receipt`` of status 01 for many deliveries at once (a broadcast): the same
+    receipts, events and webhooks, written in a few statements."""
+    receipts = [
+        sign_receipt(
+            signer,
+            document=document,
+            delivery=delivery,
+            code=statuses.ARRIVED,
+            from_agency_id=delivery.recipient_id,
+            to_agency_id=document.sender_id,
+            now=now,
+        )
+        for document, delivery in delivered
+    ]
+    session.add_all(receipts)
+    events.record_many(session, events.STATUS_RECORDED, [_recorded(r) for r in receipts], at=now)
+    for (document, delivery), receipt in zip(delivered, receipts, strict=True):
+        _tell(session, document, delivery, receipt, now=now)
+    return receipts
+
+
+def _recorded(receipt: Receipt) -> dict[str, Any]:
+    """What the audit event of a receipt says."""
+    return {
+        "actor_id": receipt.principal_id,
+        "agency_id": receipt.from_agency_id,
+        "document_id": receipt.document_id,
+        "receipt_id": receipt.id,
+        "code": receipt.code,
+        "to": receipt.to_agency_id,
+    }
+
+
+def _tell(
+    session: Session, document: Document, delivery: Delivery, receipt: Receipt, *, now: datetime
+) -> None:
+    """The parties' webhooks: a status changed (and, for 13, a recall is asked)."""
     data = webhooks.delivery_data(
         document_id=document.id,
         delivery_id=delivery.id,
         sender_id=document.sender_id,
         recipient_id=delivery.recipient_id,
-        receipt_id=receipt_id,
-        status=code,
-        from_agency_id=from_agency_id,
-        to_agency_id=to_agency_id,
+        receipt_id=receipt.id,
+        status=receipt.code,
+        from_agency_id=receipt.from_agency_id,
+        to_agency_id=receipt.to_agency_id,
     )
     parties = [document.sender_id, delivery.recipient_id]
     webhooks.emit(session, webhooks.DOCUMENT_STATUS_CHANGED, agency_ids=parties, data=data, now=now)
-    if code == statuses.RECALL_REQUESTED:
+    if receipt.code == statuses.RECALL_REQUESTED:
         webhooks.emit(
             session,
             webhooks.DOCUMENT_RECALL_REQUESTED,
@@ -122,7 +194,6 @@ def issue_receipt(
             data=data,
             now=now,
         )
-    return receipt
 
 
 def status_history(session: Session, delivery_id: str) -> list[str]:
