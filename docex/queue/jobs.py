@@ -159,8 +159,9 @@ def heartbeat(db: Database, owner: str, *, lease: timedelta, now: datetime) -> i
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _held(jobs: Sequence[Claimed]) -> ColumnElement[bool]:
-    return or_(*(and_(Job.id == job.id, Job.lease_token == job.token) for job in jobs))
+def _held(job: Claimed) -> ColumnElement[bool]:
+    """The job, only while its lease is still the one ``job`` was claimed under."""
+    return and_(Job.id == job.id, Job.lease_token == job.token)
 
 
 def complete(session: Session, jobs: Sequence[Claimed]) -> set[str]:
@@ -192,7 +193,7 @@ def retry(
     state = FAILED if policy.gives_up(job.attempts, job.queued_at, retry_at) else QUEUED
     result = session.execute(
         update(Job)
-        .where(_held([job]), Job.state == QUEUED)
+        .where(_held(job), Job.state == QUEUED)
         .values(
             state=state,
             due_at=retry_at if state == QUEUED else now,
@@ -211,7 +212,7 @@ def fail(session: Session, job: Claimed, error: str, *, now: datetime) -> bool:
     """Give up on the job at once (the work cannot succeed, whatever the retries)."""
     result = session.execute(
         update(Job)
-        .where(_held([job]), Job.state == QUEUED)
+        .where(_held(job), Job.state == QUEUED)
         .values(
             state=FAILED,
             lease_owner=None,

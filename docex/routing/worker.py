@@ -85,11 +85,6 @@ class Worker:
             self._chores.append(Loop("docex-housekeeping", chores, interval=interval))
         self._stopped = threading.Event()
 
-    def add(self, transport: Transport) -> None:
-        """Plugs in another transport before the worker starts."""
-        self.transports[transport.kind] = transport
-        self._loops[transport.kind] = self._loop_of(transport.kind)
-
     def _loop_of(self, kind: str) -> Loop:
         interval = self.settings.poll_interval_seconds
         return Loop(f"docex-{kind}", self._pass_of(kind), interval=interval)

@@ -152,6 +152,21 @@ def worker_node(request: pytest.FixtureRequest, node_process: NodeProcess) -> It
         _pg_admin(request.getfixturevalue("pg_server"), f"DROP DATABASE {name} WITH (FORCE)")
 
 
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None on SQLite (the node's own file), else a PostgreSQL database of the test's own."""
+    if backend == "sqlite":
+        yield None
+        return
+    from tests.conftest import _pg_admin, _with_db
+
+    pg_server: str = request.getfixturevalue("pg_server")
+    name = f"w_{uuid.uuid4().hex[:12]}"
+    _pg_admin(pg_server, f"CREATE DATABASE {name}")
+    yield _with_db(pg_server, name)
+    _pg_admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
 class WorkerProcess:
     """``docex worker`` with its output in a log file of its own."""
 

@@ -9,8 +9,6 @@ import json
 import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +16,6 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from docex.kit.faults import WEBHOOK_AFTER_SEND
-from tests.conftest import _pg_admin, _with_db
 from tests.functional.conftest import DOCEX, NodeProcess, signed_pdf
 from tests.functional.test_crash import _check_exactly_once, _post, _presign, _wait_until_delivered
 from tests.helpers import G22, H41
@@ -27,18 +24,6 @@ from tests.routing.receiver import receiving
 pytestmark = pytest.mark.functional
 
 ALLOW = {"DOCEX_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true", "DOCEX_DISPATCHER__LEASE_SECONDS": "1"}
-
-
-@pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if backend == "sqlite":
-        yield None
-        return
-    pg_server: str = request.getfixturevalue("pg_server")
-    name = f"w_{uuid.uuid4().hex[:12]}"
-    _pg_admin(pg_server, f"CREATE DATABASE {name}")
-    yield _with_db(pg_server, name)
-    _pg_admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def test_a_worker_killed_after_a_send_sends_it_again_and_loses_nothing(

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +20,6 @@ from docex.kit.clock import SystemClock
 from docex.routing.webhooks import events, service
 from docex.routing.webhooks.models import WebhookMessage
 from docex.vocabulary.levels import Classification
-from tests.conftest import _pg_admin, _with_db
 from tests.functional.conftest import DOCEX, NodeProcess
 from tests.routing.receiver import receiving
 
@@ -31,18 +28,6 @@ pytestmark = pytest.mark.functional
 WORKERS = 4
 EVENTS = 500  # each to 4 endpoints: 2,000 messages
 CLOCK = SystemClock()
-
-
-@pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if backend == "sqlite":
-        yield None
-        return
-    pg_server: str = request.getfixturevalue("pg_server")
-    name = f"w_{uuid.uuid4().hex[:12]}"
-    _pg_admin(pg_server, f"CREATE DATABASE {name}")
-    yield _with_db(pg_server, name)
-    _pg_admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def test_four_workers_deliver_two_thousand_events_each_once(
