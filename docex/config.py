@@ -198,6 +198,41 @@ class WebhookSettings(BaseModel):
     ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
 
 
+class FederationSettings(BaseModel):
+    """Federation (docex/federation): the directory this node trusts, and how it talks to peers.
+
+    A node alone (the embedded default) needs none of it: every agency is hosted here.
+    """
+
+    # Where the signed directory is fetched from (the hub's ``/federation/v1/directory``);
+    # None: this node does not fetch one (the hub itself, or a node alone).
+    directory_url: str | None = None
+    # The trust anchor: PEM file of the public key (or certificate) the directory must be
+    # signed by. A directory signed by anything else is refused.
+    anchor: Path | None = None
+    # This node publishes the directory (the hub): ``docex federation publish`` signs it.
+    publisher: bool = False
+    fetch_interval_seconds: float = Field(default=300.0, gt=0)
+    # A directory older than this (from its issue time) is stale: refused when fetched, and
+    # reported by /readyz while it is the last good one.
+    max_age_seconds: float = Field(default=7 * 86400.0, gt=0)
+    # Transfers: a signature older (or further in the future) than this is refused (replay).
+    max_clock_skew_seconds: float = Field(default=300.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    # Mutual TLS to peers: this node's client certificate and key, and the CA bundle that
+    # peers' server certificates must chain to (None: the system's).
+    tls_client_cert: Path | None = None
+    tls_client_key: Path | None = None
+    tls_ca: Path | None = None
+    # A transfer that cannot be sent is retried with capped exponential backoff (and jitter)
+    # until it has waited ttl_seconds; meanwhile the sender sees "waiting for node X".
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_cap_seconds: float = Field(default=300.0, gt=0)
+    ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
+    batch_size: int = Field(default=20, ge=1)
+
+
 class AuditSettings(BaseModel):
     # The log's identity in its checkpoints (c2sp.org/tlog-checkpoint origin line); default
     # "<node id>/audit". Never change it once checkpoints exist: witnesses pin it.
@@ -256,6 +291,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     deadlines: DeadlineSettings = DeadlineSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    federation: FederationSettings = FederationSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

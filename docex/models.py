@@ -8,6 +8,7 @@ def import_all() -> None:
     import docex.audit.models
     import docex.auth.models
     import docex.documents.models
+    import docex.federation.models
     import docex.queue.models
     import docex.routing.models
     import docex.routing.webhooks.models  # noqa: F401

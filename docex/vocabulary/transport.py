@@ -14,3 +14,4 @@ TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
 # Kinds of job in the outbound queue (docex/queue), one transport each (docex/routing/worker.py).
 JOB_DELIVERY = "delivery"  # to an agency this node hosts
 JOB_WEBHOOK = "webhook"  # an event to an endpoint an agency registered (routing/webhooks)
+JOB_TRANSFER = "transfer"  # to a peer node: a document or a status (docex/federation)
