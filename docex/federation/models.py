@@ -26,3 +26,42 @@ class FederationNode(Base):
     audit_key: Mapped[str | None] = mapped_column(Text)
     directory_version: Mapped[int] = mapped_column(Integer)  # the version that wrote this row
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Transfer(Base):
+    """One transfer to a peer node (the next hop): a document for some recipients, or a
+    status travelling back. Its manifest and body digest are fixed when it is first sent, so
+    every retry sends the same bytes; its job (kind ``transfer``, ref = id) moves it."""
+
+    __tablename__ = "federation_transfers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the transfer id, global
+    kind: Mapped[str] = mapped_column(String(16))  # document | status (docex.federation.kinds)
+    peer: Mapped[str] = mapped_column(String(64), index=True)  # the next hop
+    # What it carries: the document (for both kinds); the kind's manifest (JSON text, the
+    # exact bytes sent).
+    document_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    manifest: Mapped[str] = mapped_column(Text)
+    # RFC 9530 Content-Digest of the body, computed once (first attempt) and sent on every one.
+    digest: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))  # queued | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    receipt: Mapped[str | None] = mapped_column(Text)  # the peer's signed transport receipt
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InboundTransfer(Base):
+    """A transfer this node accepted, by id: a replay of it (same digest) is answered with the
+    same receipt and stores nothing; the same id with another digest is refused."""
+
+    __tablename__ = "federation_inbound"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the transfer id
+    kind: Mapped[str] = mapped_column(String(16))
+    from_node: Mapped[str] = mapped_column(String(64))  # the peer that sent it (signed)
+    digest: Mapped[str] = mapped_column(String(200))
+    document_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    receipt: Mapped[str] = mapped_column(Text)  # the signed transport receipt we answered
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
