@@ -19,6 +19,7 @@ from docex.api.auth import router as auth_router
 from docex.api.deadlines import router as deadlines_router
 from docex.api.deliveries import router as deliveries_router
 from docex.api.documents import router as documents_router
+from docex.api.federation import router as federation_router
 from docex.api.headers import SecurityHeaders, docs_router
 from docex.api.limits import RequestLimits
 from docex.api.middleware import MetricsMiddleware, RequestContext
@@ -37,6 +38,8 @@ from docex.config import Settings
 from docex.db import Database
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
+from docex.federation.registry import KindRegistry
+from docex.federation.transport import TransferTransport
 from docex.groupcommit import GroupCommitter
 from docex.keys.node import agency_key_store, kek_ring, node_key, node_signer, open_token
 from docex.keys.paths import KeyPaths
@@ -49,6 +52,7 @@ from docex.routing.deadlines import OverdueSweep
 from docex.routing.deliveries import DeliveryTransport
 from docex.routing.webhooks.transport import WebhookTransport
 from docex.routing.worker import Worker
+from docex.signing.jws import ecdsa_key
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import ValidationLimits
 from docex.signing.wiring import build_signatures
@@ -111,6 +115,7 @@ def build_node(
 
     routing = settings.dispatcher
     keks = kek_ring(settings)
+    kinds = KindRegistry()  # empty here: the transfer kinds are registered on it (Node.kinds)
     worker = Worker(
         db,
         [
@@ -134,6 +139,14 @@ def build_node(
                 settings.webhooks,
                 clock=clock,
                 on_outcome=lambda outcome: metrics.webhook_messages.labels(outcome).inc(),
+            ),
+            TransferTransport(
+                db,
+                ecdsa_key(key),
+                kinds,
+                settings.federation,
+                node_id=settings.node_id,
+                clock=clock,
             ),
         ],
         routing,
@@ -178,6 +191,7 @@ def build_node(
             settings.audit,
             clock=clock,
         ),
+        kinds=kinds,
     )
 
 
@@ -191,7 +205,7 @@ def create_app(
         node.worker.stop()
         node.overdue.stop()
         for transport in node.worker.transports.values():
-            if isinstance(transport, WebhookTransport):
+            if isinstance(transport, (WebhookTransport, TransferTransport)):
                 transport.close()
         node.audit.stop()
         node.refusals.stop()
@@ -236,6 +250,7 @@ def create_app(
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)
+    app.include_router(federation_router)
     app.include_router(docs_router(app))
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
     app.add_middleware(RequestLimits, limits=settings.limits)

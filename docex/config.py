@@ -231,6 +231,14 @@ class FederationSettings(BaseModel):
     backoff_cap_seconds: float = Field(default=300.0, gt=0)
     ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
     batch_size: int = Field(default=20, ge=1)
+    # The transfer protocol (docex/federation/wire.py, inbound.py, transport.py): bounds of an
+    # incoming transfer (checked while it streams in: 413), peers sent to at once, and how
+    # long the transport's loop waits for a batch before claiming the next one.
+    max_manifest_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_parts: int = Field(default=1000, ge=1)
+    max_transfer_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    concurrency: int = Field(default=8, ge=1)
+    batch_wait_seconds: float = Field(default=1.0, ge=0)
 
 
 class AuditSettings(BaseModel):

@@ -3,6 +3,8 @@
     DocexError                      (never raised itself)
     ├── BadRequest           400    malformed syntax: bad JSON, bad cursor, broken multipart
     ├── Unauthenticated      401    no token, unknown/expired token, wrong password
+    ├── PeerUnauthenticated  401    a peer node's transfer: RFC 9421 signature missing, invalid
+    │                               or stale (docex.federation)
     ├── Forbidden            403    authenticated, but the role may not do this
     ├── NotFound             404    absent *or not visible to the caller* (never leak existence)
     ├── RequestTimeout       408    the request body stopped coming, or came too slowly
@@ -55,6 +57,15 @@ class Unauthenticated(DocexError):
     @property
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": "Bearer"}
+
+
+class PeerUnauthenticated(DocexError):
+    """A transfer from a peer node whose HTTP message signature is missing, does not verify,
+    or is not fresh (docex.federation.inbound); no bearer token would help, so no
+    ``WWW-Authenticate: Bearer``."""
+
+    status = 401
+    default_code = "federation_signature_invalid"
 
 
 class Forbidden(DocexError):

@@ -9,6 +9,7 @@ from docex.audit.refusals import RefusalTally
 from docex.auth.signin import PasswordSignIn
 from docex.config import Settings
 from docex.db import Database
+from docex.federation.registry import KindRegistry
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
 from docex.kit.proxies import TrustedProxies
@@ -41,3 +42,6 @@ class Node:
     refusals: RefusalTally
     sign_in: PasswordSignIn
     background: list[str] = field(default_factory=list)
+    # The kinds of federation transfer this node sends and accepts (docex.federation.registry):
+    # the same registry the transfer transport and POST /federation/v1/transfers use.
+    kinds: KindRegistry = field(default_factory=KindRegistry)

@@ -75,6 +75,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/webhooks"): "webhooks_list",
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhooks_update",
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): "webhooks_delete",
+    ("POST", "/federation/v1/transfers"): "transfers_receive",
 }
 
 
@@ -123,6 +124,7 @@ SUMMARIES: dict[str, str] = {
     "webhooks_list": "List webhook endpoints",
     "webhooks_update": "Disable or enable a webhook endpoint",
     "webhooks_delete": "Delete a webhook endpoint",
+    "transfers_receive": "Receive a signed transfer from a peer node",
 }
 
 
@@ -190,6 +192,16 @@ def _multipart(component: str, encoding: dict[str, str]) -> dict[str, Any]:
 # their bodies as streams, so FastAPI cannot infer them.
 SEND_BODY = _multipart("DocumentSend", {"envelope": "application/json", "main": "application/pdf"})
 SIGN_BODY = _multipart("PdfSign", {"file": "application/pdf", "as": "text/plain"})
+# POST /federation/v1/transfers: multipart/mixed, the manifest first (docs/federation.md).
+TRANSFER_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": 'multipart/mixed; boundary="docex-transfer-<transfer id>": the part '
+        "`manifest` (application/json) first, then the kind's files; signed per RFC 9421 "
+        "with a Content-Digest (RFC 9530), see docs/federation.md",
+        "content": {"multipart/mixed": {"schema": _BINARY}},
+    }
+}
 
 
 class Health(BaseModel):

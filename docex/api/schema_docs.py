@@ -731,6 +731,16 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         {"note": "the peer node is back online"},
         {"note": "why, for the audit log (at most 500 characters)"},
     ),
+    "TransferReceipt": SchemaDoc(
+        "A peer node's transfer accepted (201), or accepted before (200, the same receipt): "
+        "the receiving node's signed transport receipt (docs/federation.md).",
+        {"transfer_id": DOCUMENT_ID, "receipt": JWS},
+        {
+            "transfer_id": "the transfer's id (Docex-Transfer-Id)",
+            "receipt": "JWS (ES256, typ docex-transfer-receipt+jws) by the receiving node over "
+            "the transfer id, kind, both nodes, the body digest and each part's SHA-256",
+        },
+    ),
     "QueuedDeliveryPage": SchemaDoc(
         "A page of deliveries failed or waiting, oldest first.",
         {"items": [_QUEUED_DELIVERY], "next_cursor": None},

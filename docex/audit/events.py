@@ -79,6 +79,13 @@ FILE_CORRUPT: Final = "storage:file:corrupt"
 BLOBS_SWEPT: Final = "storage:blob:swept"
 # Signing (docex.signing.service): a PDF signed or sealed with a key of the node.
 PDF_SIGNED: Final = "signing:pdf:signed"
+# Federation transfers (docex/federation): accepted from a peer (with the kind's effect, one
+# transaction), refused (the error code and the claimed peer: nothing stored), sent to the
+# next hop (its signed transport receipt verified), given up on (refused for good, or TTL).
+TRANSFER_RECEIVED: Final = "federation:transfer:received"
+TRANSFER_REFUSED: Final = "federation:transfer:refused"
+TRANSFER_SENT: Final = "federation:transfer:sent"
+TRANSFER_FAILED: Final = "federation:transfer:failed"
 # The log itself.
 FORK_REPORTED: Final = "audit:fork:reported"  # a witness saw two views of the log
 
