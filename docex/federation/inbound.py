@@ -56,6 +56,7 @@ from docex.errors import (
     Forbidden,
     PayloadTooLarge,
     PeerUnauthenticated,
+    StorageFull,
 )
 from docex.federation import peers, wire
 from docex.federation.kinds import MANIFEST_PART, Inbound
@@ -63,6 +64,7 @@ from docex.federation.models import InboundTransfer
 from docex.federation.registry import KindRegistry
 from docex.kit.clock import Clock, rfc3339
 from docex.signing.jws import NodeSigner
+from docex.storage.base import NO_SPACE_ERRNOS
 
 log = logging.getLogger(__name__)
 SPOOL_PREFIX = "upload-transfer-"  # swept like intake's spool files after a crash
@@ -338,6 +340,13 @@ class Inbox:
                     parser.finalize()
                 except (_Malformed, ValueError) as exc:
                     malformed = str(exc) or type(exc).__name__
+        except OSError as exc:
+            parts.spooled.discard()
+            if exc.errno in NO_SPACE_ERRNOS:
+                raise StorageFull(
+                    f"the node's spool directory is full ({exc.strerror}); nothing was stored"
+                ) from exc
+            raise
         except BaseException:
             parts.spooled.discard()
             raise

@@ -156,14 +156,15 @@ class TransferTransport:
                     select(Transfer).where(Transfer.id.in_([j.ref for j in batch]))
                 )
             }
-        gone = [j for j in batch if j.ref not in rows or rows[j.ref][1] != QUEUED]
+        # A failed transfer whose job is queued again was re-queued by an operator: it goes.
+        gone = [j for j in batch if j.ref not in rows or rows[j.ref][1] == SENT]
         completed = 0
-        if gone:  # sent or failed meanwhile, or removed: nothing to move
+        if gone:  # sent meanwhile, or removed: nothing to move
             with self.db.write() as session:
                 completed += len(jobs.complete(session, gone))
         sends: dict[str, list[_Send]] = {}
         for job in batch:
-            if job.ref in rows and rows[job.ref][1] == QUEUED:
+            if job.ref in rows and rows[job.ref][1] != SENT:
                 sends.setdefault(rows[job.ref][0], []).append(_Send(job, job.ref, now))
         started: list[Future[int]] = []
         overflow: list[_Send] = []
@@ -348,6 +349,7 @@ class TransferTransport:
                     reason=error,
                 )
             else:
+                transfer.state = QUEUED  # (again, if an operator re-queued a failed one)
                 _tell(kind, session, transfer, waiting_for(peer), now=now, final=False)
             return 0
 

@@ -20,13 +20,17 @@ from sqlalchemy import select
 
 from docex.audit import events
 from docex.errors import Unprocessable
-from docex.federation import transfers, wire
+from docex.federation import peers, transfers, wire
 from docex.federation.kinds import Inbound, Part
 from docex.federation.models import InboundTransfer
+from docex.federation.peers import Peer
 from docex.kit.ids import uuid7
+from docex.queue import jobs
 from docex.queue.models import Job
 from docex.signing.jws import EcdsaKey, ecdsa_key
+from docex.vocabulary.transport import JOB_TRANSFER
 from tests.federation.conftest import KIND, Network, bytes_part
+from tests.routing.receiver import receiving
 
 PDF = b"%PDF-1.7\n" + b"x" * 5000 + b"\n%%EOF\n"
 
@@ -384,3 +388,55 @@ def test_a_big_file_crosses_streamed_never_whole_in_memory(net: Network) -> None
     # Both nodes run in this process: 50 MB went out (twice: digest, then send) and came in
     # (spooled, copied) with well under a tenth of it allocated at any moment.
     assert peak < BIG // 10, f"peak {peak} bytes"
+
+
+def test_a_slow_peer_holds_up_no_other_peer(net: Network) -> None:
+    release = threading.Event()
+
+    def hang(_headers: dict[str, str], _body: bytes) -> int:
+        release.wait(120)
+        return 503
+
+    with receiving(hang) as slow:
+        keys = {**net.key_pem, "node-c": net.key_pem["node-b"]}
+        net.directory(net.a, keys)
+        with net.a.db.write() as session:
+            peers.upsert(
+                session,
+                [Peer("node-c", slow.url.removesuffix("/hook"), None, keys["node-c"], None, None)],
+                version=1,
+                now=net.a.clock.now(),
+            )
+            stuck = transfers.queue(
+                session, kind=KIND, peer="node-c", manifest={"n": 1}, now=net.a.clock.now()
+            ).id
+        net.kind_a.outgoing[stuck] = [bytes_part("file:1", PDF)]
+        moving = queue(net, [bytes_part("file:1", PDF)])
+        net.a.worker.run_once(JOB_TRANSFER)
+        # node-c has the first transfer and does not answer; node-b's goes through meanwhile.
+        for _ in range(600):
+            if net.transfer(moving).state == transfers.SENT:
+                break
+            release.wait(0.1)
+        assert net.transfer(moving).state == transfers.SENT
+        assert net.transfer(stuck).state == transfers.QUEUED
+        assert slow.all() == []  # node-c still holds its first request
+        release.set()
+        assert net.transport.drain(120)
+    assert net.kind_a.failures == [(stuck, "waiting for node node-c", False)]
+
+
+def test_an_operator_requeues_a_failed_transfer(net: Network) -> None:
+    def refuse(inbound: Inbound) -> None:
+        raise Unprocessable("not now", code="not_hosted")
+
+    net.kind_b.refuse = refuse
+    transfer_id = queue(net, [bytes_part("file:1", PDF)])
+    net.send_pass()
+    assert net.transfer(transfer_id).state == transfers.FAILED
+    net.kind_b.refuse = None
+    with net.a.db.write() as session:
+        assert jobs.requeue(session, JOB_TRANSFER, transfer_id, now=net.a.clock.now())
+    net.send_pass()
+    assert net.transfer(transfer_id).state == transfers.SENT
+    assert net.inbound_count() == 1
