@@ -440,3 +440,20 @@ def test_an_operator_requeues_a_failed_transfer(net: Network) -> None:
     net.send_pass()
     assert net.transfer(transfer_id).state == transfers.SENT
     assert net.inbound_count() == 1
+
+
+def test_a_transfer_over_the_limits_is_refused_while_it_streams_in(net: Network) -> None:
+    limits = net.b.settings.federation
+    limits.max_parts = 2
+    parts = [bytes_part(f"file:{n}", PDF) for n in range(3)]
+    url, headers, data = request_for(net, parts=parts)
+    _refused(net, post(url, headers, data), 413, "federation_too_many_parts")
+
+    limits.max_manifest_bytes = 1024
+    url, headers, data = request_for(net, manifest=json.dumps({"x": "y" * 2000}).encode())
+    _refused(net, post(url, headers, data), 413, "federation_manifest_too_large")
+
+    limits.max_transfer_bytes = 4096
+    url, headers, data = request_for(net)
+    _refused(net, post(url, headers, data), 413, "federation_transfer_too_large")
+    assert list(net.b.settings.spool_dir.iterdir()) == []  # nothing left in the spool
