@@ -7,8 +7,8 @@ The checks, in this order, each a precise 4xx with nothing stored and a
 1. the RFC 9421 signature is there and parses (401 ``federation_signature_missing`` /
    ``federation_signature_invalid``);
 2. its ``keyid`` is a node of the directory (403 ``federation_unknown_node``);
-3. its ``created`` is within ``max_clock_skew_seconds`` of this node's clock
-   (401 ``federation_signature_stale``);
+3. its ``created`` is within ``max_clock_skew_seconds`` of this node's clock, and its
+   ``expires``, if any, not past (401 ``federation_signature_stale``);
 4. it verifies with that node's key over the request as it reached this node's URL for the
    endpoint (the directory's ``base_url`` of this node; the request's own URL if the directory
    does not list it), covering every component the protocol requires
@@ -266,7 +266,10 @@ class Inbox:
             raise Forbidden(
                 f"{claim.node_id!r} is not a node of this node's directory", code=UNKNOWN_NODE
             )
-        skew = abs((self.clock.now() - claim.created).total_seconds())
+        now = self.clock.now()
+        if claim.expires is not None and claim.expires < now:
+            raise PeerUnauthenticated("the signature has expired", code=SIGNATURE_STALE)
+        skew = abs((now - claim.created).total_seconds())
         if skew > self.federation.max_clock_skew_seconds:
             raise PeerUnauthenticated(
                 f"the signature was created {skew:.0f} s away from this node's clock (at most "

@@ -231,6 +231,7 @@ class Claimed:
 
     node_id: str
     created: datetime
+    expires: datetime | None  # optional in RFC 9421; docex never sets it, a receiver honours it
 
 
 def claimed(headers: Mapping[str, str]) -> Claimed:
@@ -253,11 +254,15 @@ def claimed(headers: Mapping[str, str]) -> Claimed:
         raise SignatureInvalid("the signature has no keyid (the sending node's id)")
     if type(created) is not int:
         raise SignatureInvalid("the signature has no created time")
+    expires = params.get("expires")
+    if expires is not None and type(expires) is not int:
+        raise SignatureInvalid("the signature's expires is not an integer")
     try:
         when = datetime.fromtimestamp(created, tz=UTC)
+        until = datetime.fromtimestamp(expires, tz=UTC) if expires is not None else None
     except (OverflowError, OSError, ValueError) as exc:
-        raise SignatureInvalid("the signature's created time is out of range") from exc
-    return Claimed(keyid, when)
+        raise SignatureInvalid("the signature's created or expires is out of range") from exc
+    return Claimed(keyid, when, until)
 
 
 class _Verifier(HTTPMessageVerifier):

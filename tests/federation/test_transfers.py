@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from http_message_signatures import HTTPMessageSigner
+from http_message_signatures.algorithms import ECDSA_P256_SHA256
 from sqlalchemy import select
 
 from docex.audit import events
@@ -212,6 +214,25 @@ def test_forged_and_altered_transfers_are_refused_audited_and_not_stored(net: Ne
     url, headers, data = request_for(net, created_offset=600)
     _refused(net, post(url, headers, data), 401, "federation_signature_stale")
 
+    # A signature whose sender gave it an expiry, now past.
+    url, headers, data = request_for(net)
+    bare = {k: v for k, v in headers.items() if k not in ("Signature", "Signature-Input")}
+    signer = HTTPMessageSigner(signature_algorithm=ECDSA_P256_SHA256)
+    message = wire.Message("POST", url, bare)
+    prepared = signer.prepare(
+        message,
+        key_id="node-a",
+        created=net.a.clock.now() - timedelta(seconds=20),
+        expires=net.a.clock.now() - timedelta(seconds=10),
+        label=wire.LABEL,
+        tag=wire.TAG,
+        covered_component_ids=wire.COVERED,
+        use_existing_digest=True,
+    )
+    der = node_a_key(net).sign(prepared.signature_base)
+    signer.apply(message, prepared, ECDSA_P256_SHA256.signature_from_der(der))
+    _refused(net, post(url, bare, data), 401, "federation_signature_stale")
+
     # The body altered after signing (a file's byte changed): the digest does not match.
     url, headers, data = request_for(net)
     altered = data.replace(b"xxxx", b"xxxy", 1)
@@ -265,7 +286,7 @@ def test_forged_and_altered_transfers_are_refused_audited_and_not_stored(net: Ne
     net.kind_b.refuse = None
 
     refused = net.events(net.b, events.TRANSFER_REFUSED)
-    assert len(refused) == 11
+    assert len(refused) == 12
 
 
 def test_the_same_transfer_id_with_other_content_is_a_conflict(net: Network) -> None:
