@@ -20,7 +20,9 @@ from http_message_signatures.algorithms import ECDSA_P256_SHA256
 
 from docex.federation import wire
 from docex.federation.kinds import Part
+from docex.signing.hsm import Pkcs11KeyStore
 from docex.signing.jws import NodeSigner, ecdsa_key
+from tests.signing.softhsm import Token
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "federation.md"
 TRANSFER_ID = "01a21529-e968-73dc-acb3-7ca2365763f2"
@@ -150,3 +152,24 @@ def test_a_receipt_binds_the_transfer_its_digest_and_its_parts() -> None:
     statement = NodeSigner(private, "hue").sign(claims)  # a node receipt, not a transfer's
     with pytest.raises(wire.ReceiptInvalid):
         wire.verify_receipt(statement, peer_key_pem=pem, **binding)
+
+
+def test_a_node_key_on_a_pkcs11_token_signs_transfers(hsm_token: Token) -> None:
+    store = Pkcs11KeyStore(hsm_token.module, hsm_token.label, hsm_token.pin)
+    try:
+        key = store.node_key()  # never leaves the token: it signs through its sign method
+        body = _example()
+        digest = wire.content_digest(body.chunks())
+        headers = wire.sign(
+            key,
+            "hanoi",
+            URL,
+            wire.headers_for(TRANSFER_ID, "document", body, digest),
+            created=CREATED,
+        )
+        signed = wire.verify(
+            "POST", URL, list(headers.items()), node_id="hanoi", key=key.public_key()
+        )
+        assert signed["content-digest"] == digest
+    finally:
+        store.close()
