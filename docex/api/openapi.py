@@ -75,6 +75,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/webhooks"): "webhooks_list",
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhooks_update",
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): "webhooks_delete",
+    # edXML (docs/edxml.md)
+    ("POST", "/api/v1/edxml"): "edxml_send",
+    ("GET", "/api/v1/documents/{document_id}/edxml"): "edxml_export_document",
+    ("GET", "/api/v1/documents/{document_id}/receipts/{receipt_id}/edxml"): "edxml_export_status",
 }
 
 
@@ -123,6 +127,9 @@ SUMMARIES: dict[str, str] = {
     "webhooks_list": "List webhook endpoints",
     "webhooks_update": "Disable or enable a webhook endpoint",
     "webhooks_delete": "Delete a webhook endpoint",
+    "edxml_send": "Send an edXML package (a document or a status)",
+    "edxml_export_document": "A document as edXML",
+    "edxml_export_status": "A receipt as an edXML status package",
 }
 
 
@@ -190,6 +197,20 @@ def _multipart(component: str, encoding: dict[str, str]) -> dict[str, Any]:
 # their bodies as streams, so FastAPI cannot infer them.
 SEND_BODY = _multipart("DocumentSend", {"envelope": "application/json", "main": "application/pdf"})
 SIGN_BODY = _multipart("PdfSign", {"file": "application/pdf", "as": "text/plain"})
+# ``openapi_extra`` of POST /api/v1/edxml: an edXML package (QCVN 102:2016), streamed.
+EDXML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/xml": {
+                "schema": {
+                    **_BINARY,
+                    "description": "an edXML document or status package (docs/edxml.md)",
+                }
+            }
+        },
+    }
+}
 
 
 class Health(BaseModel):
