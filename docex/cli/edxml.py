@@ -1,10 +1,11 @@
-"""``docex edxml convert`` and ``docex edxml export``: edXML packages offline, no node needed.
+"""``docex edxml convert|export`` (offline, no node needed) and ``docex edxml send|fetch``.
 
 ``convert`` reads a package (document or status) and prints docex's form of it; with ``-o DIR``
 it writes ``DIR/package.json``, for a document ``DIR/envelope.json`` (the envelope as
 ``POST /api/v1/documents`` takes it) and the attachments under ``DIR/files/``. ``export`` writes
-edXML from such a ``package.json``, or from a docex envelope and files. The mapping and its
-rules live in ``docex.interop``; this module only gathers options and prints.
+edXML from such a ``package.json``, or from a docex envelope and files. ``send`` and ``fetch``
+talk to a node (``POST /api/v1/edxml``, ``GET .../edxml``). The mapping and its rules live in
+``docex.interop``; this module only gathers options and prints.
 """
 
 from __future__ import annotations
