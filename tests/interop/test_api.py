@@ -29,7 +29,20 @@ from docex.interop import (
 )
 from docex.kit.samplepdf import sample_pdf
 from tests.documents.test_bad_input import REFUSED, assert_refused, snapshot, spool_files
-from tests.helpers import G22, H26, H41, audit_events, auth, counts, deliver, sign_as
+from tests.helpers import (
+    G22,
+    H26,
+    H41,
+    audit_events,
+    auth,
+    counts,
+    deliver,
+    envelope,
+    node_of,
+    pdf,
+    send,
+    sign_as,
+)
 from tests.interop.samples import DOCUMENTS, STATUSES, edit, names, sample, status
 
 EDXML = "/api/v1/edxml"
@@ -509,3 +522,53 @@ def test_samples_are_all_covered() -> None:
         "edoc_update.edxml",
     ]
     assert sorted(SAMPLE_OF) == sorted(BEFORE)
+
+
+def test_more_attachments_than_the_node_takes_is_413_edxml_too_many_files(
+    small_api: TestClient, tmp_path: Path
+) -> None:
+    settings = node_of(small_api).settings
+    settings.limits.max_files = 3
+    package = read(legacy_document(small_api, tmp_path), tmp_path)
+    main = next(f for f in package.files if f.role == "main")
+    extra = []
+    for n in range(3):
+        path = tmp_path / f"phu-luc-{n}.txt"
+        path.write_bytes(b"phu luc %d" % n)
+        extra.append(
+            PackageFile.from_path(
+                path, role="attachment", content_id=f"cid:{n}", content_type="text/plain"
+            )
+        )
+    raw = document_to_edxml(dataclasses.replace(package, files=(main, *extra)))
+    before = snapshot(small_api)
+    response = post(small_api, raw)
+    assert_refused(small_api, response, 413, "edxml_too_many_files", before)
+
+
+def test_a_classified_document_is_not_exported_and_stays_invisible_to_others(
+    api: TestClient,
+) -> None:
+    credentials = api.credentials
+    response = send(
+        api,
+        auth(credentials, G22, "leader"),
+        envelope([H41], classification="confidential"),
+        pdf("Kế hoạch mật"),
+    )
+    assert response.status_code == 201, response.text
+    deliver(api)
+    doc = response.json()
+    receipt = api.get(
+        f"/api/v1/documents/{doc['id']}/receipts", headers=auth(credentials, G22, "leader")
+    ).json()["items"][0]
+    for url in (
+        f"/api/v1/documents/{doc['id']}/edxml",
+        f"/api/v1/documents/{doc['id']}/receipts/{receipt['id']}/edxml",
+    ):
+        for who in (G22, H41):
+            before = snapshot(api)
+            refused = api.get(url, headers=auth(credentials, who, "leader"))
+            assert_refused(api, refused, 422, "edxml_classified", before)
+        stranger = api.get(url, headers=auth(credentials, H26, "leader"))
+        assert stranger.status_code == 404, stranger.text
