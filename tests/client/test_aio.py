@@ -181,7 +181,7 @@ def test_async_edxml_sends_xml_retries_the_same_bytes_and_reads_both_answers(
 ) -> None:
     package = tmp_path / "van-ban.edxml"
     package.write_bytes(b'<?xml version="1.0"?><edXML/>')
-    receipt = {
+    receipt: dict[str, Any] = {
         "id": "r1",
         "code": "03",
         "from_agency_id": "A",
