@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ if TYPE_CHECKING:
         @property
         def signer(self) -> NodeSigner: ...
 
+
+log = logging.getLogger(__name__)
 
 MESSAGE_ID_PREFIX = "edxml."
 RECEIVED = "01"
@@ -152,6 +155,8 @@ def accept(node: Node, actor: Actor, source: Path, *, now: datetime) -> Accepted
             spool_dir=settings.spool_dir,
             resolve=_resolver(node, actor),
         )
+    for warning in package.warnings:  # what a field quirk made of the package, for operators
+        log.info("edXML package from %s: %s", agency, warning)
     with package:
         if isinstance(package, StatusPackage):
             return _status(node, actor, agency, package, now=now)
