@@ -19,6 +19,7 @@ from docex.api.auth import router as auth_router
 from docex.api.deadlines import router as deadlines_router
 from docex.api.deliveries import router as deliveries_router
 from docex.api.documents import router as documents_router
+from docex.api.edxml import router as edxml_router
 from docex.api.federation import router as federation_router
 from docex.api.headers import SecurityHeaders, docs_router
 from docex.api.limits import RequestLimits
@@ -247,6 +248,7 @@ def create_app(
     api.include_router(deadlines_router)
     api.include_router(deliveries_router)
     api.include_router(webhooks_router)
+    api.include_router(edxml_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

@@ -370,6 +370,35 @@ class AsyncDocexClient:
             response = await self._send_once(request)
         return response.content
 
+    # -- edXML (QCVN 102:2016) ----------------------------------------------------------------
+
+    async def send_edxml(self, package: bytes | FileSource) -> Sent | Receipt:
+        """Send an edXML package in your agency's name (``POST /api/v1/edxml``): a document
+        (answered as :meth:`send` is, a :class:`Sent`) or a status (the signed
+        :class:`Receipt`). Sending the same package again is safe, and retried: the node
+        answers with what it recorded the first time."""
+        data = calls.edxml_package(package)
+
+        async def attempt() -> httpx.Response:
+            request = self._http.build_request(
+                "POST",
+                calls.EDXML_PATH,
+                headers={**calls.EDXML_HEADERS, **self._auth()},
+                content=data,
+            )
+            return await self._send_once(request)
+
+        response = await self._retrying(attempt, retry=True)
+        return calls.edxml_sent(response)
+
+    async def document_edxml(self, document_id: str) -> bytes:
+        """The document as an edXML package (its files inside, base64)."""
+        return await self.call(calls.document_edxml(document_id))
+
+    async def receipt_edxml(self, document_id: str, receipt_id: str) -> bytes:
+        """One receipt of the document as an edXML status package."""
+        return await self.call(calls.receipt_edxml(document_id, receipt_id))
+
     async def healthz(self) -> dict[str, Any]:
         return await self.call(calls.probe("/healthz"))
 

@@ -253,6 +253,43 @@ def retry_delivery(delivery_id: str, *, note: str | None) -> Call[QueuedDelivery
     return Call("POST", path, _model(QueuedDelivery.from_json), json=payload)
 
 
+# -- edXML (QCVN 102:2016) ------------------------------------------------------------------
+
+EDXML_PATH = "/api/v1/edxml"
+EDXML_HEADERS = {"Content-Type": "application/xml"}
+
+
+def edxml_package(source: bytes | FileSource) -> bytes:
+    """The bytes of an edXML package given as bytes, a path or a binary file."""
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, str | Path):
+        return Path(source).read_bytes()
+    return source.read()
+
+
+def edxml_sent(response: httpx.Response) -> Sent | Receipt:
+    """A document package's answer is the document (as a send's), a status package's the
+    signed receipt (as a status post's)."""
+    body = json_body(response)
+    if isinstance(body, dict) and "receipts" in body:
+        return Receipt.from_json(body)
+    return Sent(Document.from_json(body), created=response.status_code == 201)
+
+
+def _content(response: httpx.Response) -> bytes:
+    return response.content
+
+
+def document_edxml(document_id: str) -> Call[bytes]:
+    return Call("GET", f"/api/v1/documents/{seg(document_id)}/edxml", _content)
+
+
+def receipt_edxml(document_id: str, receipt_id: str) -> Call[bytes]:
+    path = f"/api/v1/documents/{seg(document_id)}/receipts/{seg(receipt_id)}/edxml"
+    return Call("GET", path, _content)
+
+
 def probe(path: str) -> Call[dict[str, Any]]:
     return Call("GET", path, _probe, auth=False, retry=False)  # a probe reports, not waits
 

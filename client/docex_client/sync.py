@@ -397,6 +397,35 @@ class DocexClient:
             response = self._send_once(request)
         return response.content
 
+    # -- edXML (QCVN 102:2016) ----------------------------------------------------------------
+
+    def send_edxml(self, package: bytes | FileSource) -> Sent | Receipt:
+        """Send an edXML package in your agency's name (``POST /api/v1/edxml``): a document
+        (answered as :meth:`send` is, a :class:`Sent`) or a status (the signed
+        :class:`Receipt`). Sending the same package again is safe, and retried: the node
+        answers with what it recorded the first time."""
+        data = calls.edxml_package(package)
+
+        def attempt() -> httpx.Response:
+            request = self._http.build_request(
+                "POST",
+                calls.EDXML_PATH,
+                headers={**calls.EDXML_HEADERS, **self._auth()},
+                content=data,
+            )
+            return self._send_once(request)
+
+        response = self._retrying(attempt, retry=True)
+        return calls.edxml_sent(response)
+
+    def document_edxml(self, document_id: str) -> bytes:
+        """The document as an edXML package (its files inside, base64)."""
+        return self.call(calls.document_edxml(document_id))
+
+    def receipt_edxml(self, document_id: str, receipt_id: str) -> bytes:
+        """One receipt of the document as an edXML status package."""
+        return self.call(calls.receipt_edxml(document_id, receipt_id))
+
     def healthz(self) -> dict[str, Any]:
         return self.call(calls.probe("/healthz"))
 

@@ -76,6 +76,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhooks_update",
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): "webhooks_delete",
     ("POST", "/federation/v1/transfers"): "transfers_receive",
+    # edXML (docs/edxml.md)
+    ("POST", "/api/v1/edxml"): "edxml_send",
+    ("GET", "/api/v1/documents/{document_id}/edxml"): "edxml_export_document",
+    ("GET", "/api/v1/documents/{document_id}/receipts/{receipt_id}/edxml"): "edxml_export_status",
 }
 
 
@@ -125,6 +129,9 @@ SUMMARIES: dict[str, str] = {
     "webhooks_update": "Disable or enable a webhook endpoint",
     "webhooks_delete": "Delete a webhook endpoint",
     "transfers_receive": "Receive a signed transfer from a peer node",
+    "edxml_send": "Send an edXML package (a document or a status)",
+    "edxml_export_document": "A document as edXML",
+    "edxml_export_status": "A receipt as an edXML status package",
 }
 
 
@@ -200,6 +207,20 @@ TRANSFER_BODY: dict[str, Any] = {
         "`manifest` (application/json) first, then the kind's files; signed per RFC 9421 "
         "with a Content-Digest (RFC 9530), see docs/federation.md",
         "content": {"multipart/mixed": {"schema": _BINARY}},
+    }
+}
+# ``openapi_extra`` of POST /api/v1/edxml: an edXML package (QCVN 102:2016), streamed.
+EDXML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/xml": {
+                "schema": {
+                    **_BINARY,
+                    "description": "an edXML document or status package (docs/edxml.md)",
+                }
+            }
+        },
     }
 }
 

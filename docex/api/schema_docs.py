@@ -811,6 +811,10 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
         "failed",
     ),
     ("delivery_id", "path"): ("the delivery's id", "01a21529-e96a-7375-a7d6-fbd27c1154df"),
+    ("receipt_id", "path"): (
+        "the receipt's id (`items[].id` of the document's receipts)",
+        "01a21529-f572-7201-9522-89ebc060594c",
+    ),
 }
 
 # Response headers worth knowing, by operation id and status.
@@ -820,6 +824,9 @@ RESPONSE_HEADERS: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
         "Location": ("the new document", f"/api/v1/documents/{DOCUMENT_ID}")
     },
     ("documents_send", "200"): {"Location": ("the document", f"/api/v1/documents/{DOCUMENT_ID}")},
+    ("edxml_send", "201"): {
+        "Location": ("the new document (a document package)", f"/api/v1/documents/{DOCUMENT_ID}")
+    },
     ("files_download", "200"): {
         "ETag": ("the file's SHA-256, quoted", '"63ea54a9c6f5..."'),
         "Accept-Ranges": ("a download can be resumed by byte range", "bytes"),

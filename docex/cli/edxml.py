@@ -1,10 +1,11 @@
-"""``docex edxml convert`` and ``docex edxml export``: edXML packages offline, no node needed.
+"""``docex edxml convert|export`` (offline, no node needed) and ``docex edxml send|fetch``.
 
 ``convert`` reads a package (document or status) and prints docex's form of it; with ``-o DIR``
 it writes ``DIR/package.json``, for a document ``DIR/envelope.json`` (the envelope as
 ``POST /api/v1/documents`` takes it) and the attachments under ``DIR/files/``. ``export`` writes
-edXML from such a ``package.json``, or from a docex envelope and files. The mapping and its
-rules live in ``docex.interop``; this module only gathers options and prints.
+edXML from such a ``package.json``, or from a docex envelope and files. ``send`` and ``fetch``
+talk to a node (``POST /api/v1/edxml``, ``GET .../edxml``). The mapping and its rules live in
+``docex.interop``; this module only gathers options and prints.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import typer
 from rich.table import Table
 
 from docex.cli.common import DocexTyper, JsonOut, console, fail, print_json
+from docex.cli.connection import RemoteCommand, remote
 
 edxml_app = DocexTyper(
     help="edXML (QCVN 102:2016) packages: convert to docex's envelope and files, export back.",
@@ -219,3 +221,68 @@ def _from_envelope(
     return new_document_package(
         parsed, sender_id=sender, document_id=document_id, files=files, sent_at=when
     )
+
+
+# -- with a node: send and fetch -------------------------------------------------------------
+
+
+@edxml_app.command("send", cls=RemoteCommand)
+def send(
+    file: Annotated[Path, typer.Argument(help="An edXML package: a document or a status.")],
+    as_json: JsonOut = False,
+) -> None:
+    """Send an edXML package to the node in your agency's name (POST /api/v1/edxml): a
+    document goes through the same checks as `docex send`, a status as `docex status`."""
+    from docex_client import Receipt
+
+    if not file.is_file():
+        raise fail(f"no file {file}")
+    with remote() as client:
+        answer = client.send_edxml(file)
+    raw = dict(answer.raw if isinstance(answer, Receipt) else answer.document.raw)
+    if as_json:
+        print_json(raw)
+        return
+    table = Table(show_header=False)
+    if isinstance(answer, Receipt):
+        table.add_row("Biên nhận", answer.id)
+        table.add_row("Trạng thái", answer.code)
+        table.add_row("Từ", answer.from_agency_id)
+        table.add_row("Đến", answer.to_agency_id)
+    else:
+        document = answer.document
+        table.add_row("Văn bản", document.id)
+        table.add_row("Số, ký hiệu", document.business_id)
+        table.add_row("Gửi đến", ", ".join(r.agency_id for r in document.recipients))
+        table.add_row("", "đã nhận" if answer.created else "đã có (gửi lại)")
+    console.print(table)
+
+
+@edxml_app.command("fetch", cls=RemoteCommand)
+def fetch(
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="REF", help="Document id, its first 8+ characters, or its business id."
+        ),
+    ],
+    receipt: Annotated[
+        str | None, typer.Option(help="A receipt id: fetch that status instead of the document.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write (default stdout).")
+    ] = None,
+) -> None:
+    """A document (or one of its receipts, --receipt) as edXML, from the node."""
+    with remote() as client:
+        document_id = client.resolve(ref)
+        if receipt is None:
+            data = client.document_edxml(document_id)
+        else:
+            data = client.receipt_edxml(document_id, receipt)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(data)
+        console.print(f"written to {output} ({len(data)} bytes)")

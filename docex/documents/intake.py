@@ -131,9 +131,13 @@ def _replay(session: Session, document: Document, fingerprint: str) -> Submitted
     return Submitted(document, deliveries, created=False)
 
 
-def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submitted:
+def submit(
+    node: Node, actor: Actor, upload: Upload, *, now: datetime, business_id: str | None = None
+) -> Submitted:
     """Answer a retry (same ``message_id``) from what is stored; otherwise validate everything,
-    then store the blobs (encrypted), then commit every row at once.
+    then store the blobs (encrypted), then commit every row at once. ``business_id`` is the id
+    the document already has elsewhere (an edXML ``DocumentId``); by default it is made from the
+    envelope.
 
     Bad input is refused before any blob is written; a crash between the blob writes and the
     commit leaves orphan blobs (swept later), never a row without its bytes.
@@ -237,6 +241,7 @@ def submit(node: Node, actor: Actor, upload: Upload, *, now: datetime) -> Submit
                 message_id,
                 fingerprint,
                 now,
+                business_id,
             )
         )
         return Submitted(document, deliveries, created=True)
@@ -271,13 +276,14 @@ def _insert(
     message_id: str,
     fingerprint: str,
     now: datetime,
+    business_id: str | None = None,
 ) -> tuple[Document, list[Delivery]]:
     stored_envelope = envelope.model_dump(mode="json", exclude_none=True)
     stored_envelope["message_id"] = message_id
     document = Document(
         id=document_id,
         message_id=message_id,
-        business_id=_business_id(sender_id, envelope, document_id, now),
+        business_id=business_id or _business_id(sender_id, envelope, document_id, now),
         sender_id=sender_id,
         sender_principal_id=actor.id,
         envelope=stored_envelope,

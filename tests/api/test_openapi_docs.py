@@ -68,6 +68,9 @@ def test_every_body_is_a_documented_schema_or_bytes(spec: dict[str, Any]) -> Non
                     problems.append(f"{method} {path} {where} {media_type}: no schema")
                 elif "$ref" in schema:
                     assert schema["$ref"].removeprefix(REF) in SCHEMA_DOCS
+                elif "anyOf" in schema:  # one of several documented answers (POST /edxml)
+                    for choice in schema["anyOf"]:
+                        assert choice["$ref"].removeprefix(REF) in SCHEMA_DOCS
                 elif media_type.startswith("text/"):
                     assert schema == {"type": "string"}
                 elif {k: v for k, v in schema.items() if k != "description"} != BINARY:
@@ -173,3 +176,21 @@ def test_answers_that_say_when_to_retry_or_where_to_resume_declare_their_headers
     assert "Content-Range" in download["responses"]["416"]["headers"]
     send = spec["paths"]["/api/v1/documents"]["post"]
     assert "Location" in send["responses"]["201"]["headers"]
+
+
+def test_edxml_takes_xml_and_answers_a_document_or_a_status_and_exports_xml(
+    spec: dict[str, Any],
+) -> None:
+    send = spec["paths"]["/api/v1/edxml"]["post"]
+    assert send["requestBody"]["required"] is True
+    assert send["requestBody"]["content"]["application/xml"]["schema"]["format"] == "binary"
+    answers = send["responses"]["201"]["content"]["application/json"]["schema"]["anyOf"]
+    assert {a["$ref"] for a in answers} == {REF + "DocumentOut", REF + "StatusOut"}
+    assert "Location" in send["responses"]["201"]["headers"]
+    assert {"403", "404", "409", "413", "415", "422"} <= set(send["responses"])
+    for path in (
+        "/api/v1/documents/{document_id}/edxml",
+        "/api/v1/documents/{document_id}/receipts/{receipt_id}/edxml",
+    ):
+        answer = spec["paths"][path]["get"]["responses"]["200"]["content"]
+        assert answer == {"application/xml": {"schema": BINARY}}

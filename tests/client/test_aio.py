@@ -174,3 +174,51 @@ def test_async_overdue_asks_for_the_open_ones_and_follows_the_pages() -> None:
         {"answered": "false", "limit": "1"},
         {"answered": "false", "limit": "1", "cursor": "Wy0xXQ"},
     ]
+
+
+def test_async_edxml_sends_xml_retries_the_same_bytes_and_reads_both_answers(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "van-ban.edxml"
+    package.write_bytes(b'<?xml version="1.0"?><edXML/>')
+    receipt: dict[str, Any] = {
+        "id": "r1",
+        "code": "03",
+        "from_agency_id": "A",
+        "to_agency_id": "B",
+        "note": None,
+        "incoming_number": "7",
+        "created_at": "2026-11-25T07:00:00Z",
+        "signed": "x.y.z",
+        "receipts": [],
+    }
+    recorder = Recorder(
+        [
+            httpx.ConnectError("refused"),
+            httpx.Response(201, json=document_json()),
+            httpx.Response(200, json=receipt),
+            httpx.Response(200, content=b"<edXML/>", headers={"Content-Type": "application/xml"}),
+            httpx.Response(200, content=b"<edXML/>", headers={"Content-Type": "application/xml"}),
+        ]
+    )
+
+    async def run() -> Any:
+        async with client(recorder) as api:
+            return (
+                await api.send_edxml(package),
+                await api.send_edxml(package.read_bytes()),
+                await api.document_edxml(DOC),
+                await api.receipt_edxml(DOC, "r1"),
+            )
+
+    document, status, exported, status_xml = asyncio.run(run())
+    assert document.created
+    assert document.document.id == DOC
+    assert (status.code, status.incoming_number) == ("03", "7")
+    assert exported == status_xml == b"<edXML/>"
+    first, second, third, fourth, fifth = recorder.requests
+    assert first.content == second.content == third.content == package.read_bytes()
+    assert second.headers["content-type"] == "application/xml"
+    assert second.url == f"{BASE}/api/v1/edxml"
+    assert fourth.url == f"{BASE}/api/v1/documents/{DOC}/edxml"
+    assert fifth.url == f"{BASE}/api/v1/documents/{DOC}/receipts/r1/edxml"

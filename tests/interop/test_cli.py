@@ -159,3 +159,25 @@ def test_export_refuses_a_package_whose_file_changed(tmp_path: Path) -> None:
     result = runner.invoke(app, ["edxml", "export", str(out)])
     assert result.exit_code == 1
     assert "edxml_invalid_package_json" in result.output
+
+
+def test_convert_handles_every_quirk_of_the_field_samples() -> None:
+    """edoc_new.edxml carries them all: stray bytes before the declaration, a short organ id,
+    yyyy/MM/dd dates, a placeholder rsa-sha1 XMLDSig block, a .doc typed application/zip."""
+    path = next(p for p in SAMPLES if p.name == "edoc_new.edxml")
+    assert path.read_bytes().startswith(b"1212<?xml")
+    result = runner.invoke(app, ["edxml", "convert", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    warnings = "\n".join(data["warnings"])
+    assert "skipped 4 stray bytes '1212' before the XML declaration" in warnings
+    assert data["envelope"]["recipients"] == ["28.22.H17"]
+    assert data["envelope"]["promulgation"]["date"] == "2019-01-16"
+    assert data["envelope"]["due_date"] == "2018-09-28"
+    assert data["signature"]["placeholder"] is True
+    assert data["signature"]["trusted"] is False
+    assert "rsa-sha1" in warnings
+    (attachment,) = data["files"]
+    assert attachment["name"].endswith(".doc")
+    assert attachment["content_type"] == "application/zip"
+    assert "is a ZIP archive, not the .doc file its name says" in warnings
