@@ -28,8 +28,9 @@ from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
 from docex.api.shutdown import Draining, Shutdown
 from docex.api.webhooks import router as webhooks_router
+from docex.api.witnessing import router as witnessing_router
 from docex.audit.integrator import AuditLog
-from docex.audit.notes import EcdsaSigner
+from docex.audit.notes import Cosigner, EcdsaSigner
 from docex.audit.refusals import RefusalTally
 from docex.audit.signing import DatabaseSigningAudit
 from docex.auth.signin import PasswordSignIn, ThrottlePolicy
@@ -37,10 +38,19 @@ from docex.config import Settings
 from docex.db import Database
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
+from docex.federation.witnessing import WITNESS_NAME, PeerWitnessing, peer_transports
 from docex.groupcommit import GroupCommitter
-from docex.keys.node import agency_key_store, kek_ring, node_key, node_signer, open_token
+from docex.keys.node import (
+    agency_key_store,
+    kek_ring,
+    node_key,
+    node_signer,
+    open_token,
+    witness_key,
+)
 from docex.keys.paths import KeyPaths
 from docex.kit.clock import Clock, SystemClock
+from docex.kit.loops import Loop
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
@@ -111,6 +121,15 @@ def build_node(
 
     routing = settings.dispatcher
     keks = kek_ring(settings)
+    witnessing = PeerWitnessing(
+        db,
+        Cosigner(WITNESS_NAME.format(node=settings.node_id), witness_key(settings)),
+        node_id=settings.node_id,
+        clock=clock,
+        connect=peer_transports(settings.federation),
+    )
+    metrics.watch_witnessing(db, clock)
+    every = settings.federation.witness_interval_seconds
     worker = Worker(
         db,
         [
@@ -139,6 +158,7 @@ def build_node(
         routing,
         clock=clock,
         housekeeping=housekeeping,
+        chores=[Loop("docex-witness", witnessing.step, interval=every)] if every > 0 else [],
     )
     signatures = build_signatures(
         KeyPaths.of(settings).pki_dir,
@@ -178,6 +198,7 @@ def build_node(
             settings.audit,
             clock=clock,
         ),
+        witnessing=witnessing,
     )
 
 
@@ -236,6 +257,7 @@ def create_app(
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)
+    app.include_router(witnessing_router)
     app.include_router(docs_router(app))
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
     app.add_middleware(RequestLimits, limits=settings.limits)

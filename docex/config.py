@@ -231,6 +231,24 @@ class FederationSettings(BaseModel):
     backoff_cap_seconds: float = Field(default=300.0, gt=0)
     ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
     batch_size: int = Field(default=20, ge=1)
+    # Cross-node audit (docex/federation/witnessing.py): every this many seconds the routing
+    # worker fetches each peer's latest checkpoint and cosigns it if it extends the last one
+    # cosigned; 0 turns witnessing off.
+    witness_interval_seconds: float = Field(default=60.0, ge=0)
+
+
+class TlsSettings(BaseModel):
+    """``docex serve`` over HTTPS (``DOCEX_TLS__*``): its certificate and key, and, for mutual
+    TLS, the CA bundle client certificates must chain to. Without ``cert_file`` it serves
+    plain HTTP (behind a proxy that terminates TLS)."""
+
+    cert_file: Path | None = None  # PEM: the server certificate, then its chain
+    key_file: Path | None = None  # PEM private key of the certificate
+    key_password: SecretStr | None = None
+    client_ca_file: Path | None = None  # PEM CA bundle for client certificates
+    # With client_ca_file: true refuses a handshake without a valid client certificate
+    # (mutual TLS, between nodes); false asks for one and checks it if given.
+    client_cert_required: bool = True
 
 
 class AuditSettings(BaseModel):
@@ -292,6 +310,7 @@ class Settings(BaseSettings):
     deadlines: DeadlineSettings = DeadlineSettings()
     webhooks: WebhookSettings = WebhookSettings()
     federation: FederationSettings = FederationSettings()
+    tls: TlsSettings = TlsSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from docex.audit.refusals import RefusalTally
 from docex.auth.signin import PasswordSignIn
 from docex.config import Settings
 from docex.db import Database
+from docex.federation.witnessing import PeerWitnessing
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
 from docex.kit.proxies import TrustedProxies
@@ -41,3 +42,5 @@ class Node:
     refusals: RefusalTally
     sign_in: PasswordSignIn
     background: list[str] = field(default_factory=list)
+    # Cross-node audit: this node witnessing its peers' logs (a chore of the worker).
+    witnessing: PeerWitnessing | None = None

@@ -81,6 +81,8 @@ BLOBS_SWEPT: Final = "storage:blob:swept"
 PDF_SIGNED: Final = "signing:pdf:signed"
 # The log itself.
 FORK_REPORTED: Final = "audit:fork:reported"  # a witness saw two views of the log
+# This node, witnessing a peer's log (docex/federation/witnessing.py), saw it fork.
+PEER_FORK_DETECTED: Final = "audit:peer_fork:detected"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*")
 
