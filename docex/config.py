@@ -356,4 +356,5 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls.cert_file is not None else "http"
+        return self.public_url or f"{scheme}://{self.host}:{self.port}"

@@ -98,9 +98,7 @@ def network(
                 None if node_id == "hub" else "hub",
                 "PEM",
                 None,
-                witnessing.published_audit_key(
-                    node_of(c).audit.verifier, _witness(c).cosigner.verifier
-                ),
+                c.get("/api/v1/node").json()["audit_key"],  # as the node publishes it
             )
             for node_id, c in clients.items()
         ]
