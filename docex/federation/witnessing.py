@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
+import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,7 @@ from docex.kit.clock import Clock
 log = logging.getLogger(__name__)
 
 API = "/federation/v1/audit"
+WITNESS_TIMEOUT_SECONDS = 30.0
 WITNESS_NAME = "{node}/witness"  # the key name of a node's witness key
 
 Connect = Callable[[Peer], AbstractContextManager[Transport]]
@@ -197,6 +199,11 @@ def peer_transports(settings: FederationSettings) -> Connect:
     def connect(peer: Peer) -> AbstractContextManager[Transport]:
         client = peer_client(settings)
         client.base_url = peer.base_url
+        # Checkpoints and proofs are small: a peer that hangs must not hold the round long.
+        client.timeout = httpx.Timeout(
+            min(settings.timeout_seconds, WITNESS_TIMEOUT_SECONDS),
+            connect=settings.connect_timeout_seconds,
+        )
         return client
 
     return connect

@@ -1,7 +1,8 @@
 """Mutual TLS on a real ``docex serve``: a throwaway server CA and client CA made here, the node
 serving HTTPS and requiring a client certificate from the client CA. A peer with one (the
 federation peer client, configured as a node configures it) gets its answer; a client without
-one, or with one from another CA, has its handshake refused and gets no HTTP answer."""
+one, or with one from another CA, has its handshake refused and gets no HTTP answer. And a
+peer witnesses the real node's audit log over that mutual TLS, as production does."""
 
 from __future__ import annotations
 
@@ -21,12 +22,17 @@ import pytest
 import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from docex.audit import notes
 from docex.cli.main import tls_options
 from docex.config import FederationSettings, Settings, TlsSettings
-from docex.federation.peers import peer_client
+from docex.db import Database
+from docex.federation import peers, witnessing
+from docex.federation.peers import Peer, peer_client
+from docex.kit.clock import SystemClock
+from docex.migrations import upgrade
 from tests.functional.conftest import DOCEX, free_port
 
 pytestmark = pytest.mark.functional
@@ -161,6 +167,7 @@ def https_node(tmp_path: Path, pki: Pki) -> Iterator[str]:
         DOCEX_TLS__KEY_FILE=str(pki.server.key),
         DOCEX_TLS__CLIENT_CA_FILE=str(pki.client_ca.pem),
         DOCEX_TLS__CLIENT_CERT_REQUIRED="true",
+        DOCEX_AUDIT__CHECKPOINT_INTERVAL_SECONDS="0.5",  # a checkpoint soon after start
     )
     log = tmp_path / "node.log"
     with log.open("ab") as out:
@@ -262,6 +269,65 @@ def test_a_peer_with_a_client_certificate_is_served_and_others_are_refused_at_th
         pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
     ):
         wrong_trust.get(f"{https_node}/healthz")
+
+
+def test_a_peer_witnesses_the_node_over_mutual_tls(
+    https_node: str, pki: Pki, tmp_path: Path
+) -> None:
+    """The production path of cross-node audit: the peer client (mutual TLS) at the peer's
+    URL, its checkpoint fetched and verified, the cosignature accepted by the real node because
+    its directory lists the witness's key, and served with its checkpoint."""
+    federation = FederationSettings(
+        tls_client_cert=pki.client.cert, tls_client_key=pki.client.key, tls_ca=pki.server_ca.pem
+    )
+    with peer_client(federation) as client:
+        assert _ready(client, https_node).status_code == 200
+        hub_key = client.get(f"{https_node}/api/v1/node").json()["audit_key"]
+    # This side: a province node's database and witness key.
+    url = f"sqlite:///{tmp_path / 'province.db'}"
+    upgrade(url)
+    db = Database(url)
+    cosigner = notes.Cosigner("province-a/witness", ed25519.Ed25519PrivateKey.generate())
+    log_key = notes.EcdsaSigner("province-a/audit", ec.generate_private_key(ec.SECP256R1()))
+    directory = [
+        Peer("hub", https_node, None, "PEM", None, hub_key),
+        Peer(
+            "province-a",
+            "https://province-a.example",
+            "hub",
+            "PEM",
+            None,
+            witnessing.published_audit_key(log_key.verifier, cosigner.verifier),
+        ),
+    ]
+    hub_db = Database(f"sqlite:///{tmp_path / 'node' / 'docex.db'}")
+    try:
+        for each in (db, hub_db):
+            with each.write() as session:
+                peers.upsert(session, directory, version=1, now=SystemClock().now())
+        witness = witnessing.PeerWitnessing(
+            db,
+            cosigner,
+            node_id="province-a",
+            clock=SystemClock(),
+            connect=witnessing.peer_transports(federation),
+        )
+        deadline = time.monotonic() + 30
+        while (outcome := witness.run_once()[0]).result == "failed":
+            assert time.monotonic() < deadline, outcome  # until the node's first checkpoint
+            time.sleep(0.5)
+        assert (outcome.peer, outcome.result) == ("hub", "cosigned"), outcome
+    finally:
+        db.dispose()
+        hub_db.dispose()
+    with peer_client(federation) as client:
+        served = client.get(f"{https_node}/federation/v1/audit/checkpoint").json()
+    assert [c["name"] for c in served["cosignatures"]] == ["province-a/witness"]
+    assert served["tree_size"] == outcome.tree_size
+    # Without a client certificate the witness gets nothing at all.
+    stranger = witnessing.peer_transports(FederationSettings(tls_ca=pki.server_ca.pem))
+    with stranger(directory[0]) as transport, pytest.raises(httpx.TransportError):
+        transport.get("/federation/v1/audit/checkpoint")
 
 
 def test_tls_settings_become_uvicorn_options(tmp_path: Path, pki: Pki) -> None:
