@@ -181,6 +181,26 @@ def test_each_node_s_log_is_cosigned_by_the_two_others_and_verifies(
     a_key = _witness(network["province-a"]).cosigner.verifier
     b_key = _witness(network["province-b"]).cosigner.verifier
     assert _verify(hub, [a_key, b_key]) == (True, 3)
+    # And so says `docex audit verify` on the hub, given its peers' witness keys.
+    settings = hub.settings
+    verified = CliRunner().invoke(
+        app,
+        [
+            "audit",
+            "verify",
+            "--data-dir",
+            str(settings.data_dir),
+            "--witness",
+            a_key.vkey(),
+            "--witness",
+            b_key.vkey(),
+            "--json",
+        ],
+        env={"DOCEX_DATABASE_URL": settings.resolved_database_url, "DOCEX_NODE_ID": "hub"},
+    )
+    assert verified.exit_code == 0, verified.output
+    report = json.loads(verified.stdout)
+    assert (report["ok"], report["cosignatures"]) == (True, 3)
 
 
 def _truncate(node: Node) -> None:
