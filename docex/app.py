@@ -30,8 +30,9 @@ from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
 from docex.api.shutdown import Draining, Shutdown
 from docex.api.webhooks import router as webhooks_router
+from docex.api.witnessing import router as witnessing_router
 from docex.audit.integrator import AuditLog
-from docex.audit.notes import EcdsaSigner
+from docex.audit.notes import Cosigner, EcdsaSigner
 from docex.audit.refusals import RefusalTally
 from docex.audit.signing import DatabaseSigningAudit
 from docex.auth.signin import PasswordSignIn, ThrottlePolicy
@@ -41,10 +42,19 @@ from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
 from docex.federation.registry import KindRegistry
 from docex.federation.transport import TransferTransport
+from docex.federation.witnessing import WITNESS_NAME, PeerWitnessing, peer_transports
 from docex.groupcommit import GroupCommitter
-from docex.keys.node import agency_key_store, kek_ring, node_key, node_signer, open_token
+from docex.keys.node import (
+    agency_key_store,
+    kek_ring,
+    node_key,
+    node_signer,
+    open_token,
+    witness_key,
+)
 from docex.keys.paths import KeyPaths
 from docex.kit.clock import Clock, SystemClock
+from docex.kit.loops import Loop
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
@@ -117,6 +127,15 @@ def build_node(
     routing = settings.dispatcher
     keks = kek_ring(settings)
     kinds = KindRegistry()  # empty here: the transfer kinds are registered on it (Node.kinds)
+    witnessing = PeerWitnessing(
+        db,
+        Cosigner(WITNESS_NAME.format(node=settings.node_id), witness_key(settings)),
+        node_id=settings.node_id,
+        clock=clock,
+        connect=peer_transports(settings.federation),
+    )
+    metrics.watch_witnessing(db, clock)
+    every = settings.federation.witness_interval_seconds
     worker = Worker(
         db,
         [
@@ -153,6 +172,7 @@ def build_node(
         routing,
         clock=clock,
         housekeeping=housekeeping,
+        chores=[Loop("docex-witness", witnessing.step, interval=every)] if every > 0 else [],
     )
     signatures = build_signatures(
         KeyPaths.of(settings).pki_dir,
@@ -193,6 +213,7 @@ def build_node(
             clock=clock,
         ),
         kinds=kinds,
+        witnessing=witnessing,
     )
 
 
@@ -253,6 +274,7 @@ def create_app(
     app.include_router(ops_router)
     app.include_router(pki_router)
     app.include_router(federation_router)
+    app.include_router(witnessing_router)
     app.include_router(docs_router(app))
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
     app.add_middleware(RequestLimits, limits=settings.limits)

@@ -239,6 +239,24 @@ class FederationSettings(BaseModel):
     max_transfer_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     concurrency: int = Field(default=8, ge=1)
     batch_wait_seconds: float = Field(default=1.0, ge=0)
+    # Cross-node audit (docex/federation/witnessing.py): every this many seconds the routing
+    # worker fetches each peer's latest checkpoint and cosigns it if it extends the last one
+    # cosigned; 0 turns witnessing off.
+    witness_interval_seconds: float = Field(default=60.0, ge=0)
+
+
+class TlsSettings(BaseModel):
+    """``docex serve`` over HTTPS (``DOCEX_TLS__*``): its certificate and key, and, for mutual
+    TLS, the CA bundle client certificates must chain to. Without ``cert_file`` it serves
+    plain HTTP (behind a proxy that terminates TLS)."""
+
+    cert_file: Path | None = None  # PEM: the server certificate, then its chain
+    key_file: Path | None = None  # PEM private key of the certificate
+    key_password: SecretStr | None = None
+    client_ca_file: Path | None = None  # PEM CA bundle for client certificates
+    # With client_ca_file: true refuses a handshake without a valid client certificate
+    # (mutual TLS, between nodes); false asks for one and checks it if given.
+    client_cert_required: bool = True
 
 
 class AuditSettings(BaseModel):
@@ -300,6 +318,7 @@ class Settings(BaseSettings):
     deadlines: DeadlineSettings = DeadlineSettings()
     webhooks: WebhookSettings = WebhookSettings()
     federation: FederationSettings = FederationSettings()
+    tls: TlsSettings = TlsSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -345,4 +364,5 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls.cert_file is not None else "http"
+        return self.public_url or f"{scheme}://{self.host}:{self.port}"

@@ -86,6 +86,48 @@ class _QueueCollector(Collector):
         yield oldest_job
 
 
+class _WitnessCollector(Collector):
+    """What this node witnessed of its peers' audit logs (docex.federation.witnessing), read
+    from the database at scrape time: a fork stays visible on every replica until cleared."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        from docex.federation.witnessing import witnessed
+        from docex.kit.clock import as_utc
+
+        fork = GaugeMetricFamily(
+            "docex_federation_witness_fork",
+            "1 while a fork of this peer's audit log stands (nothing cosigned until cleared)",
+            labels=["peer"],
+        )
+        size = GaugeMetricFamily(
+            "docex_federation_witnessed_tree_size",
+            "Size of the last checkpoint of this peer's audit log this node cosigned",
+            labels=["peer"],
+        )
+        age = GaugeMetricFamily(
+            "docex_federation_witnessed_age_seconds",
+            "Seconds since this node last checked this peer's audit log and found it consistent",
+            labels=["peer"],
+        )
+        try:
+            with self.db.read() as session:
+                rows = witnessed(session)
+        except Exception:  # a scrape must not fail because the database is down
+            return
+        now = self.clock.now()
+        for row in rows:
+            fork.add_metric([row.peer], 0 if row.fork_at is None else 1)
+            size.add_metric([row.peer], row.tree_size)
+            age.add_metric([row.peer], max(0.0, (now - as_utc(row.updated_at)).total_seconds()))
+        yield fork
+        yield size
+        yield age
+
+
 class Metrics:
     def __init__(self) -> None:
         from docex import __version__
@@ -145,6 +187,9 @@ class Metrics:
 
     def watch_queue(self, db: Database, clock: Clock) -> None:
         self.registry.register(_QueueCollector(db, clock))
+
+    def watch_witnessing(self, db: Database, clock: Clock) -> None:
+        self.registry.register(_WitnessCollector(db, clock))
 
     def observer(self) -> Callable[[str, str, int, float], None]:
         def observe(route: str, method: str, status: int, seconds: float) -> None:

@@ -10,6 +10,7 @@ from docex.auth.signin import PasswordSignIn
 from docex.config import Settings
 from docex.db import Database
 from docex.federation.registry import KindRegistry
+from docex.federation.witnessing import PeerWitnessing
 from docex.groupcommit import GroupCommitter
 from docex.kit.clock import Clock
 from docex.kit.proxies import TrustedProxies
@@ -45,3 +46,5 @@ class Node:
     # The kinds of federation transfer this node sends and accepts (docex.federation.registry):
     # the same registry the transfer transport and POST /federation/v1/transfers use.
     kinds: KindRegistry = field(default_factory=KindRegistry)
+    # Cross-node audit: this node witnessing its peers' logs (a chore of the worker).
+    witnessing: PeerWitnessing | None = None

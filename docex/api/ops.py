@@ -16,6 +16,7 @@ from docex.api.deps import NodeDep
 from docex.api.errors import error_responses
 from docex.config import MetricsSettings
 from docex.errors import Forbidden
+from docex.federation.witnessing import published_audit_key
 
 router = APIRouter(tags=["operations"])
 
@@ -94,5 +95,15 @@ def jwks(node: NodeDep) -> dict[str, Any]:
 
 @router.get("/api/v1/node")
 def node_info(node: NodeDep) -> dict[str, Any]:
-    """This node's identity and public keys."""
-    return {"node_id": node.settings.node_id, "version": __version__, "jwks": node.signer.jwks()}
+    """This node's identity and public keys (``audit_key``: what the directory publishes as this
+    node's audit keys, its log's vkey and its witness's, docs/federation.md)."""
+    out: dict[str, Any] = {
+        "node_id": node.settings.node_id,
+        "version": __version__,
+        "jwks": node.signer.jwks(),
+    }
+    if node.witnessing is not None:
+        out["audit_key"] = published_audit_key(
+            node.audit.verifier, node.witnessing.cosigner.verifier
+        )
+    return out

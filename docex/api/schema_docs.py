@@ -667,6 +667,15 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         "Two views of the log that cannot both be true, as a witness saw them.",
         {"reason": "consistency proof failed", "seen": "checkpoint text", "cosigned": None},
     ),
+    "PeerForkIn": SchemaDoc(
+        "A peer node witnessing this log saw it fork; the checkpoint it cosigned is evidence.",
+        {
+            "reason": "same size 73, different root",
+            "seen": "checkpoint text",
+            "cosigned": "hub/audit\n73\n3q2+7w==\n\n— hub/audit ...\n— province-a/witness ...\n",
+            "vkey": "province-a/witness+1a2b3c4d+BKx...",
+        },
+    ),
     "WebhookCreate": SchemaDoc(
         "A webhook endpoint to register for your agency (system clients).",
         {"url": "https://dms.example.gov.vn/hooks/docex", "events": ["document.delivered"]},

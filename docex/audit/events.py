@@ -88,6 +88,8 @@ TRANSFER_SENT: Final = "federation:transfer:sent"
 TRANSFER_FAILED: Final = "federation:transfer:failed"
 # The log itself.
 FORK_REPORTED: Final = "audit:fork:reported"  # a witness saw two views of the log
+# This node, witnessing a peer's log (docex/federation/witnessing.py), saw it fork.
+PEER_FORK_DETECTED: Final = "audit:peer_fork:detected"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*")
 

@@ -99,3 +99,18 @@ class ForkIn(BaseModel):
 class ForkOut(BaseModel):
     recorded: bool
     event_id: int
+
+
+class PeerForkIn(BaseModel):
+    """A peer witnessing this log reports a fork (``/federation/v1/audit/forks``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000)
+    seen: str = Field(max_length=20000, description="the checkpoint the node served")
+    cosigned: str = Field(
+        max_length=40000,
+        description="the checkpoint the witness last cosigned, as a whole note: this log's "
+        "signature and the witness's cosignature",
+    )
+    vkey: str = Field(max_length=1000, description="the witness's vkey, as the directory lists it")

@@ -14,8 +14,10 @@ refuses to cosign anything that does not extend it. Following c2sp.org/tlog-cosi
 
 On a fork it cosigns nothing, tells the node (``POST /audit/forks``, recorded as the audit
 event ``audit:fork:reported``) and raises :class:`ForkDetected`; ``docex audit witness`` exits
-with status 3. The class takes its HTTP transport as an argument, so a node can witness a peer
-(federation) with the same code, and a test can wire it to an in-process node.
+with status 3. The class takes its HTTP transport, the API prefix and where it keeps its state
+(a file, or anything with ``load``/``save``: :class:`StateStore`) as arguments, so a node
+witnesses its peers (``docex.federation.witnessing``: state in its database, the peers'
+``/federation/v1/audit``) with the same code, and a test can wire it to an in-process node.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class State:
     root_hash: str  # base64
     checkpoint: str  # the note text cosigned
     timestamp: int
+    # The whole note as the log signed it (its signature lines), so that a fork report can
+    # carry the cosigned checkpoint as evidence anyone can check; None in older state files.
+    signed: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> State | None:
@@ -92,6 +97,30 @@ class State:
         atomic_write(path, json.dumps(asdict(self), indent=2).encode() + b"\n", 0o600)
 
 
+class StateStore(Protocol):
+    """Where a witness keeps its :class:`State` for one log."""
+
+    def load(self) -> State | None: ...
+
+    def save(self, state: State, previous: State | None) -> None:
+        """Replace ``previous`` (what :meth:`load` gave) by ``state``; WitnessError if another
+        run moved it meanwhile (nothing is then cosigned)."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A state file, written atomically (``docex audit witness --state``)."""
+
+    path: Path
+
+    def load(self) -> State | None:
+        return State.load(self.path)
+
+    def save(self, state: State, previous: State | None) -> None:
+        state.save(self.path)
+
+
 @dataclass(frozen=True)
 class Cosigned:
     tree_size: int
@@ -104,21 +133,28 @@ class Witness:
     def __init__(
         self,
         cosigner: notes.Cosigner,
-        state_path: Path,
+        state: Path | StateStore,
         transport: Transport,
         *,
         clock: Clock,
         log_key: notes.EcdsaVerifier | None = None,
+        api: str = API,
+        evidence: bool = False,
     ) -> None:
+        """``evidence``: a fork report carries the checkpoint this witness cosigned as a whole
+        note (the log's signature and this witness's cosignature) and the witness's vkey, so
+        that the node can check it without trusting the reporter (federation peers)."""
         self.cosigner = cosigner
-        self.state_path = state_path
+        self.state: StateStore = FileState(state) if isinstance(state, Path) else state
         self.transport = transport
         self.clock = clock
         self.log_key = log_key
+        self.api = api
+        self.evidence = evidence
 
     def _get(self, path: str, **params: Any) -> dict[str, Any]:
         try:
-            response = self.transport.get(API + path, params=params or None)
+            response = self.transport.get(self.api + path, params=params or None)
         except httpx.HTTPError as exc:
             raise WitnessError(f"cannot reach the node: {exc}") from exc
         if response.status_code != 200:
@@ -140,35 +176,38 @@ class Witness:
     def run_once(self) -> Cosigned:
         """Check and cosign the latest checkpoint; raises ForkDetected or WitnessError."""
         served = self._get("/checkpoint")
-        state = State.load(self.state_path)
+        state = self.state.load()
         key = self._pinned_key(state, served)
         signed = str(served.get("signed", ""))
-        previous = state.checkpoint if state else None
         try:
             head, note = checkpoints.open_checkpoint(signed, key)
         except notes.NoteError as exc:
             if state is None:
                 raise WitnessError(f"the checkpoint does not verify: {exc}") from exc
             raise self._fork(
-                f"the checkpoint is not signed by the pinned log key: {exc}", signed, previous, None
+                f"the checkpoint is not signed by the pinned log key: {exc}", signed, state, None
             ) from exc
         if state is not None:
             self._check_consistency(state, head, signed)
         timestamp = int(self.clock.now().timestamp())
         if state is not None and head.size == state.tree_size:
             timestamp = max(timestamp, state.timestamp)
-        State(
-            origin=head.origin,
-            log_key=key.vkey(),
-            tree_size=head.size,
-            root_hash=base64.b64encode(head.root).decode(),
-            checkpoint=note.text,
-            timestamp=timestamp,
-        ).save(self.state_path)
+        self.state.save(
+            State(
+                origin=head.origin,
+                log_key=key.vkey(),
+                tree_size=head.size,
+                root_hash=base64.b64encode(head.root).decode(),
+                checkpoint=note.text,
+                timestamp=timestamp,
+                signed=_only_signed_by(note, key).render(),
+            ),
+            state,
+        )
         signature = self.cosigner.cosign(note.text, timestamp)
         try:
             response = self.transport.post(
-                API + "/cosignatures",
+                self.api + "/cosignatures",
                 json={
                     "tree_size": head.size,
                     "signature": signature.line().rstrip("\n"),
@@ -194,14 +233,12 @@ class Witness:
             raise self._fork(
                 f"the log shrank from {state.tree_size} to {head.size} entries",
                 signed,
-                state.checkpoint,
+                state,
                 head.size,
             )
         if head.size == state.tree_size:
             if head.root != old_root:
-                raise self._fork(
-                    f"same size {head.size}, different root", signed, state.checkpoint, None
-                )
+                raise self._fork(f"same size {head.size}, different root", signed, state, None)
             return
         if state.tree_size == 0:
             return
@@ -218,20 +255,32 @@ class Witness:
             raise self._fork(
                 f"the tree of {head.size} does not extend the one of {state.tree_size}: {exc}",
                 signed,
-                state.checkpoint,
+                state,
                 None,
             ) from exc
 
+    def cosigned_note(self, state: State) -> str | None:
+        """The checkpoint of ``state`` as a whole note: the log's signature and this witness's
+        cosignature (Ed25519 is deterministic: the same timestamp gives the same line)."""
+        if state.signed is None:
+            return None
+        line = self.cosigner.cosign(state.checkpoint, state.timestamp).line()
+        return state.signed + line
+
     def _fork(
-        self, reason: str, seen: str, cosigned: str | None, first_bad_index: int | None
+        self, reason: str, seen: str, state: State | None, first_bad_index: int | None
     ) -> ForkDetected:
         """Tell the node (best effort: a forking node may not listen) and return the error."""
         log.error("FORK of the audit log: %s", reason)
+        cosigned = state.checkpoint if state else None
+        body: dict[str, Any] = {"reason": reason[:1000], "seen": seen[:20000]}
+        if self.evidence:
+            body["cosigned"] = self.cosigned_note(state) if state else None
+            body["vkey"] = self.cosigner.verifier.vkey()
+        else:
+            body["cosigned"] = cosigned
         try:
-            self.transport.post(
-                API + "/forks",
-                json={"reason": reason[:1000], "seen": seen[:20000], "cosigned": cosigned},
-            )
+            self.transport.post(self.api + "/forks", json=body)
         except httpx.HTTPError as exc:
             log.error("could not report the fork to the node: %s", exc)
         return ForkDetected(reason, seen=seen, cosigned=cosigned, first_bad_index=first_bad_index)
@@ -248,3 +297,9 @@ class Witness:
             except WitnessError as exc:
                 log.warning("witness run failed, will retry: %s", exc)
             stop.wait(interval)
+
+
+def _only_signed_by(note: notes.Note, key: notes.EcdsaVerifier) -> notes.Note:
+    """``note`` with the log's own signature line(s) only (not other witnesses')."""
+    mine = tuple(s for s in note.signatures if (s.name, s.key_id) == (key.name, key.key_id))
+    return notes.Note(note.text, mine)

@@ -185,6 +185,65 @@ def checkpoint(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         console.print(f"{name:<10} {value}")
 
 
+@audit_app.command("peers")
+def peers_command(
+    data_dir: DataDir = None,
+    clear_fork: Annotated[
+        str | None,
+        typer.Option(
+            "--clear-fork",
+            metavar="PEER",
+            help="Resume witnessing PEER after a fork you investigated.",
+        ),
+    ] = None,
+    forget: Annotated[
+        bool,
+        typer.Option(
+            "--forget", help="With --clear-fork: drop what was cosigned (trust on next use)."
+        ),
+    ] = False,
+    as_json: JsonOut = False,
+) -> None:
+    """What this node witnessed of its peers' audit logs (federation): last cosigned size, and
+    any fork seen, which stops cosigning that peer until cleared. Exit 3 while a fork stands."""
+    from docex.db import Database
+    from docex.federation.witnessing import clear_fork as clear
+    from docex.federation.witnessing import witnessed
+    from docex.kit.clock import rfc3339
+
+    settings = settings_for(data_dir)
+    db = Database(settings.resolved_database_url)
+    try:
+        if clear_fork is not None:
+            with db.write() as session:
+                if not clear(session, clear_fork, forget=forget):
+                    raise fail(f"this node has not witnessed {clear_fork}")
+        with db.read() as session:
+            rows = witnessed(session)
+    finally:
+        db.dispose()
+    data = [
+        {
+            "peer": r.peer,
+            "tree_size": r.tree_size,
+            "checked_at": rfc3339(r.updated_at),
+            "fork_at": rfc3339(r.fork_at) if r.fork_at else None,
+            "fork_reason": r.fork_reason,
+        }
+        for r in rows
+    ]
+    if as_json:
+        print_json({"peers": data})
+    else:
+        table = Table("peer", "cosigned size", "checked at", "fork")
+        for row in data:
+            fork = f"[red]{row['fork_at']}: {row['fork_reason']}[/red]" if row["fork_at"] else ""
+            table.add_row(str(row["peer"]), str(row["tree_size"]), str(row["checked_at"]), fork)
+        console.print(table)
+    if any(row["fork_at"] for row in data):
+        raise typer.Exit(FORK_EXIT)
+
+
 @audit_app.command("witness")
 def witness(
     url: Annotated[

@@ -8,10 +8,11 @@ in ``pki.py``. What they share: ``common.py`` (output, failures), ``connection.p
 from __future__ import annotations
 
 import signal
+import ssl
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -151,10 +152,13 @@ def serve(
         )
     init_node(settings, demo=demo)
     warn_if_keys_in_the_clear(settings, demo=demo)
+    tls = tls_options(settings)
     app_ = create_app(settings)
+    scheme = "https" if tls else "http"
     console.print(
-        f"docex node [bold]{settings.node_id}[/bold] on [bold]http://{settings.host}:{settings.port}[/bold]"
+        f"docex node [bold]{settings.node_id}[/bold] on [bold]{scheme}://{settings.host}:{settings.port}[/bold]"
         f"  (API docs: /docs)"
+        + ("  [bold]mutual TLS[/bold]" if tls.get("ssl_cert_reqs") == ssl.CERT_REQUIRED else "")
     )
     credentials = settings.data_dir / CREDENTIALS_FILE
     if credentials.exists():
@@ -169,8 +173,37 @@ def serve(
         access_log=False,  # docex's own (api/middleware.py: RequestContext)
         timeout_graceful_shutdown=CUT_SECONDS,  # after DrainingServer's grace period
         proxy_headers=False,  # who the client is, docex decides (DOCEX_TRUSTED_PROXIES)
+        **tls,
     )
     DrainingServer(config, app_.state.shutdown).run()
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's TLS options from ``DOCEX_TLS__*`` (none: plain HTTP). With a client CA, a
+    client certificate is required (mutual TLS) unless ``client_cert_required`` is false."""
+    tls = settings.tls
+    if tls.cert_file is None:
+        if tls.client_ca_file is not None or tls.key_file is not None:
+            raise fail("DOCEX_TLS__KEY_FILE and CLIENT_CA_FILE need DOCEX_TLS__CERT_FILE")
+        return {}
+    for name, path in (
+        ("CERT_FILE", tls.cert_file),
+        ("KEY_FILE", tls.key_file),
+        ("CLIENT_CA_FILE", tls.client_ca_file),
+    ):
+        if path is not None and not path.is_file():
+            raise fail(f"DOCEX_TLS__{name}: no file {path}")
+    options: dict[str, Any] = {
+        "ssl_certfile": str(tls.cert_file),
+        "ssl_keyfile": str(tls.key_file) if tls.key_file else None,
+        "ssl_keyfile_password": tls.key_password.get_secret_value() if tls.key_password else None,
+    }
+    if tls.client_ca_file is not None:
+        options["ssl_ca_certs"] = str(tls.client_ca_file)
+        options["ssl_cert_reqs"] = (
+            ssl.CERT_REQUIRED if tls.client_cert_required else ssl.CERT_OPTIONAL
+        )
+    return options
 
 
 @app.command()

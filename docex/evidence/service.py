@@ -68,6 +68,12 @@ def checkpoint_view(
     session: Session, actor: Actor, audit: AuditLog, size: int | None = None
 ) -> CheckpointOut:
     authorize(actor, Action.READ_AUDIT)
+    return checkpoint_out(session, audit, size)
+
+
+def checkpoint_out(session: Session, audit: AuditLog, size: int | None = None) -> CheckpointOut:
+    """The checkpoint (latest or of ``size``) with its cosignatures, for whoever may see it
+    (signed and verifiable: peers witnessing this log read it without credentials)."""
     row = checkpoints.latest(session) if size is None else checkpoints.at_size(session, size)
     if row is None:
         raise NotFound("no checkpoint of that size (yet)", code="checkpoint_not_found")
@@ -96,6 +102,21 @@ def add_cosignature(
     authorize(actor, Action.WITNESS_AUDIT)
     try:
         witness = notes.CosignatureVerifier.from_vkey(vkey)
+    except notes.NoteError as exc:
+        raise Unprocessable(str(exc), code="bad_cosignature") from exc
+    return store_cosignature(session, size, line, witness, now=now)
+
+
+def store_cosignature(
+    session: Session,
+    size: int,
+    line: str,
+    witness: notes.CosignatureVerifier,
+    *,
+    now: datetime,
+) -> tuple[CosignatureOut, bool]:
+    """:func:`add_cosignature` once the caller may cosign and ``witness`` is its key."""
+    try:
         signature = notes.parse_signature_line(line)
     except notes.NoteError as exc:
         raise Unprocessable(str(exc), code="bad_cosignature") from exc
@@ -132,7 +153,7 @@ def add_cosignature(
             with session.begin_nested():
                 session.add(existing)
         except IntegrityError:  # the same witness, concurrently: keep the first
-            return add_cosignature(session, actor, size, line, vkey, now=now)[0], False
+            return store_cosignature(session, size, line, witness, now=now)[0], False
         created = True
     else:
         created = False
@@ -238,6 +259,11 @@ def inclusion(session: Session, actor: Actor, index: int, tree_size: int) -> Inc
 
 def consistency(session: Session, actor: Actor, first: int, second: int) -> ConsistencyOut:
     authorize(actor, Action.READ_AUDIT)
+    return consistency_out(session, first, second)
+
+
+def consistency_out(session: Session, first: int, second: int) -> ConsistencyOut:
+    """A consistency proof for anyone (a proof is checked against signed checkpoints)."""
     if not 0 < first <= second:
         raise Unprocessable(
             "need 0 < first <= second (a proof from the empty tree proves nothing)",

@@ -13,4 +13,8 @@ travelling back to the sender's node, signed by the sending node (HTTP Message S
 RFC 9421) and answered with a signed transport receipt. Transfers are jobs of kind
 ``transfer`` in the one outbound queue (docex/queue), moved by the routing worker like every
 other job.
+
+Every node also witnesses the others' audit logs (:mod:`.witnessing`, a chore of the routing
+worker): it cosigns each peer's checkpoints that extend what it cosigned before, so a node whose
+log is rewritten is caught by its peers.
 """

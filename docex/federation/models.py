@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docex.db import Base, UTCDateTime
@@ -65,3 +65,23 @@ class InboundTransfer(Base):
     document_id: Mapped[str | None] = mapped_column(String(36), index=True)
     receipt: Mapped[str] = mapped_column(Text)  # the signed transport receipt we answered
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WitnessState(Base):
+    """What this node, as a witness, remembers of a peer's audit log: the log key it pinned and
+    the last checkpoint it cosigned (``docex.federation.witnessing``); a fork it saw stops
+    cosigning that peer until an operator clears it."""
+
+    __tablename__ = "federation_witness"
+
+    peer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255))
+    log_key: Mapped[str] = mapped_column(Text)  # vkey pinned
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))  # base64
+    checkpoint: Mapped[str] = mapped_column(Text)  # the note text cosigned
+    signed: Mapped[str | None] = mapped_column(Text)  # that note with the log's signature
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # of our cosignature
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    fork_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fork_reason: Mapped[str | None] = mapped_column(Text)

@@ -7,6 +7,7 @@ configured). Queries only; the caller brings the session.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,10 +100,19 @@ def next_hop(session: Session, here: str, destination: str) -> str | None:
 
 def peer_client(settings: FederationSettings) -> httpx.Client:
     """The HTTP client for peers: the configured timeouts, and mutual TLS when this node has a
-    client certificate (``tls_client_cert``/``tls_client_key``) or its own CA (``tls_ca``)."""
-    verify: bool | str = str(settings.tls_ca) if settings.tls_ca is not None else True
-    cert: tuple[str, str] | None = None
-    if settings.tls_client_cert is not None and settings.tls_client_key is not None:
-        cert = (str(settings.tls_client_cert), str(settings.tls_client_key))
+    client certificate (``tls_client_cert``/``tls_client_key``) or its own CA (``tls_ca``).
+
+    One ``ssl.SSLContext`` carries both: httpx (0.28) given ``verify=<path>`` ignores ``cert``,
+    and the client certificate would silently not be sent."""
+    verify: bool | ssl.SSLContext = True
+    if settings.tls_ca is not None or settings.tls_client_cert is not None:
+        verify = ssl.create_default_context(
+            cafile=str(settings.tls_ca) if settings.tls_ca is not None else None
+        )
+        if settings.tls_client_cert is not None:
+            verify.load_cert_chain(
+                str(settings.tls_client_cert),
+                str(settings.tls_client_key) if settings.tls_client_key is not None else None,
+            )
     timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
-    return httpx.Client(timeout=timeout, verify=verify, cert=cert, follow_redirects=False)
+    return httpx.Client(timeout=timeout, verify=verify, follow_redirects=False)

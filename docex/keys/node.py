@@ -5,14 +5,18 @@ keys. ``create_app``, ``docex init`` and the ``docex`` commands open them here, 
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from docex.config import Settings
 from docex.keys.paths import KeyPaths
+from docex.kit.files import create_exclusively
 from docex.signing.agency_keys import AgencyKeyStore
+from docex.signing.errors import KeyStoreError
 from docex.signing.jws import EcdsaKey, NodeSigner
 from docex.signing.keks import KekRing
 from docex.signing.keys import create_node_key, load_node_key
@@ -79,3 +83,33 @@ def kek_ring(settings: Settings) -> KekRing:
 def agency_key_store(settings: Settings) -> AgencyKeyStore:
     """The custodial decryption keys of the agencies hosted here (``keys/agencies/``)."""
     return AgencyKeyStore(KeyPaths.of(settings).agency_keys_dir, settings.passphrase)
+
+
+def witness_key(settings: Settings) -> ed25519.Ed25519PrivateKey:
+    """The node's witness key (Ed25519, c2sp.org/tlog-cosignature: it cosigns its peers' audit
+    checkpoints), created on first use beside the node key, encrypted with the node
+    passphrase like it; KeyStoreError if it cannot be read."""
+    path = KeyPaths.of(settings).witness_key
+    secret = settings.passphrase
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(secret.encode())
+            if secret
+            else serialization.NoEncryption()
+        )
+        pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        )
+        # Another process of this node may make it first: then use that one.
+        with contextlib.suppress(FileExistsError):
+            create_exclusively(path, pem, 0o600)
+    try:
+        key = serialization.load_pem_private_key(
+            path.read_bytes(), password=secret.encode() if secret else None
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        raise KeyStoreError(f"{path.name} cannot be loaded: {exc}") from exc
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise KeyStoreError(f"{path.name} is not an Ed25519 key")
+    return key

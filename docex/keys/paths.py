@@ -4,6 +4,8 @@ Layout, under the node's data directory::
 
     keys/                          0700
       node-signing-key.pem         the node's receipt-signing key (ECDSA P-256, PKCS#8, 0600)
+      witness-key.pem              the node's witness key (Ed25519): it cosigns peers' audit
+                                   checkpoints (docex.federation.witnessing)
       kek/v0001.key ...            the key-encryption keys (docex.signing.keks)
       agencies/<code>.pem          custodial agency decryption keys (docex.signing.agency_keys);
       agencies/<code>.released     an agency that took its key over
@@ -26,6 +28,7 @@ from docex.config import Settings
 from docex.signing.pki import INDEX_FILE, NODE_CERT_FILE
 
 NODE_KEY_FILE: Final = "node-signing-key.pem"
+WITNESS_KEY_FILE: Final = "witness-key.pem"
 KEK_DIR: Final = "kek"
 AGENCY_KEYS_DIR: Final = "agencies"
 PKI_DIR: Final = "pki"
@@ -45,6 +48,10 @@ class KeyPaths:
     @property
     def node_key(self) -> Path:
         return self.keys_dir / NODE_KEY_FILE
+
+    @property
+    def witness_key(self) -> Path:
+        return self.keys_dir / WITNESS_KEY_FILE
 
     @property
     def kek_dir(self) -> Path:

@@ -58,7 +58,10 @@ class Worker:
         clock: Clock,
         owner: str | None = None,
         housekeeping: Callable[[], object] | None = None,
+        chores: Sequence[Loop] = (),
     ) -> None:
+        """``chores``: more loops that run wherever this worker runs (witnessing the peers'
+        audit logs), started and stopped with it."""
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -77,12 +80,13 @@ class Worker:
         ]
         if housekeeping is not None:
 
-            def chores() -> bool:
+            def tidy() -> bool:
                 housekeeping()
                 return False
 
             interval = settings.housekeeping_interval_seconds
-            self._chores.append(Loop("docex-housekeeping", chores, interval=interval))
+            self._chores.append(Loop("docex-housekeeping", tidy, interval=interval))
+        self._chores.extend(chores)
         self._stopped = threading.Event()
 
     def _loop_of(self, kind: str) -> Loop:
@@ -150,6 +154,12 @@ class Worker:
     def wake(self, kind: str | None = None) -> None:
         for each, loop in self._loops.items():
             if kind is None or each == kind:
+                loop.wake()
+
+    def wake_chore(self, name: str) -> None:
+        """Run the chore loop ``name`` now (e.g. ``docex-witness`` after an exchange)."""
+        for loop in self._chores:
+            if loop.name == name:
                 loop.wake()
 
     def start(self) -> None:
