@@ -18,6 +18,7 @@ from docex.api.audit import router as audit_router
 from docex.api.auth import router as auth_router
 from docex.api.deadlines import router as deadlines_router
 from docex.api.deliveries import router as deliveries_router
+from docex.api.directory import router as directory_router
 from docex.api.documents import router as documents_router
 from docex.api.headers import SecurityHeaders, docs_router
 from docex.api.limits import RequestLimits
@@ -37,10 +38,12 @@ from docex.config import Settings
 from docex.db import Database
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
+from docex.federation.directory import DirectoryFetcher
 from docex.groupcommit import GroupCommitter
 from docex.keys.node import agency_key_store, kek_ring, node_key, node_signer, open_token
 from docex.keys.paths import KeyPaths
 from docex.kit.clock import Clock, SystemClock
+from docex.kit.loops import Loop
 from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
@@ -95,6 +98,7 @@ def build_node(
     signer = node_signer(settings, key)
     metrics = Metrics()
     metrics.watch_queue(db, clock)
+    metrics.watch_directory(db, clock, settings.federation.max_age_seconds)
     store = build_store(settings)
     committer = GroupCommitter(db, before_commit=store.barrier)
     grace = timedelta(seconds=settings.dispatcher.orphan_grace_seconds)
@@ -111,6 +115,12 @@ def build_node(
 
     routing = settings.dispatcher
     keks = kek_ring(settings)
+    chores: list[Loop] = []
+    if settings.federation.directory_url is not None:
+        # A failed fetch keeps the last good directory; the next pass tries again.
+        fetcher = DirectoryFetcher(db, settings.federation, clock=clock)
+        interval = settings.federation.fetch_interval_seconds
+        chores.append(Loop("docex-directory", fetcher.step, interval=interval))
     worker = Worker(
         db,
         [
@@ -139,6 +149,7 @@ def build_node(
         routing,
         clock=clock,
         housekeeping=housekeeping,
+        chores=chores,
     )
     signatures = build_signatures(
         KeyPaths.of(settings).pki_dir,
@@ -236,6 +247,7 @@ def create_app(
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)
+    app.include_router(directory_router)
     app.include_router(docs_router(app))
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
     app.add_middleware(RequestLimits, limits=settings.limits)

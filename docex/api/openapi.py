@@ -75,6 +75,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/webhooks"): "webhooks_list",
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhooks_update",
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): "webhooks_delete",
+    ("GET", "/federation/v1/directory"): "directory_get",
 }
 
 
@@ -123,6 +124,7 @@ SUMMARIES: dict[str, str] = {
     "webhooks_list": "List webhook endpoints",
     "webhooks_update": "Disable or enable a webhook endpoint",
     "webhooks_delete": "Delete a webhook endpoint",
+    "directory_get": "The network's signed directory (JWS)",
 }
 
 
@@ -197,9 +199,17 @@ class Health(BaseModel):
     version: str
 
 
+class DirectoryStatus(BaseModel):
+    version: int
+    issued_at: str
+    age_seconds: float
+    stale: bool
+
+
 class Readiness(BaseModel):
     status: str = Field(description="ready, or unavailable (with 503 and Retry-After)")
     checks: dict[str, str]
+    directory: DirectoryStatus | None = None
 
 
 class Jwks(BaseModel):

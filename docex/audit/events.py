@@ -81,6 +81,11 @@ BLOBS_SWEPT: Final = "storage:blob:swept"
 PDF_SIGNED: Final = "signing:pdf:signed"
 # The log itself.
 FORK_REPORTED: Final = "audit:fork:reported"  # a witness saw two views of the log
+# The federation's signed directory (docex.federation.directory).
+DIRECTORY_PUBLISHED: Final = "federation:directory:published"  # the hub signed a version
+DIRECTORY_APPLIED: Final = "federation:directory:applied"  # fetched, verified, applied
+DIRECTORY_REFUSED: Final = "federation:directory:refused"  # fetched, refused: nothing applied
+DIRECTORY_NODE_IMPORTED: Final = "federation:node:imported"  # the hub took in a node's entry
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*")
 

@@ -58,7 +58,10 @@ class Worker:
         clock: Clock,
         owner: str | None = None,
         housekeeping: Callable[[], object] | None = None,
+        chores: Sequence[Loop] = (),
     ) -> None:
+        """``chores``: more loops of this worker beside its kinds' (the directory fetch of a
+        federated node), started and stopped with it."""
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -77,12 +80,13 @@ class Worker:
         ]
         if housekeeping is not None:
 
-            def chores() -> bool:
+            def sweep() -> bool:
                 housekeeping()
                 return False
 
             interval = settings.housekeeping_interval_seconds
-            self._chores.append(Loop("docex-housekeeping", chores, interval=interval))
+            self._chores.append(Loop("docex-housekeeping", sweep, interval=interval))
+        self._chores.extend(chores)
         self._stopped = threading.Event()
 
     def _loop_of(self, kind: str) -> Loop:
