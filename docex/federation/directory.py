@@ -591,16 +591,20 @@ class DirectoryFetcher:
 
     def download(self) -> str:
         """The signed directory as the hub serves it; :class:`httpx.HTTPError` if it cannot."""
-        with self._client() as client, client.stream("GET", self.url) as response:
-            response.raise_for_status()
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_DIRECTORY_BYTES:
-                    raise Unprocessable(
-                        f"the directory is larger than {MAX_DIRECTORY_BYTES} bytes",
-                        code="directory_invalid",
-                    )
+        client = self._client()
+        try:
+            with client.stream("GET", self.url) as response:
+                response.raise_for_status()
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_DIRECTORY_BYTES:
+                        raise Unprocessable(
+                            f"the directory is larger than {MAX_DIRECTORY_BYTES} bytes",
+                            code="directory_invalid",
+                        )
+        finally:
+            client.close()
         return body.decode("utf-8", errors="replace")
 
     def run_once(self) -> Outcome | None:
