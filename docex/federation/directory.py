@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from docex.agencies.models import Agency, Group, GroupMember
@@ -412,6 +413,14 @@ def accept(
     try:
         with db.write() as session:
             return _accept(session, token, anchor=anchor, settings=settings, now=now)
+    except IntegrityError:
+        # Another process of this node (``docex worker`` beside ``docex serve``) applied the
+        # same version at the same moment: it is in force.
+        with db.read() as session:
+            have = current(session)
+        if have is None:
+            raise
+        return Outcome(have.version, applied=False)
     except DocexError as exc:
         with db.write() as session:
             events.record(
@@ -542,6 +551,8 @@ def publish(
     peers.upsert(session, [_peer_of(itself)], version=version, now=now)
     session.flush()
     directory = build(session, network=network, publisher=itself.id, version=version, now=now)
+    # What every node would refuse is not signed: an agency on a node the hub has not imported.
+    _check_references(session, directory.agencies, {n.id for n in directory.nodes})
     row = DirectoryVersion(
         version=version,
         network=network,

@@ -510,3 +510,28 @@ def test_the_served_directory_needs_no_credentials(client: TestClient) -> None:
     response = client.send(answer)
     assert response.status_code == 404
     assert response.json()["error"] == "directory_not_found"
+
+
+def test_the_hub_does_not_sign_what_every_node_would_refuse(hub: TestClient) -> None:
+    node = node_of(hub)
+    with node.db.write() as session:
+        session.add(
+            Agency(
+                id="007.00.41.H41",
+                name="Xã chưa có nút",
+                kind="state",
+                node_id="not-imported",
+                status="active",
+                search_key="",
+                created_at=SystemClock().now(),
+                updated_at=SystemClock().now(),
+            )
+        )
+    with pytest.raises(DocexError) as refused:
+        publish(hub)
+    assert refused.value.code == "directory_invalid"
+    assert "not-imported" in refused.value.detail
+    with node.db.read() as session:
+        assert directory.current(session) is None
+        assert peers.peers(session) == []
+    assert audit(hub, events.DIRECTORY_PUBLISHED) == []

@@ -1,6 +1,6 @@
 """``docex network demo DIR``: three real processes (a hub, two provinces) each with its own
 data directory and people, sharing one signed directory; DIR/network.json says where each is;
-SIGINT stops all three."""
+Ctrl-C (SIGINT) or SIGTERM stops all three."""
 
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], log: Path) -> dict[str,
 
 
 @pytest.mark.functional
-def test_network_demo_runs_three_nodes_on_one_signed_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_network_demo_runs_three_nodes_on_one_signed_directory(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     base = _three_free_ports()
     root = tmp_path / "network"
     log = tmp_path / "demo.log"
@@ -111,7 +114,7 @@ def test_network_demo_runs_three_nodes_on_one_signed_directory(tmp_path: Path) -
 
         servers = demo.children()
         assert len(servers) == 3
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         assert proc.wait(60) == 0
         _gone, alive = psutil.wait_procs(servers, timeout=30)
         assert alive == []
