@@ -96,6 +96,15 @@ def _settings(root: Path, node: DemoNode, base_port: int) -> Settings:
     )
 
 
+def _point_credentials_at(settings: Settings) -> None:
+    """A network started again on other ports: its people's file names the node's URL now."""
+    path = settings.data_dir / CREDENTIALS_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("base_url") != settings.base_url:
+        data["base_url"] = settings.base_url
+        atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2).encode(), 0o600)
+
+
 def prepare(root: Path, base_port: int) -> int:
     """Initialise the three nodes, import the provinces on the hub, publish the directory and
     write the hub's public key as the provinces' anchor; the version published."""
@@ -105,6 +114,7 @@ def prepare(root: Path, base_port: int) -> int:
     for node in NODES:
         settings = _settings(root, node, base_port)
         init_node(settings, demo=True, agencies=[_BY_CODE[c] for c in node.agencies], groups={})
+        _point_credentials_at(settings)
         if node.upstream is None:
             continue
         db = Database(settings.resolved_database_url)

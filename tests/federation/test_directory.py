@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
@@ -379,7 +378,7 @@ def publish(hub: TestClient) -> int:
 
 
 def test_a_province_fetches_the_hub_directory_and_keeps_it_while_the_hub_is_down(
-    hub: TestClient, province: TestClient, clock: MovableClock, tmp_path: Path
+    hub: TestClient, province: TestClient, clock: MovableClock
 ) -> None:
     assert hub.get("/federation/v1/directory").json()["error"] == "directory_not_found"
     assert publish(hub) == 1
@@ -503,13 +502,6 @@ def test_mail_queued_for_an_agency_follows_it_when_a_version_moves_it(
     assert delivery().transport == "delivered"
     inbox = client.get("/api/v1/inbox", headers=auth(credentials, H41)).json()["items"]
     assert [item["document_id"] for item in inbox] == [document["id"]]
-
-
-def test_the_served_directory_needs_no_credentials(client: TestClient) -> None:
-    answer = httpx.Request("GET", "http://testserver/federation/v1/directory")
-    response = client.send(answer)
-    assert response.status_code == 404
-    assert response.json()["error"] == "directory_not_found"
 
 
 def test_the_hub_does_not_sign_what_every_node_would_refuse(hub: TestClient) -> None:
