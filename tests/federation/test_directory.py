@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -527,3 +528,33 @@ def test_the_hub_does_not_sign_what_every_node_would_refuse(hub: TestClient) -> 
         assert directory.current(session) is None
         assert peers.peers(session) == []
     assert audit(hub, events.DIRECTORY_PUBLISHED) == []
+
+
+def test_the_routing_worker_fetches_at_start_and_on_its_interval(
+    hub: TestClient, served: str, tmp_path: Path, validator_pool: ValidatorPool
+) -> None:
+    publish(hub)
+    anchor = tmp_path / "anchor.pem"
+    key = load_node_key(KeyPaths.of(node_of(hub).settings).node_key)
+    anchor.write_text(directory.public_pem(key.public_key()))
+    settings = _province_settings(tmp_path, served, anchor)
+    settings.dispatcher.enabled = True
+    settings.federation.fetch_interval_seconds = 0.2
+    init_node(settings)
+
+    def in_force(client: TestClient, want: int) -> int | None:
+        """The directory version the node's /readyz shows once it is ``want`` (30 s at most)."""
+        deadline = time.monotonic() + 30
+        found = None
+        while time.monotonic() < deadline:
+            found = client.get("/readyz").json()["directory"]
+            if found is not None and found["version"] == want:
+                break
+            time.sleep(0.05)
+        return None if found is None else int(found["version"])
+
+    with TestClient(create_app(settings, validators=validator_pool)) as province:
+        assert in_force(province, 1) == 1  # fetched at start
+        publish(hub)
+        assert in_force(province, 2) == 2  # and again, an interval later
+        assert [e["version"] for e in audit(province, events.DIRECTORY_APPLIED)] == [1, 2]
