@@ -18,6 +18,7 @@ from docex.api.audit import router as audit_router
 from docex.api.auth import router as auth_router
 from docex.api.deadlines import router as deadlines_router
 from docex.api.deliveries import router as deliveries_router
+from docex.api.directory import router as directory_router
 from docex.api.documents import router as documents_router
 from docex.api.edxml import router as edxml_router
 from docex.api.federation import router as federation_router
@@ -40,6 +41,7 @@ from docex.config import Settings
 from docex.db import Database
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
+from docex.federation.directory import DirectoryFetcher
 from docex.federation.registry import KindRegistry
 from docex.federation.transport import TransferTransport
 from docex.federation.witnessing import WITNESS_NAME, PeerWitnessing, peer_transports
@@ -110,6 +112,7 @@ def build_node(
     signer = node_signer(settings, key)
     metrics = Metrics()
     metrics.watch_queue(db, clock)
+    metrics.watch_directory(db, clock, settings.federation.max_age_seconds)
     store = build_store(settings)
     committer = GroupCommitter(db, before_commit=store.barrier)
     grace = timedelta(seconds=settings.dispatcher.orphan_grace_seconds)
@@ -136,6 +139,12 @@ def build_node(
     )
     metrics.watch_witnessing(db, clock)
     every = settings.federation.witness_interval_seconds
+    chores = [Loop("docex-witness", witnessing.step, interval=every)] if every > 0 else []
+    if settings.federation.directory_url is not None:
+        # A failed fetch keeps the last good directory; the next pass tries again.
+        fetcher = DirectoryFetcher(db, settings.federation, clock=clock)
+        interval = settings.federation.fetch_interval_seconds
+        chores.append(Loop("docex-directory", fetcher.step, interval=interval))
     worker = Worker(
         db,
         [
@@ -172,7 +181,7 @@ def build_node(
         routing,
         clock=clock,
         housekeeping=housekeeping,
-        chores=[Loop("docex-witness", witnessing.step, interval=every)] if every > 0 else [],
+        chores=chores,
     )
     signatures = build_signatures(
         KeyPaths.of(settings).pki_dir,
@@ -275,6 +284,7 @@ def create_app(
     app.include_router(pki_router)
     app.include_router(federation_router)
     app.include_router(witnessing_router)
+    app.include_router(directory_router)
     app.include_router(docs_router(app))
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
     app.add_middleware(RequestLimits, limits=settings.limits)

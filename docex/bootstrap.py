@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ from docex.vocabulary.levels import Classification
 
 CREDENTIALS_FILE = "demo-credentials.json"
 
-# (code, name, kind, parent, username stem)
-DEMO_AGENCIES: tuple[tuple[str, str, str, str | None, str], ...] = (
+DemoAgency = tuple[str, str, str, str | None, str]  # (code, name, kind, parent, username stem)
+
+DEMO_AGENCIES: tuple[DemoAgency, ...] = (
     ("000.00.00.G22", "Văn phòng Chính phủ", "state", None, "vpcp"),
     ("000.00.00.I01", "Ủy ban Trung ương Mặt trận Tổ quốc Việt Nam", "front", None, "mttq"),
     ("000.00.00.A01", "Văn phòng Trung ương Đảng", "party", None, "vptwd"),
@@ -65,7 +67,18 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
+DemoGroups = Mapping[str, tuple[str, list[str]]]
+
+
+def init_node(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    agencies: Sequence[DemoAgency] = DEMO_AGENCIES,
+    groups: DemoGroups = DEMO_GROUPS,
+) -> InitResult:
+    """``agencies``, ``groups``: the demo's, unless a network of several nodes spreads them
+    (``docex network demo``): each node its own, and its people only."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
     if settings.storage.resolved_backend == "s3":
@@ -88,8 +101,8 @@ def init_node(settings: Settings, *, demo: bool = False) -> InitResult:
     db = Database(url)
     try:
         with db.write() as session:
-            if demo and session.get(Agency, DEMO_AGENCIES[0][0]) is None:
-                data = _seed_demo(session, settings)
+            if demo and session.get(Agency, agencies[0][0]) is None:
+                data = _seed_demo(session, settings, agencies, groups)
                 _write_private_json(credentials, data)
                 seeded = True
             ensure_custodial_keys(
@@ -116,14 +129,19 @@ def _password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def _seed_demo(session: Any, settings: Settings) -> dict[str, Any]:
+def _seed_demo(
+    session: Any,
+    settings: Settings,
+    agencies: Sequence[DemoAgency] = DEMO_AGENCIES,
+    groups: DemoGroups = DEMO_GROUPS,
+) -> dict[str, Any]:
     now = SystemClock().now()
     out: dict[str, Any] = {
         "base_url": settings.base_url,
         "node_id": settings.node_id,
         "agencies": {},
     }
-    for code, name, kind, parent, stem in DEMO_AGENCIES:
+    for code, name, kind, parent, stem in agencies:
         create_agency(
             session,
             code=code,
@@ -152,7 +170,7 @@ def _seed_demo(session: Any, settings: Settings) -> dict[str, Any]:
             if role is Kind.SYSTEM:
                 entry[role.value] = {"token": token}
         out["agencies"][code] = entry
-    for group, (description, members) in DEMO_GROUPS.items():
+    for group, (description, members) in groups.items():
         create_group(session, group, members, title=description, description=description, now=now)
     for role, username in ((Kind.AUDITOR, "kiemtra"), (Kind.ADMIN, "quantri")):
         password = _password()

@@ -212,6 +212,8 @@ class FederationSettings(BaseModel):
     anchor: Path | None = None
     # This node publishes the directory (the hub): ``docex federation publish`` signs it.
     publisher: bool = False
+    # The network's name, in every directory: one signed for another network is refused.
+    network: str = Field(default="docex", min_length=1, max_length=64)
     fetch_interval_seconds: float = Field(default=300.0, gt=0)
     # A directory older than this (from its issue time) is stale: refused when fetched, and
     # reported by /readyz while it is the last good one.

@@ -128,6 +128,37 @@ class _WitnessCollector(Collector):
         yield age
 
 
+class _DirectoryCollector(Collector):
+    """The federation directory in force, read at scrape time (nothing when there is none)."""
+
+    def __init__(self, db: Database, clock: Clock, max_age_seconds: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.max_age_seconds = max_age_seconds
+
+    def collect(self) -> Iterator[Metric]:
+        from docex.federation.directory import state
+
+        try:
+            with self.db.read() as session:
+                found = state(session, now=self.clock.now(), max_age_seconds=self.max_age_seconds)
+        except Exception:  # a scrape must not fail because the database is down
+            return
+        if found is None:
+            return
+        version = GaugeMetricFamily(
+            "docex_directory_version", "Version of the federation directory this node works on"
+        )
+        version.add_metric([], found.version)
+        age = GaugeMetricFamily(
+            "docex_directory_age_seconds",
+            "Seconds since the directory in force was issued by the hub",
+        )
+        age.add_metric([], found.age_seconds)
+        yield version
+        yield age
+
+
 class Metrics:
     def __init__(self) -> None:
         from docex import __version__
@@ -190,6 +221,9 @@ class Metrics:
 
     def watch_witnessing(self, db: Database, clock: Clock) -> None:
         self.registry.register(_WitnessCollector(db, clock))
+
+    def watch_directory(self, db: Database, clock: Clock, max_age_seconds: float) -> None:
+        self.registry.register(_DirectoryCollector(db, clock, max_age_seconds))
 
     def observer(self) -> Callable[[str, str, int, float], None]:
         def observe(route: str, method: str, status: int, seconds: float) -> None:

@@ -18,7 +18,7 @@ ROOT = Path(docex.__file__).parent
 CLIENT_ROOT = ROOT.parent / "client" / "docex_client"
 
 # The faces and the wiring: nothing below may import them.
-FACES = {"api", "cli", "web", "app", "node", "bootstrap", "backup", "client", "metrics"}
+FACES = {"api", "cli", "web", "app", "node", "bootstrap", "backup", "client", "metrics", "network"}
 # Packages that do one technical job and know nothing of documents, agencies or people.
 LOW = {"kit", "errors", "config", "db", "vocabulary", "queue"}
 # Signatures and storage import no other domain package (issue 9).

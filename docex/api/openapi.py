@@ -84,6 +84,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/edxml"): "edxml_send",
     ("GET", "/api/v1/documents/{document_id}/edxml"): "edxml_export_document",
     ("GET", "/api/v1/documents/{document_id}/receipts/{receipt_id}/edxml"): "edxml_export_status",
+    ("GET", "/federation/v1/directory"): "directory_get",
 }
 
 
@@ -140,6 +141,7 @@ SUMMARIES: dict[str, str] = {
     "edxml_send": "Send an edXML package (a document or a status)",
     "edxml_export_document": "A document as edXML",
     "edxml_export_status": "A receipt as an edXML status package",
+    "directory_get": "The network's signed directory (JWS)",
 }
 
 
@@ -238,9 +240,17 @@ class Health(BaseModel):
     version: str
 
 
+class DirectoryStatus(BaseModel):
+    version: int
+    issued_at: str
+    age_seconds: float
+    stale: bool
+
+
 class Readiness(BaseModel):
     status: str = Field(description="ready, or unavailable (with 503 and Retry-After)")
     checks: dict[str, str]
+    directory: DirectoryStatus | None = None
 
 
 class Jwks(BaseModel):

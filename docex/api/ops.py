@@ -16,7 +16,9 @@ from docex.api.deps import NodeDep
 from docex.api.errors import error_responses
 from docex.config import MetricsSettings
 from docex.errors import Forbidden
+from docex.federation import directory
 from docex.federation.witnessing import published_audit_key
+from docex.kit.clock import rfc3339
 
 router = APIRouter(tags=["operations"])
 
@@ -31,11 +33,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "database or blob store unreachable"}})
 def readyz(node: NodeDep) -> JSONResponse:
-    """Ready to serve: the database answers and the blob store is writable."""
+    """Ready to serve: the database answers and the blob store is writable. A federated node
+    also says which directory version it works on, and whether it is stale (it keeps working on
+    the last good one: not a reason to be unready)."""
     checks: dict[str, str] = {}
+    federation = node.settings.federation
+    federated = federation.directory_url is not None or federation.publisher
+    found: directory.DirectoryState | None = None
     try:
         with node.db.read() as session:
             session.execute(text("SELECT 1"))
+            if federated:
+                found = directory.state(
+                    session, now=node.clock.now(), max_age_seconds=federation.max_age_seconds
+                )
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = type(exc).__name__
@@ -45,8 +56,20 @@ def readyz(node: NodeDep) -> JSONResponse:
     except Exception as exc:
         checks["blob_store"] = type(exc).__name__
     ready = all(v == "ok" for v in checks.values())
+    body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": checks}
+    if federated:
+        body["directory"] = (
+            None
+            if found is None
+            else {
+                "version": found.version,
+                "issued_at": rfc3339(found.issued_at),
+                "age_seconds": round(found.age_seconds, 3),
+                "stale": found.stale,
+            }
+        )
     return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        body,
         status_code=200 if ready else 503,
         headers=None if ready else {"Retry-After": "5"},
     )

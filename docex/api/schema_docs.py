@@ -569,7 +569,21 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
     "Readiness": SchemaDoc(
         "Whether the node can serve: each dependency's check.",
         {"status": "ready", "checks": {"database": "ok", "blob_store": "ok"}},
-        {"checks": "ok, or the name of the error the check met"},
+        {
+            "checks": "ok, or the name of the error the check met",
+            "directory": "the federation directory in force (a federated node only; a stale "
+            "one does not make the node unready: it works on it until a newer one comes)",
+        },
+    ),
+    "DirectoryStatus": SchemaDoc(
+        "The version of the network's signed directory this node works on.",
+        {"version": 7, "issued_at": "2026-11-26T06:00:00Z", "age_seconds": 95.2, "stale": False},
+        {
+            "version": "the directory's version",
+            "issued_at": "when the hub signed it (" + _TIME + ")",
+            "age_seconds": "seconds since it was issued",
+            "stale": "older than DOCEX_FEDERATION__MAX_AGE_SECONDS",
+        },
     ),
     "Jwks": SchemaDoc(
         "A JWK Set (RFC 7517): the node's public signing keys.",

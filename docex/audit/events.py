@@ -90,6 +90,11 @@ TRANSFER_FAILED: Final = "federation:transfer:failed"
 FORK_REPORTED: Final = "audit:fork:reported"  # a witness saw two views of the log
 # This node, witnessing a peer's log (docex/federation/witnessing.py), saw it fork.
 PEER_FORK_DETECTED: Final = "audit:peer_fork:detected"
+# The federation's signed directory (docex.federation.directory).
+DIRECTORY_PUBLISHED: Final = "federation:directory:published"  # the hub signed a version
+DIRECTORY_APPLIED: Final = "federation:directory:applied"  # fetched, verified, applied
+DIRECTORY_REFUSED: Final = "federation:directory:refused"  # fetched, refused: nothing applied
+DIRECTORY_NODE_IMPORTED: Final = "federation:node:imported"  # the hub took in a node's entry
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*")
 

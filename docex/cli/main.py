@@ -582,6 +582,7 @@ def _register_remote() -> None:
         deadlines,
         deliveries,
         documents,
+        federation,
         groups,
         mailbox,
         pki,
@@ -611,6 +612,7 @@ def _register_remote() -> None:
     audit.register(app)
     deliveries.register(app)
     groups.register(app)
+    federation.register(app)
 
 
 _register_remote()

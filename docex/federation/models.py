@@ -85,3 +85,20 @@ class WitnessState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     fork_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fork_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DirectoryVersion(Base):
+    """A version of the signed directory this node published (the hub) or fetched and applied
+    (every other node): the exact signed text, kept for history; the highest is the current
+    one, the last good one while the hub is down."""
+
+    __tablename__ = "directory_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    network: Mapped[str] = mapped_column(String(64))
+    publisher: Mapped[str] = mapped_column(String(64))  # the node that signed it
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())  # as the document says
+    # When this node stored it: published here, or fetched, verified and applied.
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(16))  # published | fetched
+    document: Mapped[str] = mapped_column(Text)  # the JWS (compact serialization), as signed

@@ -60,8 +60,8 @@ class Worker:
         housekeeping: Callable[[], object] | None = None,
         chores: Sequence[Loop] = (),
     ) -> None:
-        """``chores``: more loops that run wherever this worker runs (witnessing the peers'
-        audit logs), started and stopped with it."""
+        """``chores``: more loops that run wherever this worker runs (the directory fetch of a
+        federated node, witnessing the peers' audit logs), started and stopped with it."""
         self.db = db
         self.settings = settings
         self.clock = clock

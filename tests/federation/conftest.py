@@ -38,6 +38,7 @@ from docex.node import Node
 from docex.signing.keys import create_node_key, load_node_key
 from docex.signing.sandbox import ValidatorPool
 from docex.vocabulary.transport import JOB_TRANSFER
+from tests.cli.conftest import runner, served  # noqa: F401 (the directory CLI tests)
 
 KIND = "test-file"
 

@@ -28,14 +28,14 @@ PIP_TIMEOUT = 600
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
 
 # The generator's own options, as docs/api.md ("Generating a client") gives them: read
-# PDF, ZIP (the evidence bundle), edXML and DER bodies as bytes (it knows only
-# application/octet-stream for those); no formatter run on the output.
+# PDF, ZIP (the evidence bundle), edXML, DER bodies and the signed directory (a JWS) as bytes
+# (it knows only application/octet-stream for those); no formatter run on the output.
 DER_TYPES = ("ocsp-request", "ocsp-response", "pkix-crl", "timestamp-query", "timestamp-reply")
 CONFIG = (
     "content_type_overrides:\n"
     + "".join(
         f"  application/{name}: application/octet-stream\n"
-        for name in ("pdf", "zip", "xml", *DER_TYPES)
+        for name in ("pdf", "zip", "xml", *DER_TYPES, "jose")
     )
     + "post_hooks: []\n"
 )

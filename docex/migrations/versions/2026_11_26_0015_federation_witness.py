@@ -1,8 +1,8 @@
 """federation witness: what this node remembers of each peer's audit log it cosigns
 (issue 13)
 
-Revision ID: 0017
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-26 07:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import docex.db
 
-revision = "0017"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
