@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docex.db import Base, UTCDateTime
@@ -65,3 +66,18 @@ class InboundTransfer(Base):
     document_id: Mapped[str | None] = mapped_column(String(36), index=True)
     receipt: Mapped[str] = mapped_column(Text)  # the signed transport receipt we answered
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FederationDocument(Base):
+    """What a document that crossed nodes keeps of its journey (docex.federation.documents):
+    the origin node's signature over it, forwarded unchanged by every relay, and the trace of
+    hops so far (edXML TraceHeader: one entry per node, ``{"node", "at"}``)."""
+
+    __tablename__ = "federation_documents"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    origin_node: Mapped[str] = mapped_column(String(64))
+    origin_signature: Mapped[str] = mapped_column(Text)  # JWS (typ docex-document+jws)
+    trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    received_from: Mapped[str | None] = mapped_column(String(64))  # None on the origin node
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
