@@ -29,6 +29,7 @@ from docex.routing.models import Receipt
 from docex.signing.jws import NodeSigner
 from docex.signing.keys import load_node_key
 from docex.vocabulary.levels import Classification
+from docex_client import models as client_models
 from tests.federation.conftest import Member, Network
 from tests.helpers import C1, C2, G22, H26, H41, auth, envelope, pdf, send
 
@@ -94,6 +95,10 @@ def test_a_document_crosses_to_the_next_node_stored_once_with_its_ids_and_its_st
     assert _recipient(view, H41)["reason"] == "waiting for node nghean"
     outbox = hub.client.get("/api/v1/outbox", headers=sender).json()["items"][0]
     assert outbox["waiting"] == [{"agency_id": H41, "node": "nghean", "waiting_for": "nghean"}]
+    # The client library reads the same.
+    assert client_models.Document.from_json(view).recipients[0].waiting_for == "nghean"
+    [waiting] = client_models.OutboxItem.from_json(outbox).waiting
+    assert (waiting.agency_id, waiting.node, waiting.waiting_for) == (H41, "nghean", "nghean")
 
     [accepted] = network.carry("hub", "nghean")
     assert accepted.document_id == document_id
@@ -412,3 +417,37 @@ def test_a_forged_or_misaddressed_document_is_refused_and_nothing_stored(
     assert refused.value.code == code
     assert 400 <= refused.value.status < 500
     assert _counts(nghean) == before
+
+
+def test_a_recall_asked_on_the_senders_node_takes_effect_on_both(network: Network) -> None:
+    hub, nghean = network["hub"], network["nghean"]
+    document_id = _send(network, "hub", G22, [H41])
+    hub.deliver()
+    network.carry("hub", "nghean")
+    nghean.deliver()
+    network.carry("nghean", "hub")
+    asked = hub.client.post(
+        f"/api/v1/documents/{document_id}/statuses",
+        json={"code": "13", "note": "Ban hành nhầm"},
+        headers=auth(network.credentials, G22),
+    )
+    assert asked.status_code == 201, asked.text
+    network.carry("hub", "nghean")
+    recipient = auth(network.credentials, H41)
+    view = nghean.client.get(f"/api/v1/documents/{document_id}", headers=recipient).json()
+    assert _recipient(view, H41)["status"] == "13"
+    agreed = nghean.client.post(
+        f"/api/v1/documents/{document_id}/statuses", json={"code": "15"}, headers=recipient
+    )
+    assert agreed.status_code == 201, agreed.text
+    network.carry("nghean", "hub")
+    view = hub.client.get(
+        f"/api/v1/documents/{document_id}", headers=auth(network.credentials, G22)
+    ).json()
+    assert (_recipient(view, H41)["status"], _recipient(view, H41)["business_state"]) == (
+        "15",
+        "recalled",
+    )
+    main = view["files"][0]["id"]
+    gone = nghean.client.get(f"/api/v1/documents/{document_id}/files/{main}", headers=recipient)
+    assert gone.status_code == 410
