@@ -75,7 +75,7 @@ from docex.signing.jws import NodeSigner, canonical_json
 from docex.signing.keks import KekRing
 from docex.storage.base import CHUNK_SIZE, BlobStore
 from docex.vocabulary.levels import URGENCY_PRIORITY, Classification
-from docex.vocabulary.transport import QUEUED
+from docex.vocabulary.transport import FORWARDED, QUEUED
 
 DOCUMENT_TYPE = "docex-document+jws"
 MANIFEST_VERSION = 1
@@ -412,10 +412,17 @@ class DocumentKind:
         )
 
     def sent(self, session: Session, transfer: Transfer, receipt: Mapping[str, Any]) -> None:
-        """The next hop has them: no longer waiting (still ``queued`` until the 01 comes)."""
+        """The next hop has them: no longer waiting. On the sender's node they stay ``queued``
+        until the recipient's node says 01; on a relay they are ``forwarded``, its part done
+        (and its people never a party: a recipient is one once the document is in its inbox)."""
+        journey = session.get(FederationDocument, transfer.document_id or "")
+        relay = journey is not None and journey.received_from is not None
         for delivery in self._carried(session, transfer):
             delivery.waiting_for = None
             delivery.last_error = None
+            if relay:
+                delivery.transport = FORWARDED
+                delivery.updated_at = transfer.sent_at or delivery.updated_at
 
     def failed(
         self, session: Session, transfer: Transfer, reason: str, *, now: datetime, final: bool

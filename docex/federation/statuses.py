@@ -43,7 +43,6 @@ from docex.federation.models import Transfer
 from docex.federation.statements import verify_statement
 from docex.signing.jws import RECEIPT_TYPE
 from docex.vocabulary import statuses
-from docex.vocabulary.transport import DELIVERED, QUEUED
 
 MANIFEST_VERSION = 1
 
@@ -230,16 +229,16 @@ class StatusKind:
             if not isinstance(item, Checked):
                 raise TypeError("commit takes what prepare returned")
             status, claims = item.status, item.claims
+            if homes.get(status.to_agency_id) != self.node_id:
+                onward.append(status)
+                self._relayed(session, inbound, status, claims)
+                continue
             delivery = session.scalar(
                 select(Delivery).where(
                     Delivery.document_id == status.document_id,
                     Delivery.recipient_id == status.recipient_id,
                 )
             )
-            if homes.get(status.to_agency_id) != self.node_id:
-                onward.append(status)
-                self._relayed(session, inbound, status, claims, delivery, now=now)
-                continue
             document = session.get(Document, status.document_id)
             if document is None or delivery is None:
                 raise ManifestInvalid(
@@ -256,31 +255,12 @@ class StatusKind:
         )
 
     def _relayed(
-        self,
-        session: Session,
-        inbound: Inbound,
-        status: Status,
-        claims: Mapping[str, Any],
-        delivery: Delivery | None,
-        *,
-        now: datetime,
+        self, session: Session, inbound: Inbound, status: Status, claims: Mapping[str, Any]
     ) -> None:
-        """A relay's own row of a delivery it passed on is done once its 01 comes back through
-        it: no longer queued here (its people still are no party to the document)."""
-        if (
-            delivery is not None
-            and claims.get("status") == statuses.ARRIVED
-            and delivery.transport == QUEUED
-        ):
-            delivery.transport = DELIVERED
-            delivery.delivered_at = now
-            delivery.waiting_for = None
-            delivery.last_error = None
-            delivery.updated_at = now
         events.record(
             session,
             events.FEDERATION_STATUS_RELAYED,
-            at=now,
+            at=inbound.received_at,
             agency_id=str(claims.get("from")),
             document_id=status.document_id,
             transfer_id=inbound.id,

@@ -278,8 +278,9 @@ def test_a_confidential_document_relayed_by_the_hub_is_ciphertext_there_and_deli
                 agency_wrap=wrap.wrapped,
                 reader_agency=wrap.agency_id,
             )
-    # The relay's own people never see it.
-    for who, role in ((G22, "clerk"), (G22, "leader"), (G22, "system")):
+    # The relay's own people never see it; nor would the recipient's, were any kept here: a
+    # recipient is a party once the document is in its inbox, and the relay forwarded it.
+    for who, role in ((G22, "clerk"), (G22, "leader"), (G22, "system"), (H41, "leader")):
         headers = auth(network.credentials, who, role)
         assert (
             hub.client.get(f"/api/v1/documents/{document_id}", headers=headers).status_code == 404
@@ -304,7 +305,7 @@ def test_a_confidential_document_relayed_by_the_hub_is_ciphertext_there_and_deli
         ).all()
         assert events.FEDERATION_STATUS_RELAYED in relayed
         assert session.scalar(select(func.count()).select_from(Receipt)) == 0
-        assert session.scalars(select(Delivery.transport)).all() == ["delivered"]
+        assert session.scalars(select(Delivery.transport)).all() == ["forwarded"]
 
 
 def test_a_broadcast_spanning_two_nodes_sends_each_next_hop_one_transfer(network: Network) -> None:
