@@ -251,6 +251,13 @@ class ReceiptSignatureInvalid(Forbidden):
     default_code = "receipt_signature_invalid"
 
 
+class NoticeNotOnRoute(Forbidden):
+    """A relay's transport notice from a node that is not on the way to the deliveries it
+    speaks of."""
+
+    default_code = "notice_not_on_route"
+
+
 class ManifestInvalid(Unprocessable):
     """A document or status manifest that is not what its kind describes."""
 

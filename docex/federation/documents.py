@@ -44,7 +44,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,6 +68,7 @@ from docex.federation import peers, transfers
 from docex.federation.kinds import KIND_DOCUMENT, Accepted, Inbound, Part
 from docex.federation.models import FederationDocument, Transfer
 from docex.federation.statements import unverified_claims, verify_statement
+from docex.federation.statuses import FailDelivery, queue_notice, waiting_reason
 from docex.kit.clock import as_utc, rfc3339
 from docex.kit.ids import uuid7
 from docex.signing.agency_keys import AgencyKeyStore
@@ -85,27 +86,6 @@ SEALED = "sealed"
 
 def file_part(file_id: str) -> str:
     return f"file:{file_id}"
-
-
-def waiting_reason(node_id: str) -> str:
-    """What the sender reads while a transfer carrying its delivery waits for a peer."""
-    return f"waiting for node {node_id}"
-
-
-class FailDelivery(Protocol):
-    """How a delivery fails for good (``docex.routing.deliveries.record_failure``): the reason
-    kept, the sender told. Handed in: routing depends on federation, not the reverse."""
-
-    def __call__(
-        self,
-        session: Session,
-        delivery: Delivery,
-        attempts: int,
-        reason: str,
-        *,
-        now: datetime,
-        final: bool,
-    ) -> None: ...
 
 
 # -- sending side --------------------------------------------------------------------------------
@@ -351,7 +331,8 @@ class DocumentKind:
     stored (:meth:`prepare`, :meth:`commit`) and delivered or relayed from there (its deliveries
     go through the routing worker like any other).
 
-    ``fail`` is :func:`docex.routing.deliveries.record_failure`; ``node_id`` is this node's."""
+    ``fail`` is :func:`docex.routing.deliveries.record_failure`; ``signer`` the node's (it
+    signs a relay's transport notices to the sender's node)."""
 
     kind = KIND_DOCUMENT
 
@@ -361,15 +342,16 @@ class DocumentKind:
         store: BlobStore,
         keks: KekRing,
         agency_keys: AgencyKeyStore,
+        signer: NodeSigner,
         *,
-        node_id: str,
         fail: FailDelivery,
     ) -> None:
         self.db = db
         self.store = store
         self.keks = keks
         self.agency_keys = agency_keys
-        self.node_id = node_id
+        self.signer = signer
+        self.node_id = signer.node_id
         self.fail = fail
 
     # Sending side.
@@ -411,24 +393,47 @@ class DocumentKind:
             )
         )
 
+    def _relayed(self, session: Session, transfer: Transfer) -> Document | None:
+        """The document, if this node only relays it (it came from another node)."""
+        journey = session.get(FederationDocument, transfer.document_id or "")
+        if journey is None or journey.received_from is None:
+            return None
+        return session.get(Document, journey.document_id)
+
     def sent(self, session: Session, transfer: Transfer, receipt: Mapping[str, Any]) -> None:
         """The next hop has them: no longer waiting. On the sender's node they stay ``queued``
         until the recipient's node says 01; on a relay they are ``forwarded``, its part done
-        (and its people never a party: a recipient is one once the document is in its inbox)."""
-        journey = session.get(FederationDocument, transfer.document_id or "")
-        relay = journey is not None and journey.received_from is not None
-        for delivery in self._carried(session, transfer):
+        (and its people never a party: a recipient is one once the document is in its inbox),
+        and the sender's node is told they got through if it was told they waited."""
+        relayed = self._relayed(session, transfer)
+        carried = self._carried(session, transfer)
+        waited = [d.recipient_id for d in carried if d.waiting_for is not None]
+        now = transfer.sent_at
+        for delivery in carried:
             delivery.waiting_for = None
             delivery.last_error = None
-            if relay:
+            if relayed is not None:
                 delivery.transport = FORWARDED
-                delivery.updated_at = transfer.sent_at or delivery.updated_at
+                delivery.updated_at = now or delivery.updated_at
+        if relayed is not None and waited:
+            queue_notice(
+                session,
+                self.signer,
+                document=relayed,
+                recipients=waited,
+                waiting_for=None,
+                failed=None,
+                now=now or max(d.updated_at for d in carried),
+            )
 
     def failed(
         self, session: Session, transfer: Transfer, reason: str, *, now: datetime, final: bool
     ) -> None:
         """An attempt failed: the sender reads "waiting for node X"; when the queue gave up,
-        each delivery fails as any other (``fail``: reason kept, sender told)."""
+        each delivery fails as any other (``fail``: reason kept, sender told). A relay tells
+        the sender's node, once per change, with a signed notice."""
+        relayed = self._relayed(session, transfer)
+        told: list[str] = []
         for delivery in self._carried(session, transfer):
             if final:
                 delivery.waiting_for = None
@@ -440,10 +445,23 @@ class DocumentKind:
                     now=now,
                     final=True,
                 )
+                told.append(delivery.recipient_id)
             else:
+                if delivery.waiting_for != transfer.peer:
+                    told.append(delivery.recipient_id)
                 delivery.waiting_for = transfer.peer
                 delivery.last_error = waiting_reason(transfer.peer)
                 delivery.updated_at = now
+        if relayed is not None and told:
+            queue_notice(
+                session,
+                self.signer,
+                document=relayed,
+                recipients=told,
+                waiting_for=None if final else transfer.peer,
+                failed=f"node {transfer.peer} could not be reached: {reason}" if final else None,
+                now=now,
+            )
 
     # Receiving side.
 

@@ -18,6 +18,14 @@ status is recorded (``record``: ``docex.routing.receipts.RemoteReceipts``, the o
 receipts list, 01's delivered_at, business state, audit events, webhooks), once however often it
 comes; any other node (a relay) passes it on towards that node, with an audit event.
 
+A status transfer also carries **transport notices** from relays back to the sender's node:
+when a relay (the hub) cannot hand a document on to the next node, the sender's node learns it
+waits ("waiting for node X"), that it got through after all, or that the relay gave up (the
+deliveries then fail there as a local one would). A notice is an entry ``{"notice": "<JWS typ
+docex-notice+jws>", "issuer", "document_id"}`` whose claims name the document, its sender, the
+recipients concerned, and ``waiting_for`` (a node, or null once through) or ``failed`` (the
+reason); the sender's node accepts it only from a node on the way from it to those recipients.
+
 Guarantee: a relay cannot alter or invent a status: the receipt is signed by its issuing node,
 and only the node hosting its ``from`` agency may issue it.
 """
@@ -36,15 +44,40 @@ from docex.agencies.models import Agency
 from docex.audit import events
 from docex.db import Database
 from docex.documents.models import Delivery, Document
-from docex.errors import ManifestInvalid, ReceiptSignatureInvalid
+from docex.errors import ManifestInvalid, NoticeNotOnRoute, ReceiptSignatureInvalid
 from docex.federation import peers, transfers
 from docex.federation.kinds import KIND_STATUS, Accepted, Inbound, Part
 from docex.federation.models import Transfer
 from docex.federation.statements import verify_statement
-from docex.signing.jws import RECEIPT_TYPE
+from docex.kit.clock import rfc3339
+from docex.signing.jws import RECEIPT_TYPE, NodeSigner
 from docex.vocabulary import statuses
+from docex.vocabulary.transport import QUEUED
 
 MANIFEST_VERSION = 1
+NOTICE_TYPE = "docex-notice+jws"
+MAX_HOPS = 32  # a route longer than this is a directory loop, not a route
+
+
+def waiting_reason(node_id: str) -> str:
+    """What the sender reads while a transfer carrying its delivery waits for a peer."""
+    return f"waiting for node {node_id}"
+
+
+class FailDelivery(Protocol):
+    """How a delivery fails for good (``docex.routing.deliveries.record_failure``): the reason
+    kept, the sender told. Handed in: routing depends on federation, not the reverse."""
+
+    def __call__(
+        self,
+        session: Session,
+        delivery: Delivery,
+        attempts: int,
+        reason: str,
+        *,
+        now: datetime,
+        final: bool,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,10 +87,13 @@ class Status:
     receipt: str  # the JWS
     issuer: str  # the node that signed it
     document_id: str
-    recipient_id: str  # the delivery's recipient (the status is from or to it)
+    recipient_id: str  # the delivery's recipient (the status is from or to it); "" for a notice
     to_agency_id: str  # whom the status is addressed to: where it must arrive
+    notice: bool = False  # a relay's transport notice, not a receipt
 
     def entry(self) -> dict[str, str]:
+        if self.notice:
+            return {"notice": self.receipt, "issuer": self.issuer, "document_id": self.document_id}
         return {
             "receipt": self.receipt,
             "issuer": self.issuer,
@@ -126,6 +162,51 @@ def queue_statuses(
     return queued
 
 
+def queue_notice(
+    session: Session,
+    signer: NodeSigner,
+    *,
+    document: Document,
+    recipients: Sequence[str],
+    waiting_for: str | None,
+    failed: str | None,
+    now: datetime,
+) -> list[Transfer]:
+    """Tell the sender's node, signed, where its deliveries stand at this relay."""
+    claims = {
+        "iss": signer.node_id,
+        "at": rfc3339(now),
+        "document_id": document.id,
+        "sender_id": document.sender_id,
+        "recipients": sorted(recipients),
+        "waiting_for": waiting_for,
+        "failed": failed,
+    }
+    notice = Status(
+        receipt=signer.sign(claims, typ=NOTICE_TYPE),
+        issuer=signer.node_id,
+        document_id=document.id,
+        recipient_id="",
+        to_agency_id=document.sender_id,
+        notice=True,
+    )
+    return queue_statuses(session, here=signer.node_id, outgoing=[notice], now=now)
+
+
+def _on_the_way(session: Session, here: str, destination: str) -> set[str]:
+    """The nodes a transfer from ``here`` to ``destination`` goes through, ``destination``
+    included."""
+    nodes: set[str] = set()
+    current = here
+    for _ in range(MAX_HOPS):
+        hop = peers.next_hop(session, current, destination)
+        if hop is None or hop in nodes:
+            break
+        nodes.add(hop)
+        current = hop
+    return nodes
+
+
 @dataclass(frozen=True)
 class Checked:
     status: Status
@@ -133,15 +214,18 @@ class Checked:
 
 
 class StatusKind:
-    """The ``status`` kind. ``record`` is ``docex.routing.receipts.RemoteReceipts(deadlines)``;
-    ``node_id`` is this node's."""
+    """The ``status`` kind. ``record`` is ``docex.routing.receipts.RemoteReceipts(deadlines)``,
+    ``fail`` is ``docex.routing.deliveries.record_failure``; ``node_id`` is this node's."""
 
     kind = KIND_STATUS
 
-    def __init__(self, db: Database, *, node_id: str, record: RecordReceipt) -> None:
+    def __init__(
+        self, db: Database, *, node_id: str, record: RecordReceipt, fail: FailDelivery
+    ) -> None:
         self.db = db
         self.node_id = node_id
         self.record = record
+        self.fail = fail
 
     # Sending side: a status transfer is its manifest alone.
 
@@ -170,6 +254,9 @@ class StatusKind:
         checked: list[Checked] = []
         with self.db.read() as session:
             for entry in entries:
+                if isinstance(entry, dict) and "notice" in entry:
+                    checked.append(self._notice(session, entry))
+                    continue
                 if not isinstance(entry, dict) or not all(
                     isinstance(entry.get(k), str)
                     for k in ("receipt", "issuer", "document_id", "recipient_id")
@@ -217,6 +304,81 @@ class StatusKind:
                 )
         return checked
 
+    def _notice(self, session: Session, entry: Mapping[str, Any]) -> Checked:
+        """A relay's transport notice: signed by its issuer, who must be on the way from the
+        sender's node to the recipients when this is the sender's node."""
+        if not all(isinstance(entry.get(k), str) for k in ("notice", "issuer", "document_id")):
+            raise ManifestInvalid("each notice has its JWS, issuer and document_id")
+        issuer = peers.peer(session, entry["issuer"])
+        if issuer is None:
+            raise ReceiptSignatureInvalid(
+                f"the issuing node {entry['issuer']!r} is not in the directory"
+            )
+        try:
+            claims = verify_statement(entry["notice"], issuer.signing_key, typ=NOTICE_TYPE)
+        except ValueError as exc:
+            raise ReceiptSignatureInvalid(
+                f"a notice does not verify with the key of node {issuer.id}: {exc}"
+            ) from exc
+        recipients = claims.get("recipients")
+        if (
+            claims.get("iss") != issuer.id
+            or claims.get("document_id") != entry["document_id"]
+            or not isinstance(claims.get("sender_id"), str)
+            or not isinstance(recipients, list)
+        ):
+            raise ReceiptSignatureInvalid(f"node {issuer.id}'s notice does not match its entry")
+        sender = session.get(Agency, claims["sender_id"])
+        if sender is not None and sender.node_id == self.node_id:
+            homes = _homes(session, {str(r) for r in recipients})
+            for node in set(homes.values()):
+                if issuer.id not in _on_the_way(session, self.node_id, node):
+                    raise NoticeNotOnRoute(
+                        f"node {issuer.id} is not on the way to node {node}: it cannot speak "
+                        "for these deliveries"
+                    )
+        status = Status(
+            receipt=entry["notice"],
+            issuer=issuer.id,
+            document_id=entry["document_id"],
+            recipient_id="",
+            to_agency_id=claims["sender_id"],
+            notice=True,
+        )
+        return Checked(status, claims)
+
+    def _apply_notice(self, session: Session, claims: Mapping[str, Any], *, now: datetime) -> None:
+        """The sender's deliveries the notice is about, still queued: waiting, through, or
+        failed for good."""
+        deliveries = session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.document_id == claims["document_id"],
+                Delivery.recipient_id.in_([str(r) for r in claims["recipients"]]),
+                Delivery.transport == QUEUED,
+            )
+            .order_by(Delivery.id)
+        ).all()
+        for delivery in deliveries:
+            if claims.get("failed"):
+                delivery.waiting_for = None
+                self.fail(
+                    session,
+                    delivery,
+                    delivery.attempts,
+                    f"node {claims['iss']} gave up: {claims['failed']}",
+                    now=now,
+                    final=True,
+                )
+            elif claims.get("waiting_for"):
+                delivery.waiting_for = str(claims["waiting_for"])
+                delivery.last_error = waiting_reason(delivery.waiting_for)
+                delivery.updated_at = now
+            else:
+                delivery.waiting_for = None
+                delivery.last_error = None
+                delivery.updated_at = now
+
     def commit(self, session: Session, inbound: Inbound, prepared: object) -> Accepted:
         """Record the statuses addressed to agencies hosted here; pass the others on."""
         if not isinstance(prepared, list):
@@ -232,6 +394,9 @@ class StatusKind:
             if homes.get(status.to_agency_id) != self.node_id:
                 onward.append(status)
                 self._relayed(session, inbound, status, claims)
+                continue
+            if status.notice:
+                self._apply_notice(session, claims, now=now)
                 continue
             delivery = session.scalar(
                 select(Delivery).where(
@@ -251,7 +416,7 @@ class StatusKind:
         document_ids = {c.status.document_id for c in prepared}
         return Accepted(
             document_id=document_ids.pop() if len(document_ids) == 1 else None,
-            detail={"recorded": recorded, "relayed": [s.entry()["issuer"] for s in onward]},
+            detail={"recorded": recorded, "relayed": len(onward)},
         )
 
     def _relayed(
@@ -265,7 +430,7 @@ class StatusKind:
             document_id=status.document_id,
             transfer_id=inbound.id,
             from_node=inbound.from_node,
-            receipt_id=str(claims.get("jti")),
-            code=str(claims.get("status")),
+            receipt_id=str(claims.get("jti", "")),
+            code=str(claims.get("status", "notice")),
             to=status.to_agency_id,
         )

@@ -240,11 +240,14 @@ def network(
                     node.store,
                     node.keks,
                     node.agency_keys,
-                    node_id=node_id,
+                    node.signer,
                     fail=record_failure,
                 ),
                 "status": StatusKind(
-                    node.db, node_id=node_id, record=RemoteReceipts(settings.deadlines)
+                    node.db,
+                    node_id=node_id,
+                    record=RemoteReceipts(settings.deadlines),
+                    fail=record_failure,
                 ),
             }
             members[node_id] = member

@@ -25,6 +25,7 @@ from docex.errors import (
 from docex.federation.documents import DOCUMENT_TYPE
 from docex.federation.kinds import Inbound
 from docex.federation.models import FederationDocument
+from docex.federation.statuses import NOTICE_TYPE
 from docex.routing.models import Receipt
 from docex.signing.jws import NodeSigner
 from docex.signing.keys import load_node_key
@@ -452,3 +453,93 @@ def test_a_recall_asked_on_the_senders_node_takes_effect_on_both(network: Networ
     main = view["files"][0]["id"]
     gone = nghean.client.get(f"/api/v1/documents/{document_id}/files/{main}", headers=recipient)
     assert gone.status_code == 410
+
+
+def test_a_relay_that_cannot_reach_the_next_node_tells_the_senders_node(
+    network: Network,
+) -> None:
+    hanoi, hub = network["hanoi"], network["hub"]
+    document_id = _send(network, "hanoi", H26, [H41])
+    sender = auth(network.credentials, H26)
+    hanoi.deliver()
+    network.carry("hanoi", "hub")
+    hub.deliver()
+
+    def seen() -> dict[str, Any]:
+        view = hanoi.client.get(f"/api/v1/documents/{document_id}", headers=sender).json()
+        return _recipient(view, H41)
+
+    network.fail("hub", "nghean", "connection refused", final=False)
+    network.fail("hub", "nghean", "connection refused", final=False)
+    assert len(hub.queued(peer="hanoi")) == 1  # told once, not once per attempt
+    network.carry("hub", "hanoi")
+    assert (seen()["transport"], seen()["waiting_for"], seen()["reason"]) == (
+        "queued",
+        "nghean",
+        "waiting for node nghean",
+    )
+    network.carry("hub", "nghean")  # through after all
+    network.carry("hub", "hanoi")
+    assert (seen()["transport"], seen()["waiting_for"], seen()["reason"]) == ("queued", None, None)
+
+
+def test_a_relay_giving_up_fails_the_senders_deliveries(network: Network) -> None:
+    hanoi, hub = network["hanoi"], network["hub"]
+    document_id = _send(network, "hanoi", H26, [H41])
+    hanoi.deliver()
+    network.carry("hanoi", "hub")
+    hub.deliver()
+    network.fail("hub", "nghean", "connection refused", final=True)
+    network.carry("hub", "hanoi")
+    view = hanoi.client.get(
+        f"/api/v1/documents/{document_id}", headers=auth(network.credentials, H26)
+    ).json()
+    assert _recipient(view, H41)["transport"] == "failed"
+    assert _recipient(view, H41)["reason"].startswith("node hub gave up")
+    assert [e.detail["delivery_id"] for e in _events(hanoi, events.DELIVERY_FAILED)]
+
+
+def test_a_notice_from_a_node_off_the_route_is_refused(network: Network) -> None:
+    hanoi, hub = network["hanoi"], network["hub"]
+    document_id = _send(network, "hub", G22, [H41])  # hub -> nghean: hanoi is not on the way
+    hub.deliver()
+    with hub.node.db.read() as session:
+        document = session.get(Document, document_id)
+        assert document is not None
+        manifest = {
+            "version": 1,
+            "statuses": [
+                {
+                    "notice": hanoi.node.signer.sign(
+                        {
+                            "iss": "hanoi",
+                            "at": "2026-11-26T07:00:00Z",
+                            "document_id": document_id,
+                            "sender_id": G22,
+                            "recipients": [H41],
+                            "waiting_for": None,
+                            "failed": "gave up",
+                        },
+                        typ=NOTICE_TYPE,
+                    ),
+                    "issuer": "hanoi",
+                    "document_id": document_id,
+                }
+            ],
+        }
+    inbound = Inbound(
+        id="n1",
+        kind="status",
+        from_node="hanoi",
+        manifest=manifest,
+        files={},
+        digest="sha-256=:x:",
+        received_at=hub.node.clock.now(),
+    )
+    with pytest.raises(DocexError) as refused:
+        network.receive(hub, inbound)
+    assert refused.value.code == "notice_not_on_route"
+    view = hub.client.get(
+        f"/api/v1/documents/{document_id}", headers=auth(network.credentials, G22)
+    ).json()
+    assert _recipient(view, H41)["transport"] == "queued"
