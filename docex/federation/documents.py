@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from docex.agencies.models import Agency
@@ -614,8 +615,12 @@ class DocumentKind:
         document_id = claims["document_id"]
         document = session.get(Document, document_id)
         if document is None and not prepared.present:
-            document = self._insert(session, inbound, prepared)
-        elif document is None:  # gone between prepare and commit: cannot be (no deletes)
+            try:
+                with session.begin_nested():  # the same document by another path, at once
+                    document = self._insert(session, inbound, prepared)
+            except IntegrityError:
+                document = session.get(Document, document_id)  # theirs won: ours are orphans
+        if document is None:  # gone between prepare and commit: cannot be (no deletes)
             raise ManifestInvalid(f"document {document_id} vanished while it was received")
         have = set(
             session.scalars(

@@ -543,3 +543,26 @@ def test_a_notice_from_a_node_off_the_route_is_refused(network: Network) -> None
         f"/api/v1/documents/{document_id}", headers=auth(network.credentials, G22)
     ).json()
     assert _recipient(view, H41)["transport"] == "queued"
+
+
+def test_the_same_document_by_two_paths_at_once_is_stored_once(network: Network) -> None:
+    hub, nghean = network["hub"], network["nghean"]
+    document_id = _send(network, "hub", G22, [H41])
+    hub.deliver()
+    [transfer] = hub.queued()
+    kind = nghean.kinds["document"]
+    first = network.inbound(hub, transfer.id)
+    second = dataclasses.replace(network.inbound(hub, transfer.id), id="other-path")
+    prepared = [kind.prepare(first), kind.prepare(second)]  # both before either commits
+    for inbound, ready in zip((first, second), prepared, strict=True):
+        with nghean.node.db.write() as session:
+            kind.commit(session, inbound, ready)
+    counts = _counts(nghean)
+    assert (counts["documents"], counts["files"], counts["deliveries"]) == (1, 2, 1)
+    with nghean.node.db.read() as session:
+        kept = set(
+            session.scalars(
+                select(DocumentFile.blob_key).where(DocumentFile.document_id == document_id)
+            )
+        )
+    assert kept < set(nghean.node.store.iter_keys())  # the loser's blobs: the sweeper's
