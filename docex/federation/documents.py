@@ -549,7 +549,10 @@ class DocumentKind:
         # A fresh key per write: two paths bringing the same document at once never overwrite
         # each other's blob; the one whose commit loses leaves orphans for the sweeper.
         key = f"f{uuid7().replace('-', '')}"
-        classification = Classification(_text(claims.get("classification"), "classification"))
+        try:
+            classification = Classification(_text(claims.get("classification"), "classification"))
+        except ValueError as exc:
+            raise ManifestInvalid("the document's classification is not one docex knows") from exc
         row = DocumentFile(
             id=file_id,
             document_id=document_id,

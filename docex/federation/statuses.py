@@ -193,6 +193,14 @@ def queue_notice(
     return queue_statuses(session, here=signer.node_id, outgoing=[notice], now=now)
 
 
+def _instant(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _on_the_way(session: Session, here: str, destination: str) -> set[str]:
     """The nodes a transfer from ``here`` to ``destination`` goes through, ``destination``
     included."""
@@ -279,7 +287,9 @@ class StatusKind:
                     ) from exc
                 author = session.get(Agency, str(claims.get("from")))
                 if (
-                    claims.get("iss") != issuer.id
+                    not all(isinstance(claims.get(k), str) for k in ("jti", "at", "from", "to"))
+                    or not _instant(claims["at"])
+                    or claims.get("iss") != issuer.id
                     or author is None
                     or author.node_id != issuer.id
                     or claims.get("document_id") != entry["document_id"]

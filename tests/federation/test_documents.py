@@ -5,6 +5,7 @@ stored."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from pathlib import Path
@@ -27,7 +28,7 @@ from docex.federation.kinds import Inbound
 from docex.federation.models import FederationDocument
 from docex.federation.statuses import NOTICE_TYPE
 from docex.routing.models import Receipt
-from docex.signing.jws import NodeSigner
+from docex.signing.jws import NodeSigner, canonical_json
 from docex.signing.keys import load_node_key
 from docex.vocabulary.levels import Classification
 from docex_client import models as client_models
@@ -377,6 +378,8 @@ def _resigned(inbound: Inbound, signer: NodeSigner, **changes: Any) -> Inbound:
         ("unknown_node", "origin_not_host"),
         ("stray_recipient", "recipient_not_addressed"),
         ("altered_file", "file_digest_mismatch"),
+        ("missing_file", "missing_file_part"),
+        ("bad_manifest", "invalid_manifest"),
     ],
 )
 def test_a_forged_or_misaddressed_document_is_refused_and_nothing_stored(
@@ -404,6 +407,10 @@ def test_a_forged_or_misaddressed_document_is_refused_and_nothing_stored(
         forged = json.loads(json.dumps(manifest))
         forged["recipients"].append({"agency_id": C1, "addressed_as": C1})
         inbound = dataclasses.replace(inbound, manifest=forged)
+    elif forgery == "missing_file":
+        inbound = dataclasses.replace(inbound, files={})
+    elif forgery == "bad_manifest":
+        inbound = dataclasses.replace(inbound, manifest={**manifest, "version": 2})
     else:
         [path] = [
             p
@@ -566,3 +573,31 @@ def test_the_same_document_by_two_paths_at_once_is_stored_once(network: Network)
             )
         )
     assert kept < set(nghean.node.store.iter_keys())  # the loser's blobs: the sweeper's
+
+
+@pytest.mark.parametrize("forgery", ["other_issuer", "altered"])
+def test_a_forged_status_is_refused_and_nothing_recorded(network: Network, forgery: str) -> None:
+    hub, hanoi, nghean = network["hub"], network["hanoi"], network["nghean"]
+    _send(network, "hub", G22, [H41])
+    hub.deliver()
+    network.carry("hub", "nghean")
+    nghean.deliver()
+    [status] = nghean.queued(peer="hub")
+    inbound = network.inbound(nghean, status.id)
+    entry = dict(inbound.manifest["statuses"][0])
+    header, payload, signature = entry["receipt"].split(".")
+    if forgery == "other_issuer":  # hanoi signs a 01 for an agency it does not host
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["iss"] = "hanoi"
+        entry.update(receipt=hanoi.node.signer.sign(claims), issuer="hanoi")
+    else:  # a relay turns the 01 into a 03, keeping the signature
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["status"] = "03"
+        forged = base64.urlsafe_b64encode(canonical_json(claims)).rstrip(b"=").decode()
+        entry["receipt"] = f"{header}.{forged}.{signature}"
+    forged_inbound = dataclasses.replace(inbound, manifest={"version": 1, "statuses": [entry]})
+    before = _counts(hub)
+    with pytest.raises(DocexError) as refused:
+        network.receive(hub, forged_inbound)
+    assert refused.value.code == "receipt_signature_invalid"
+    assert _counts(hub) == before
