@@ -290,6 +290,15 @@ def test_a_confidential_document_relayed_by_the_hub_is_ciphertext_there_and_deli
         assert hub.client.get("/api/v1/inbox", headers=headers).json()["items"] == []
         assert hub.client.get("/api/v1/outbox", headers=headers).json()["items"] == []
 
+    # Its auditors see that it passed, never what it says.
+    audited = hub.client.get(
+        f"/api/v1/documents/{document_id}", headers=auth(network.credentials, "auditor")
+    )
+    assert audited.status_code == 200
+    assert audited.json()["content_withheld"] is True
+    assert audited.json()["envelope"]["subject"] != envelope()["subject"]
+    assert envelope()["subject"] not in json.dumps(audited.json(), ensure_ascii=False)
+
     # 01 travels back through the hub to the sender's node.
     network.carry("nghean", "hub")
     assert [t.peer for t in hub.queued(kind="status")] == ["hanoi"]
