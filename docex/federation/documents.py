@@ -297,19 +297,43 @@ def _read(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What streaming a stored file needs, copied off its row: the wire streams it after the
+    session that read the row is gone (and again on each attempt)."""
+
+    document_id: str
+    file_id: str
+    blob_key: str
+    kek_version: int | None
+    wrapped_key: bytes | None
+    sha256: str
+    size: int
+    classification: Classification
+
+    @classmethod
+    def of(cls, file: DocumentFile, classification: Classification) -> _Stored:
+        return cls(
+            file.document_id,
+            file.id,
+            file.blob_key,
+            file.kek_version,
+            file.wrapped_key,
+            file.sha256,
+            file.size,
+            classification,
+        )
+
+
 def _plaintext(
-    store: BlobStore,
-    keks: KekRing,
-    agency_keys: AgencyKeyStore,
-    file: DocumentFile,
-    classification: Classification,
+    store: BlobStore, keks: KekRing, agency_keys: AgencyKeyStore, file: _Stored
 ) -> Iterator[bytes]:
     dek = data_key(
         keks,
         agency_keys,
         document_id=file.document_id,
-        file_id=file.id,
-        classification=classification,
+        file_id=file.file_id,
+        classification=file.classification,
         kek_version=file.kek_version,
         wrapped_key=file.wrapped_key,
         agency_wrap=None,
@@ -319,8 +343,8 @@ def _plaintext(
         store.open(file.blob_key),
         dek,
         document_id=file.document_id,
-        file_id=file.id,
-        classification=classification,
+        file_id=file.file_id,
+        classification=file.classification,
         sha256=file.sha256,
         size=file.size,
     )
@@ -369,7 +393,11 @@ class DocumentKind:
             file = stored[entry["id"]]
             if entry["encoding"] == PLAIN:
                 chunks = functools.partial(
-                    _plaintext, self.store, self.keks, self.agency_keys, file, classification
+                    _plaintext,
+                    self.store,
+                    self.keks,
+                    self.agency_keys,
+                    _Stored.of(file, classification),
                 )
                 parts.append(Part(file_part(file.id), file.content_type, file.size, chunks))
             else:

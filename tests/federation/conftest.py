@@ -93,27 +93,28 @@ class Network:
 
     def inbound(self, source: Member, transfer_id: str) -> Inbound:
         """What the wire would hand the receiving kind for one of ``source``'s transfers."""
-        with source.node.db.read() as session:
+        with source.node.db.write() as session:
             transfer = session.get(Transfer, transfer_id)
             assert transfer is not None
-            kind = source.kinds[transfer.kind]
-            files: dict[str, Path] = {}
-            for part in kind.parts(session, transfer):
-                path = self.spool / uuid.uuid4().hex
-                with path.open("wb") as out:
-                    for chunk in part.chunks():
-                        out.write(chunk)
-                assert path.stat().st_size == part.size
-                files[part.name] = path
-            return Inbound(
-                id=transfer.id,
-                kind=transfer.kind,
-                from_node=source.id,
-                manifest=json.loads(transfer.manifest),
-                files=files,
-                digest="sha-256=:test:",
-                received_at=source.node.clock.now(),
-            )
+            kind_name, manifest = transfer.kind, json.loads(transfer.manifest)
+            parts = source.kinds[kind_name].parts(session, transfer)
+        files: dict[str, Path] = {}
+        for part in parts:  # streamed after the session is gone, as the wire does
+            path = self.spool / uuid.uuid4().hex
+            with path.open("wb") as out:
+                for chunk in part.chunks():
+                    out.write(chunk)
+            assert path.stat().st_size == part.size
+            files[part.name] = path
+        return Inbound(
+            id=transfer_id,
+            kind=kind_name,
+            from_node=source.id,
+            manifest=manifest,
+            files=files,
+            digest="sha-256=:test:",
+            received_at=source.node.clock.now(),
+        )
 
     def receive(self, target: Member, inbound: Inbound) -> Accepted:
         kind = target.kinds[inbound.kind]
