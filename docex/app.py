@@ -42,7 +42,9 @@ from docex.db import Database
 from docex.documents.orphans import sweep_orphans
 from docex.documents.upload import sweep_spool
 from docex.federation.directory import DirectoryFetcher
+from docex.federation.documents import DocumentKind
 from docex.federation.registry import KindRegistry
+from docex.federation.statuses import StatusKind
 from docex.federation.transport import TransferTransport
 from docex.federation.witnessing import WITNESS_NAME, PeerWitnessing, peer_transports
 from docex.groupcommit import GroupCommitter
@@ -62,7 +64,8 @@ from docex.metrics import Metrics
 from docex.node import Node
 from docex.queue.jobs import RetryPolicy
 from docex.routing.deadlines import OverdueSweep
-from docex.routing.deliveries import DeliveryTransport
+from docex.routing.deliveries import DeliveryTransport, record_failure
+from docex.routing.receipts import RemoteReceipts
 from docex.routing.webhooks.transport import WebhookTransport
 from docex.routing.worker import Worker
 from docex.signing.jws import ecdsa_key
@@ -129,7 +132,18 @@ def build_node(
 
     routing = settings.dispatcher
     keks = kek_ring(settings)
-    kinds = KindRegistry()  # empty here: the transfer kinds are registered on it (Node.kinds)
+    agency_keys = agency_key_store(settings)
+    # What travels between nodes (docs/federation.md): documents, and statuses going back.
+    kinds = KindRegistry()
+    kinds.register(DocumentKind(db, store, keks, agency_keys, signer, fail=record_failure))
+    kinds.register(
+        StatusKind(
+            db,
+            node_id=settings.node_id,
+            record=RemoteReceipts(settings.deadlines),
+            fail=record_failure,
+        )
+    )
     witnessing = PeerWitnessing(
         db,
         Cosigner(WITNESS_NAME.format(node=settings.node_id), witness_key(settings)),
@@ -210,7 +224,7 @@ def build_node(
         overdue=OverdueSweep(db, clock, settings.deadlines),
         committer=committer,
         keks=keks,
-        agency_keys=agency_key_store(settings),
+        agency_keys=agency_keys,
         signatures=signatures,
         proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
         refusals=RefusalTally(db, clock, window_seconds=settings.refusal_window_seconds),

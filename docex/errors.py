@@ -230,3 +230,53 @@ class WebhookTargetForbidden(Unprocessable):
     link-local or otherwise non-public address (SSRF), and the operator does not allow those."""
 
     default_code = "webhook_target_forbidden"
+
+
+# -- federation: what a peer's document or status transfer is refused for (docex.federation) ---
+
+
+class OriginSignatureInvalid(Forbidden):
+    """A document whose origin signature does not verify against the origin node's key in the
+    directory, or does not cover what the manifest carries: a relay altered it, or a forgery."""
+
+    default_code = "origin_signature_invalid"
+
+
+class OriginNotHost(Forbidden):
+    """A document whose origin node, per the directory, does not host its sender agency (or a
+    node the directory does not list)."""
+
+    default_code = "origin_not_host"
+
+
+class RecipientNotAddressed(Forbidden):
+    """A document transfer carrying a recipient the origin did not address."""
+
+    default_code = "recipient_not_addressed"
+
+
+class ReceiptSignatureInvalid(Forbidden):
+    """A status whose receipt does not verify against its issuing node's key, or whose issuing
+    node does not host the agency the status is from."""
+
+    default_code = "receipt_signature_invalid"
+
+
+class NoticeNotOnRoute(Forbidden):
+    """A relay's transport notice from a node that is not on the way to the deliveries it
+    speaks of."""
+
+    default_code = "notice_not_on_route"
+
+
+class ManifestInvalid(Unprocessable):
+    """A document or status manifest that is not what its kind describes."""
+
+    default_code = "invalid_manifest"
+
+
+class TransferFileMismatch(Unprocessable):
+    """A file part missing from a document transfer, or whose size or SHA-256 is not the one
+    the signed manifest states."""
+
+    default_code = "file_digest_mismatch"

@@ -55,6 +55,7 @@ from docex_client.models import (
     Signature,
     Token,
     TraceItem,
+    WaitingRecipient,
 )
 from docex_client.multipart import Progress
 from docex_client.retry import NO_RETRY, RetryPolicy
@@ -105,6 +106,7 @@ __all__ = [
     "TransportError",
     "UnavailableError",
     "UnsupportedMediaError",
+    "WaitingRecipient",
     "__version__",
     "status_label",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "Signature",
     "Token",
     "TraceItem",
+    "WaitingRecipient",
 ]
 
 JSON = Mapping[str, Any]
@@ -307,6 +308,10 @@ class Recipient:
     raw: JSON = field(repr=False, compare=False)
     reason: str | None = None
     """Why the delivery failed (``transport`` failed), or why its last attempt did."""
+    node: str | None = None
+    """The recipient's node once routed (the sender's own node for a local recipient)."""
+    waiting_for: str | None = None
+    """The peer node a transfer carrying it waits for while that node cannot be reached."""
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
@@ -324,6 +329,8 @@ class Recipient:
             superseded_by=f.opt_text("superseded_by"),
             raw=f.data,
             reason=f.opt_text("reason"),
+            node=f.opt_text("node"),
+            waiting_for=f.opt_text("waiting_for"),
         )
 
 
@@ -470,6 +477,8 @@ class OutboxItem:
     raw: JSON = field(repr=False, compare=False)
     failed: list[FailedRecipient] = field(default_factory=list)
     """The recipients the node gave up on, with the reason."""
+    waiting: list[WaitingRecipient] = field(default_factory=list)
+    """Recipients on other nodes whose transfer waits for a peer ("waiting for node X")."""
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
@@ -487,6 +496,7 @@ class OutboxItem:
             overdue=f.flag("overdue"),
             business_state=f.counts("business_state"),
             failed=f.items("failed", FailedRecipient.from_json),
+            waiting=f.items("waiting", WaitingRecipient.from_json),
             raw=f.data,
         )
 
@@ -551,6 +561,28 @@ class FailedRecipient:
             reason=f.opt_text("reason"),
             attempts=f.integer("attempts"),
             failed_at=f.time("failed_at"),
+            raw=f.data,
+        )
+
+
+@dataclass(frozen=True)
+class WaitingRecipient:
+    """A recipient on another node whose transfer waits for a peer that cannot be reached."""
+
+    agency_id: str
+    node: str | None
+    """The recipient's node."""
+    waiting_for: str
+    """The peer (next hop) the transfer waits for."""
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        f = _Fields(data, "waiting recipient")
+        return cls(
+            agency_id=f.text("agency_id"),
+            node=f.opt_text("node"),
+            waiting_for=f.text("waiting_for"),
             raw=f.data,
         )
 

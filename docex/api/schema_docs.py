@@ -98,6 +98,8 @@ _RECIPIENT = {
     "updated_at": AT,
     "business_state": None,
     "superseded_by": None,
+    "node": "nghean",
+    "waiting_for": None,
 }
 _DOCUMENT = {
     "id": DOCUMENT_ID,
@@ -155,6 +157,7 @@ _OUTBOX_ITEM = {
     "overdue": True,
     "business_state": {},
     "failed": [],
+    "waiting": [],
 }
 _OVERDUE_ITEM = {
     "document_id": DOCUMENT_ID,
@@ -348,6 +351,10 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "updated_at": _TIME,
             "business_state": _BUSINESS_STATE,
             "superseded_by": _SUPERSEDED_BY,
+            "node": "the recipient's node once the delivery is routed (this node's id for a "
+            "local recipient); null before",
+            "waiting_for": "the peer node a transfer carrying this delivery waits for while "
+            "that node cannot be reached; null otherwise",
         },
     ),
     "InboxItem": SchemaDoc(
@@ -378,6 +385,8 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "business_state": "recipients for whom the document is recalled, updated or "
             "replaced (only states that occur)",
             "failed": "the recipients the node gave up on (transport failed), with the reason",
+            "waiting": "recipients on other nodes whose transfer waits for a peer that cannot "
+            "be reached (waiting for node X)",
             "content_withheld": _WITHHELD,
             "created_at": _TIME,
             "overdue": "true when some recipient did not answer by its due time",
@@ -415,6 +424,14 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
             "reason": "the last attempt's error",
             "attempts": "attempts made before giving up",
             "failed_at": _TIME,
+        },
+    ),
+    "WaitingRecipient": SchemaDoc(
+        "A recipient on another node whose transfer waits for a peer that cannot be reached.",
+        {"agency_id": H41, "node": "nghean", "waiting_for": "hub"},
+        {
+            "node": "the recipient's node",
+            "waiting_for": "the peer (next hop) the transfer waits for",
         },
     ),
     "OutboxPage": SchemaDoc(

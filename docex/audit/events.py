@@ -44,8 +44,14 @@ DOCUMENT_REPLAYED: Final = "intake:document:replayed"
 # A recipient written ``group:<name>``: what the group expanded to at that moment, one event
 # listing every delivery it made (docex.documents.deliveries), not one event per delivery.
 RECIPIENT_RESOLVED: Final = "intake:recipient:resolved"
+# Federation: documents and statuses crossing nodes (docex.federation.documents, .statuses).
+# A document's transfer queued towards the next hop (the deliveries it carries), a document
+# received from a peer (the hop, the trace so far), a status passed on towards its node.
+FEDERATION_DOCUMENT_FORWARDED: Final = "federation:document:forwarded"
+FEDERATION_DOCUMENT_RECEIVED: Final = "federation:document:received"
+FEDERATION_STATUS_RELAYED: Final = "federation:status:relayed"
 # Events about a document as a whole, not about one delivery: every party's trace shows them.
-DOCUMENT_WIDE: Final = frozenset({DOCUMENT_ACCEPTED})
+DOCUMENT_WIDE: Final = frozenset({DOCUMENT_ACCEPTED, FEDERATION_DOCUMENT_RECEIVED})
 # Routing.
 DELIVERY_QUEUED: Final = "routing:delivery:queued"
 DELIVERY_DELIVERED: Final = "routing:delivery:delivered"

@@ -8,7 +8,8 @@ files — further needs clearance at or above its classification; an uncleared m
 agency sees the inbox line with the subject withheld, and nothing more. Auditors see the
 envelopes and traces of every document (that is their job) but never file contents, and the
 subject and other free text of a classified envelope (``READ_CONTENT``) only when their own
-clearance covers it: to everyone else those read as a placeholder naming the document. The
+clearance covers it — and never of a document their node only relays to another node: to
+everyone else those read as a placeholder naming the document. The
 files of a document a recipient agreed to recall are gone for that recipient (410
 ``recalled``), not for the sender.
 
@@ -92,6 +93,9 @@ class Parties:
     # Recipients that agreed to the document's recall (``business_state`` recalled): its files
     # are no longer theirs to read (410 ``recalled``); the sender keeps them.
     recalled_for: frozenset[str] = frozenset()
+    # This node only relays the document (received from another node, no recipient here has
+    # it): its auditors see that it passed, never what it says, however cleared they are.
+    relayed: bool = False
 
 
 # Which business status each kind of recipient principal may report (DOMAIN.md "Statuses").
@@ -165,9 +169,11 @@ def allowed(
                 and cleared(actor, parties.classification)
             )
         case Action.READ_CONTENT if parties is not None:
-            # Classified text is for the cleared: the auditor's role is no clearance.
+            # Classified text is for the cleared: the auditor's role is no clearance; and what
+            # a relay carries is not its auditors' to read.
             return cleared(actor, parties.classification) and (
-                actor.kind is Kind.AUDITOR or (agency_member and _is_party(actor, parties))
+                (actor.kind is Kind.AUDITOR and not parties.relayed)
+                or (agency_member and _is_party(actor, parties))
             )
         case Action.READ_FILE if parties is not None:
             return (

@@ -26,13 +26,17 @@ from docex.vocabulary.transport import DELIVERED
 def parties_of(document: Document, deliveries: Iterable[Delivery]) -> Parties:
     """A recipient becomes a party when the document reaches its inbox, not before: until then
     it does not exist for that agency (as it would not on a remote recipient's node). A
-    recipient that agreed to its recall stays a party, with the files gone (``recalled_for``)."""
+    recipient that agreed to its recall stays a party, with the files gone (``recalled_for``).
+    A document received from another node that no recipient here has is ``relayed``."""
     deliveries = list(deliveries)
+    recipients = frozenset(d.recipient_id for d in deliveries if d.transport == DELIVERED)
     return Parties(
         sender_id=document.sender_id,
-        recipient_ids=frozenset(d.recipient_id for d in deliveries if d.transport == DELIVERED),
+        recipient_ids=recipients,
         classification=Classification(document.classification),
         recalled_for=frozenset(d.recipient_id for d in deliveries if d.business_state == RECALLED),
+        # Received from another node (its sender is no principal here) and in no inbox here.
+        relayed=document.sender_principal_id is None and not recipients,
     )
 
 

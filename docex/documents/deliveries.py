@@ -34,10 +34,11 @@ def queue_deliveries(
     *,
     priority: int,
     now: datetime,
-    actor_id: str,
+    actor_id: str | None,
 ) -> list[Delivery]:
     """Insert one queued delivery per recipient (one statement for all of them) and record how
-    each was addressed. Returns the deliveries, in ``recipients`` order, as unattached objects
+    each was addressed (``actor_id`` None: a document received from another node). Returns the
+    deliveries, in ``recipients`` order, as unattached objects
     (their rows are in the database; the session does not track them)."""
     rows: list[dict[str, Any]] = [
         {

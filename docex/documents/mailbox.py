@@ -27,6 +27,7 @@ from docex.documents.schemas import (
     InboxPage,
     OutboxItem,
     OutboxPage,
+    WaitingRecipient,
 )
 from docex.documents.views import withheld_subject
 from docex.kit.clock import as_utc, rfc3339
@@ -130,6 +131,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
             if state is not None:
                 counts[document_id][2][state] += n
     failed = _failed_recipients(session, [d.id for d in page])
+    waiting = _waiting_recipients(session, [d.id for d in page])
     items = []
     for d in page:
         content = visibility(actor, parties_of(d, [])).content
@@ -148,6 +150,7 @@ def outbox(session: Session, actor: Actor, *, limit: int, cursor: str | None) ->
                 overdue=d.id in overdue,
                 business_state=dict(counts[d.id][2]),
                 failed=failed.get(d.id, []),
+                waiting=waiting.get(d.id, []),
             )
         )
     next_cursor = encode_cursor(page[-1].id) if len(docs) > limit else None
@@ -175,4 +178,26 @@ def _failed_recipients(
                 failed_at=rfc3339(d.updated_at),
             )
         )
+    return found
+
+
+def _waiting_recipients(
+    session: Session, document_ids: list[str]
+) -> dict[str, list[WaitingRecipient]]:
+    """Recipients on other nodes whose transfer waits for a peer: "waiting for node X"."""
+    found: dict[str, list[WaitingRecipient]] = {}
+    if not document_ids:
+        return found
+    rows = session.scalars(
+        select(Delivery)
+        .where(Delivery.document_id.in_(document_ids), Delivery.waiting_for.is_not(None))
+        .order_by(Delivery.document_id, Delivery.recipient_id)
+    )
+    for d in rows:
+        if d.waiting_for is not None:
+            found.setdefault(d.document_id, []).append(
+                WaitingRecipient(
+                    agency_id=d.recipient_id, node=d.node_id, waiting_for=d.waiting_for
+                )
+            )
     return found

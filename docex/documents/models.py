@@ -26,7 +26,8 @@ class Document(Base):
     message_id: Mapped[str] = mapped_column(String(200))
     business_id: Mapped[str] = mapped_column(String(300))
     sender_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
-    sender_principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"))
+    # Null for a document received from another node: its sender is a principal of that node.
+    sender_principal_id: Mapped[str | None] = mapped_column(ForeignKey("principals.id"))
     envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
     fingerprint: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(1000))
@@ -93,6 +94,10 @@ class Delivery(Base):
     priority: Mapped[int] = mapped_column(Integer)  # higher goes first (its job's priority)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # as its job last reported
     last_error: Mapped[str | None] = mapped_column(String(500))  # why it waits or failed
+    # The recipient's node, once routed (this node for a local delivery), and the next hop a
+    # transfer carrying it waits for while that peer cannot be reached (docex.federation).
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    waiting_for: Mapped[str | None] = mapped_column(String(64))
     flag: Mapped[str | None] = mapped_column(String(64))  # e.g. stored_file_corrupt
     incoming_number: Mapped[str | None] = mapped_column(String(50))
     # What became of the document for this recipient once it accepted a recall, update or

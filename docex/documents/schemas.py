@@ -45,6 +45,10 @@ class RecipientOut(BaseModel):
     updated_at: str
     business_state: str | None = None  # recalled | updated | replaced (vocabulary.business)
     superseded_by: str | None = None  # the document that updated, replaced or revoked it
+    # The recipient's node once routed (this node's id for a local recipient), and the peer a
+    # transfer carrying it waits for while that node cannot be reached (docs/federation.md).
+    node: str | None = None
+    waiting_for: str | None = None
 
 
 class DocumentOut(BaseModel):
@@ -88,6 +92,14 @@ class FailedRecipient(BaseModel):
     failed_at: str
 
 
+class WaitingRecipient(BaseModel):
+    """A recipient on another node whose transfer waits for a peer that cannot be reached."""
+
+    agency_id: str
+    node: str | None  # the recipient's node
+    waiting_for: str  # the peer the transfer waits for (the next hop)
+
+
 class OutboxItem(BaseModel):
     document_id: str
     business_id: str
@@ -102,6 +114,7 @@ class OutboxItem(BaseModel):
     overdue: bool = False  # some recipient did not answer by its due time
     business_state: dict[str, int] = Field(default_factory=dict)  # recipients per state
     failed: list[FailedRecipient] = Field(default_factory=list)
+    waiting: list[WaitingRecipient] = Field(default_factory=list)
 
 
 class OutboxPage(BaseModel):

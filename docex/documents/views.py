@@ -160,6 +160,8 @@ def _document_out(
                 updated_at=rfc3339(d.updated_at),
                 business_state=d.business_state,
                 superseded_by=d.superseded_by,
+                node=d.node_id,
+                waiting_for=d.waiting_for,
             )
             for d in deliveries
             if seen.shows_recipient(d.recipient_id)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docex.db import Base, UTCDateTime
@@ -102,3 +103,18 @@ class DirectoryVersion(Base):
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(16))  # published | fetched
     document: Mapped[str] = mapped_column(Text)  # the JWS (compact serialization), as signed
+
+
+class FederationDocument(Base):
+    """What a document that crossed nodes keeps of its journey (docex.federation.documents):
+    the origin node's signature over it, forwarded unchanged by every relay, and the trace of
+    hops so far (edXML TraceHeader: one entry per node, ``{"node", "at"}``)."""
+
+    __tablename__ = "federation_documents"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    origin_node: Mapped[str] = mapped_column(String(64))
+    origin_signature: Mapped[str] = mapped_column(Text)  # JWS (typ docex-document+jws)
+    trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    received_from: Mapped[str | None] = mapped_column(String(64))  # None on the origin node
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -48,3 +48,11 @@ def queue(
     session.flush()
     jobs.enqueue(session, JOB_TRANSFER, [transfer.id], now=now, priority=priority)
     return transfer
+
+
+def manifest_of(transfer: Transfer) -> dict[str, Any]:
+    """The manifest a transfer carries, parsed (its stored text is the exact bytes sent)."""
+    value = json.loads(transfer.manifest)
+    if not isinstance(value, dict):
+        raise ValueError(f"transfer {transfer.id} has no manifest object")
+    return value

@@ -5,7 +5,11 @@
        └──attempts or TTL used up──► failed ──requeue (an operator)──► queued
 
 A delivery and its job (``docex.queue``, kind ``delivery``) are created in the intake
-transaction; the routing worker hands the job to :class:`DeliveryTransport`.
+transaction; the routing worker hands the job to :class:`DeliveryTransport`. A recipient
+hosted on another node is carried there by a transfer to the next hop
+(``docex.federation.documents``): the job completes, the delivery stays ``queued`` until the
+recipient's node sends its 01 back, and ``waiting_for`` names the peer while that transfer
+waits for it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from docex.audit import events
 from docex.config import DeadlineSettings
 from docex.db import Database
 from docex.documents.models import Delivery, Document
+from docex.federation import peers
+from docex.federation.documents import queue_document
 from docex.kit.faults import DELIVERY_BEFORE_COMMIT, crash_point
 from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
@@ -59,6 +65,7 @@ def deliver_locally(
         return
     for document, delivery in delivered:
         delivery.transport = DELIVERED
+        delivery.node_id = signer.node_id
         delivery.delivered_at = now
         delivery.updated_at = now
         delivery.status = statuses.ARRIVED
@@ -97,9 +104,11 @@ def deliver_locally(
 
 class DeliveryTransport:
     """Moves deliveries to the agencies this node hosts: the recipient's inbox and a signed 01,
-    completed in one transaction with the job. A recipient hosted elsewhere waits (no route yet:
-    the federation transport will carry it) and, once the job's attempts or TTL are used up,
-    fails for good, and the sender is told."""
+    completed in one transaction with the job. Deliveries to agencies hosted on other nodes
+    become transfers: one per (document, next hop) in the batch, however many recipients it
+    carries (a broadcast sends each next hop one). A recipient on a node the directory gives no
+    way to waits ("no route") and, once the job's attempts or TTL are used up, fails for good,
+    and the sender is told."""
 
     kind = JOB_DELIVERY
 
@@ -145,10 +154,22 @@ class DeliveryTransport:
                 or rows[job.ref].transport != QUEUED
                 or homes.get(rows[job.ref].recipient_id) == self.node_id
             ]
-            done = jobs.complete(session, here)
             taken = {job.id for job in here}
+            hops: dict[str, str | None] = {}
+            for job in batch:
+                node = homes.get(rows[job.ref].recipient_id) if job.id not in taken else None
+                if node is not None and node not in hops:
+                    hops[node] = peers.next_hop(session, self.node_id, node)
+            away = [
+                job
+                for job in batch
+                if job.id not in taken
+                and hops.get(homes.get(rows[job.ref].recipient_id) or "") is not None
+            ]
+            done = jobs.complete(session, [*here, *away])
+            taken |= {job.id for job in away}
             waiting = [job for job in batch if job.id not in taken]
-            moving = [rows[j.ref] for j in here if j.id in done and j.ref in rows]
+            moving = [rows[j.ref] for j in [*here, *away] if j.id in done and j.ref in rows]
             wanted = list({delivery.document_id for delivery in moving})
             documents = {
                 d.id: d for d in session.scalars(select(Document).where(Document.id.in_(wanted)))
@@ -161,7 +182,9 @@ class DeliveryTransport:
                 delivery.attempts = job.attempts
                 arriving.append((documents[delivery.document_id], delivery))
             deliver_locally(session, self.signer, arriving, now=now, deadlines=self.deadlines)
-            delivered = len(arriving)
+            forwarded = [j for j in away if j.id in done]
+            self._forward(session, forwarded, rows, homes, hops, documents, now)
+            delivered = len(arriving) + len(forwarded)
             for job in waiting:
                 delivery = rows[job.ref]
                 reason = f"no route to node {homes.get(delivery.recipient_id)!r}"
@@ -177,6 +200,30 @@ class DeliveryTransport:
             for outcome in outcomes:
                 self.on_failure(outcome)
         return delivered
+
+    def _forward(
+        self,
+        session: Session,
+        away: Sequence[Claimed],
+        rows: dict[str, Delivery],
+        homes: dict[str, str],
+        hops: dict[str, str | None],
+        documents: dict[str, Document],
+        now: datetime,
+    ) -> None:
+        """The deliveries to other nodes, grouped by (document, next hop): one transfer each."""
+        groups: dict[tuple[str, str], list[Delivery]] = {}
+        for job in away:
+            delivery = rows[job.ref]
+            node = homes[delivery.recipient_id]
+            delivery.attempts = job.attempts
+            delivery.node_id = node
+            delivery.updated_at = now
+            hop = hops[node]
+            if hop is not None:
+                groups.setdefault((delivery.document_id, hop), []).append(delivery)
+        for (document_id, hop), carried in groups.items():
+            queue_document(session, self.signer, documents[document_id], carried, peer=hop, now=now)
 
 
 def record_failure(

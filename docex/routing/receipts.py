@@ -13,7 +13,7 @@ receipt's transaction, with its audit event).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,14 +21,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from docex.agencies.models import Agency
 from docex.audit import events
 from docex.auth.policy import WITHHELD, Action, Actor, Visibility, authorize
+from docex.config import DeadlineSettings
 from docex.db import insert_if_missing
 from docex.documents.access import load_visible, parties_of
 from docex.documents.models import Delivery, Document
 from docex.errors import Conflict, IdempotencyKeyConflict, IllegalTransition, Unprocessable
-from docex.kit.clock import rfc3339
+from docex.federation.statuses import Status, queue_statuses
+from docex.kit.clock import as_utc, rfc3339
 from docex.kit.ids import uuid7
+from docex.routing.deadlines import due_time
 from docex.routing.models import Receipt, RegistryCounter
 from docex.routing.schemas import ReceiptList, ReceiptOut, StatusOut
 from docex.routing.webhooks import events as webhooks
@@ -127,6 +131,7 @@ def issue_receipt(
     session.add(receipt)
     events.record(session, events.STATUS_RECORDED, at=now, **_recorded(receipt))
     _tell(session, document, delivery, receipt, now=now)
+    _travel(session, signer.node_id, [(delivery, receipt)], now=now)
     return receipt
 
 
@@ -155,7 +160,42 @@ def issue_arrivals(
     events.record_many(session, events.STATUS_RECORDED, [_recorded(r) for r in receipts], at=now)
     for (document, delivery), receipt in zip(delivered, receipts, strict=True):
         _tell(session, document, delivery, receipt, now=now)
+    _travel(
+        session,
+        signer.node_id,
+        [(delivery, r) for (_, delivery), r in zip(delivered, receipts, strict=True)],
+        now=now,
+    )
     return receipts
+
+
+def _travel(
+    session: Session, here: str, issued: Sequence[tuple[Delivery, Receipt]], *, now: datetime
+) -> None:
+    """Receipts addressed to an agency hosted on another node go there, signed as they are
+    (``docex.federation.statuses``): one transfer per next hop for the whole batch."""
+    targets = {r.to_agency_id for _, r in issued}
+    homes = dict(
+        session.execute(select(Agency.id, Agency.node_id).where(Agency.id.in_(targets))).all()
+    )
+    away = [(d, r) for d, r in issued if homes.get(r.to_agency_id, here) != here]
+    if not away:
+        return
+    queue_statuses(
+        session,
+        here=here,
+        outgoing=[
+            Status(
+                receipt=r.signed,
+                issuer=here,
+                document_id=r.document_id,
+                recipient_id=d.recipient_id,
+                to_agency_id=r.to_agency_id,
+            )
+            for d, r in away
+        ],
+        now=now,
+    )
 
 
 def _recorded(receipt: Receipt) -> dict[str, Any]:
@@ -527,3 +567,91 @@ def receipt_view(seen: Visibility, receipt: Receipt) -> ReceiptOut:
         signed=receipt.signed if seen.shows_signed_receipt(has_note=has_note) else None,
         content_withheld=has_note and not seen.content,
     )
+
+
+class RemoteReceipts:
+    """Records a status that another node issued and signed (it arrived by a ``status``
+    transfer, ``docex.federation.statuses``) as a local one is recorded: the receipt in the
+    document's list (its id and JWS as issued), the delivery's status, and for 01 its transport
+    and due time, the business state a 15 or an accepting code changes (``take_effect``), the
+    audit events and webhooks. The same receipt again is recorded once."""
+
+    def __init__(self, deadlines: DeadlineSettings) -> None:
+        self.deadlines = deadlines
+
+    def __call__(
+        self,
+        session: Session,
+        document: Document,
+        delivery: Delivery,
+        claims: Mapping[str, Any],
+        signed: str,
+        *,
+        now: datetime,
+    ) -> bool:
+        receipt_id = str(claims["jti"])
+        if session.get(Receipt, receipt_id) is not None:
+            return False
+        session.refresh(delivery, with_for_update=True)
+        code = str(claims["status"])
+        at = as_utc(datetime.fromisoformat(str(claims["at"])))
+        history = session.execute(
+            select(Receipt.code, Receipt.created_at)
+            .where(Receipt.delivery_id == delivery.id)
+            .order_by(Receipt.created_at, Receipt.id)
+        ).all()
+        earlier = [c for c, created in history if as_utc(created) <= at]
+        latest = not history or all(as_utc(created) <= at for _, created in history)
+        receipt = Receipt(
+            id=receipt_id,
+            document_id=document.id,
+            delivery_id=delivery.id,
+            code=code,
+            from_agency_id=str(claims["from"]),
+            to_agency_id=str(claims["to"]),
+            principal_id=None,
+            note=claims.get("note"),
+            incoming_number=claims.get("incoming_number"),
+            created_at=at,
+            signed=signed,
+        )
+        session.add(receipt)
+        if code == statuses.ARRIVED and delivery.transport != DELIVERED:
+            delivery.transport = DELIVERED
+            delivery.delivered_at = at
+            delivery.due_at = due_time(at, document.urgency, self.deadlines)
+            delivery.waiting_for = None
+            delivery.last_error = None
+            events.record(
+                session,
+                events.DELIVERY_DELIVERED,
+                at=now,
+                agency_id=delivery.recipient_id,
+                document_id=document.id,
+                delivery_id=delivery.id,
+                node_id=str(claims["iss"]),
+                attempt=delivery.attempts,
+            )
+        if latest:
+            delivery.status = code
+        if code == statuses.ACCEPTED and receipt.incoming_number:
+            delivery.incoming_number = receipt.incoming_number
+        delivery.updated_at = now
+        events.record(
+            session,
+            events.STATUS_RECORDED,
+            at=now,
+            node_id=str(claims["iss"]),
+            **_recorded(receipt),
+        )
+        _tell(session, document, delivery, receipt, now=now)
+        take_effect(
+            session,
+            document,
+            delivery,
+            receipt,
+            previous=earlier[-1] if earlier else None,
+            business_type=(document.envelope.get("business") or {}).get("type", "new"),
+            now=now,
+        )
+        return True

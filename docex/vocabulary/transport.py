@@ -1,7 +1,9 @@
 """Where a delivery stands in the node's machinery, apart from its business status (01–16).
 
 ``queued``: accepted, waiting for the routing worker; ``delivered``: in the recipient's inbox (the
-node issued status 01); ``failed``: given up on, with a reason the sender sees.
+node issued status 01); ``failed``: given up on, with a reason the sender sees; ``forwarded``: on
+a relay node (the hub), handed to the next node on the recipient's way (docex.federation) — the
+relay's part is done; the sender's node keeps its delivery ``queued`` until the 01 comes back.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 QUEUED = "queued"
 DELIVERED = "delivered"
 FAILED = "failed"
-TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED)
+FORWARDED = "forwarded"
+TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED, FORWARDED)
 
 # Kinds of job in the outbound queue (docex/queue), one transport each (docex/routing/worker.py).
 JOB_DELIVERY = "delivery"  # to an agency this node hosts

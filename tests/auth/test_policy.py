@@ -358,6 +358,20 @@ def test_subject_and_free_text_are_read_only_with_clearance_auditors_included(
     check(who, Action.READ_CONTENT, parties(classification), expected)
 
 
+@pytest.mark.parametrize("classification", LEVELS)
+def test_an_auditor_of_a_relay_sees_that_a_document_passed_never_what_it_says(
+    classification: Classification,
+) -> None:
+    auditor = actor("auditor", "node", clearance=Classification.TOP_SECRET)
+    relayed = Parties(SENDER, frozenset(), classification, relayed=True)
+    assert allowed(auditor, Action.READ_DOCUMENT, relayed)
+    assert not allowed(auditor, Action.READ_CONTENT, relayed)
+    assert not allowed(auditor, Action.READ_FILE, relayed)
+    for role in AGENCY_ROLES:
+        for relation in ("recipient", "third"):
+            check(actor(role, relation), Action.READ_DOCUMENT, relayed, HIDDEN)
+
+
 def test_auditor_with_normal_clearance_sees_a_secret_envelope_but_not_its_subject() -> None:
     auditor = actor("auditor", "node", clearance=Classification.NORMAL)
     secret = parties(Classification.SECRET)
