@@ -42,7 +42,7 @@ def _pdf() -> Iterator[bytes]:
 
 
 def _blocks() -> list[str]:
-    return re.findall(r"```\n(.*?)\n```", DOC.read_text(encoding="utf-8"), re.S)
+    return re.findall(r"```[a-z]*\n(.*?)\n```", DOC.read_text(encoding="utf-8"), re.S)
 
 
 def test_the_documented_example_is_what_the_implementation_produces() -> None:

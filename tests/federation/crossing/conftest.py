@@ -41,7 +41,7 @@ from docex.routing.deliveries import record_failure
 from docex.routing.receipts import RemoteReceipts
 from docex.signing.keys import create_node_key, load_node_key
 from docex.signing.sandbox import ValidatorPool
-from docex.vocabulary.transport import JOB_TRANSFER
+from docex.vocabulary.transport import JOB_DELIVERY, JOB_TRANSFER
 from tests.conftest import Template, _pg_admin, _with_db
 from tests.helpers import A01, C1, C2, G22, H26, H41, I01
 
@@ -64,9 +64,10 @@ class Member:
         return node
 
     def deliver(self) -> int:
-        """Run the routing worker's delivery transport until it has nothing left."""
+        """Run the routing worker's delivery transport until it has nothing left (transfers are
+        handed over by the test, not by the node's own transfer transport)."""
         moved = 0
-        while n := self.node.worker.run_once():
+        while n := self.node.worker.run_once(JOB_DELIVERY):
             moved += n
         return moved
 
