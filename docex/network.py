@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -84,16 +84,32 @@ class NetworkError(Exception):
     """The demo network could not be started (a node did not come up, a port is taken)."""
 
 
-def _settings(root: Path, node: DemoNode, base_port: int) -> Settings:
-    return Settings(
-        data_dir=root / node.id,
-        node_id=node.id,
-        host="127.0.0.1",
-        port=base_port + node.offset,
-        database_url=None,
-        public_url=None,
-        federation=FederationSettings(publisher=node.upstream is None),
-    )
+Extra = Mapping[str, Mapping[str, str]]
+"""More ``DOCEX_`` variables for some nodes, by node id (a node on PostgreSQL and S3)."""
+
+
+def _settings(root: Path, node: DemoNode, base_port: int, extra: Extra | None = None) -> Settings:
+    more = dict((extra or {}).get(node.id, {}))
+    fields: dict[str, Any] = {
+        "data_dir": root / node.id,
+        "node_id": node.id,
+        "host": "127.0.0.1",
+        "port": base_port + node.offset,
+        "public_url": None,
+        "federation": FederationSettings(publisher=node.upstream is None),
+    }
+    if "DOCEX_DATABASE_URL" not in more:
+        fields["database_url"] = None
+    saved = {name: os.environ.get(name) for name in more}
+    os.environ.update(more)  # the node's own variables, read as its process will read them
+    try:
+        return Settings(**fields)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _point_credentials_at(settings: Settings) -> None:
@@ -105,14 +121,14 @@ def _point_credentials_at(settings: Settings) -> None:
         atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2).encode(), 0o600)
 
 
-def prepare(root: Path, base_port: int) -> int:
+def prepare(root: Path, base_port: int, extra: Extra | None = None) -> int:
     """Initialise the three nodes, import the provinces on the hub, publish the directory and
     write the hub's public key as the provinces' anchor; the version published."""
     root.mkdir(parents=True, exist_ok=True)
     descriptions: list[NodeDescription] = []
-    hub_settings = _settings(root, NODES[0], base_port)
+    hub_settings = _settings(root, NODES[0], base_port, extra)
     for node in NODES:
-        settings = _settings(root, node, base_port)
+        settings = _settings(root, node, base_port, extra)
         init_node(settings, demo=True, agencies=[_BY_CODE[c] for c in node.agencies], groups={})
         _point_credentials_at(settings)
         if node.upstream is None:
@@ -145,7 +161,10 @@ def prepare(root: Path, base_port: int) -> int:
     return version
 
 
-def _env(root: Path, node: DemoNode, base_port: int) -> dict[str, str]:
+def node_env(
+    root: Path, node: DemoNode, base_port: int, extra: Extra | None = None
+) -> dict[str, str]:
+    """The environment ``docex serve`` of ``node`` runs with."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCEX_")}
     env.update(
         DOCEX_DATA_DIR=str(root / node.id),
@@ -161,6 +180,7 @@ def _env(root: Path, node: DemoNode, base_port: int) -> dict[str, str]:
             DOCEX_FEDERATION__ANCHOR=str(root / ANCHOR_FILE),
             DOCEX_FEDERATION__FETCH_INTERVAL_SECONDS=str(FETCH_INTERVAL_SECONDS),
         )
+    env.update((extra or {}).get(node.id, {}))
     return env
 
 
@@ -183,7 +203,7 @@ class _Processes:
             # A session of its own: Ctrl-C reaches this process, which stops the nodes in order.
             proc = subprocess.Popen(  # noqa: S603 (argv: this docex, fixed arguments)
                 command,
-                env=_env(root, node, base_port),
+                env=node_env(root, node, base_port),
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,

@@ -28,7 +28,6 @@ that a version moves to another node routes there from then on: the routing work
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,10 +37,8 @@ from typing import Any
 
 import httpx
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -58,7 +55,7 @@ from docex.federation.models import DirectoryVersion
 from docex.federation.peers import Peer
 from docex.kit.clock import Clock, as_utc
 from docex.kit.ids import is_node_id
-from docex.signing.jws import NodeSigner
+from docex.signing.jws import JwsInvalid, NodeSigner, verify_es256
 from docex.vocabulary.codes import is_valid_code
 
 log = logging.getLogger(__name__)
@@ -156,31 +153,12 @@ def _refuse_signature(detail: str) -> Unprocessable:
 def verify(token: str, anchor: ec.EllipticCurvePublicKey) -> Directory:
     """The directory ``token`` carries, if the anchor's key signed it as a directory; else a
     precise refusal (``directory_signature_invalid``, ``directory_invalid``)."""
-    parts = token.strip().split(".")
-    if len(parts) != 3 or not all(parts[:2]):
-        raise _refuse_signature("not a signed directory (JWS compact serialization)")
     try:
-        header = json.loads(_b64decode(parts[0]))
-    except ValueError as exc:
-        raise _refuse_signature("the signature header is not JSON") from exc
-    if not isinstance(header, dict) or header.get("alg") != "ES256":
-        raise _refuse_signature("the directory is not signed with ES256")
+        header, payload = verify_es256(token, anchor)
+    except JwsInvalid as exc:
+        raise _refuse_signature(f"not a directory signed by the anchor's key: {exc}") from exc
     if header.get("typ") != DIRECTORY_TYPE:
         raise _refuse_signature(f"not a directory (typ is not {DIRECTORY_TYPE})")
-    # RFC 7515 §5.2 by hand: joserfc bounds headers (x5c) and payloads (every commune of the
-    # country) far below a directory's size.
-    try:
-        raw = _b64decode(parts[2])
-        payload = _b64decode(parts[1])
-    except ValueError as exc:
-        raise _refuse_signature("the signature is not base64url") from exc
-    if len(raw) != 64:
-        raise _refuse_signature("the signature is not an ES256 signature")
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    try:
-        anchor.verify(der, f"{parts[0]}.{parts[1]}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, UnicodeEncodeError) as exc:
-        raise _refuse_signature("the signature does not verify against the anchor") from exc
     try:
         return Directory.model_validate_json(payload)
     except ValidationError as exc:

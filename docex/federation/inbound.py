@@ -63,6 +63,7 @@ from docex.federation.kinds import MANIFEST_PART, Inbound
 from docex.federation.models import InboundTransfer
 from docex.federation.registry import KindRegistry
 from docex.kit.clock import Clock, rfc3339
+from docex.kit.faults import TRANSFER_RECEIVED_BEFORE_COMMIT, crash_point
 from docex.signing.jws import NodeSigner
 from docex.storage.base import NO_SPACE_ERRNOS
 
@@ -431,6 +432,8 @@ class Inbox:
                     from_node=verified.from_node,
                     digest=verified.digest,
                 )
+                session.flush()  # every effect written, nothing committed: the worst moment
+                crash_point(TRANSFER_RECEIVED_BEFORE_COMMIT)
         except IntegrityError:
             # Another request with this transfer id won the race (PostgreSQL): its answer.
             with self.db.read() as session:

@@ -13,8 +13,7 @@ import base64
 import json
 from typing import Any
 
-from joserfc import jws
-from joserfc.jwk import ECKey
+from docex.signing.jws import verify_es256
 
 
 def _header(token: str) -> dict[str, Any]:
@@ -35,10 +34,9 @@ def verify_statement(token: str, public_pem: str, *, typ: str) -> dict[str, Any]
     if _header(token).get("typ") != typ:
         raise ValueError(f"not a {typ} statement")
     try:
-        key = ECKey.import_key(public_pem)
-        obj = jws.deserialize_compact(token, key, algorithms=["ES256"])
-        claims = json.loads(obj.payload)
-    except Exception as exc:  # joserfc raises several unrelated types for bad input
+        _signed_header, payload = verify_es256(token, public_pem)
+        claims = json.loads(payload)
+    except ValueError as exc:
         raise ValueError("the signature does not verify") from exc
     if not isinstance(claims, dict):
         raise ValueError("the payload is not an object")

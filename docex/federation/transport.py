@@ -51,6 +51,7 @@ from docex.federation.models import Transfer
 from docex.federation.registry import KindRegistry
 from docex.federation.transfers import FAILED, QUEUED, SENT
 from docex.kit.clock import Clock
+from docex.kit.faults import TRANSFER_AFTER_SEND, crash_point
 from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
 from docex.signing.jws import EcdsaKey
@@ -293,6 +294,8 @@ class TransferTransport:
     # -- its outcome, in one transaction -----------------------------------------------------------
 
     def _record(self, peer: str, item: _Send, outcome: Outcome) -> int:
+        if outcome.receipt is not None:
+            crash_point(TRANSFER_AFTER_SEND)  # the peer has it; this node has not noted it
         now = max(self.clock.now(), item.claimed)
         with self.db.write() as session:
             transfer = session.get(Transfer, item.transfer_id)

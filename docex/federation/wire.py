@@ -37,11 +37,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from http_message_signatures import HTTPMessageSigner, HTTPMessageVerifier, InvalidSignature
 from http_message_signatures.algorithms import ECDSA_P256_SHA256
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
-from joserfc import jws
-from joserfc.jwk import ECKey
 
 from docex.federation.kinds import MANIFEST_PART, Part
-from docex.signing.jws import EcdsaKey
+from docex.signing.jws import EcdsaKey, verify_es256
 
 PATH = "/federation/v1/transfers"
 LABEL = "docex"  # the signature's label in Signature-Input / Signature
@@ -379,12 +377,11 @@ def verify_receipt(
     (from the directory) and it binds this transfer: its id, kind, both nodes, the digest sent
     and, when given, each part's SHA-256. Raises :class:`ReceiptInvalid`."""
     try:
-        key = ECKey.import_key(peer_key_pem)
-        obj = jws.deserialize_compact(token, key, algorithms=["ES256"])
-        claims = json.loads(obj.payload)
-    except Exception as exc:  # joserfc raises several unrelated types for bad input
+        header, payload = verify_es256(token, peer_key_pem)
+        claims = json.loads(payload)
+    except ValueError as exc:
         raise ReceiptInvalid("the receipt's signature does not verify") from exc
-    if obj.headers().get("typ") != RECEIPT_TYPE or not isinstance(claims, dict):
+    if header.get("typ") != RECEIPT_TYPE or not isinstance(claims, dict):
         raise ReceiptInvalid(f"the receipt is not a {RECEIPT_TYPE}")
     wanted = {
         "transfer_id": transfer_id,

@@ -20,6 +20,10 @@ DISPATCHER_AFTER_CLAIM = "dispatcher:after_claim"  # leases taken, nothing deliv
 # the database but not committed: the effect and the completion must stand or fall together.
 DELIVERY_BEFORE_COMMIT = "delivery:before_commit"
 WEBHOOK_AFTER_SEND = "webhook:after_send"  # a receiver said 2xx, not yet recorded
+# Federation: a transfer stored by the receiving node (blobs, rows, receipt) but not committed;
+# and a peer's signed receipt in the sending node's hands, not yet recorded.
+TRANSFER_RECEIVED_BEFORE_COMMIT = "transfer:received:before_commit"
+TRANSFER_AFTER_SEND = "transfer:after_send"
 
 
 def crash_point(point: str) -> None:

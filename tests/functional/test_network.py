@@ -1,0 +1,429 @@
+"""Three real nodes talking HTTP: the hub (on PostgreSQL + S3) and two provinces (SQLite + files),
+set up as ``docex network demo`` sets them up, each its own process, database and blob store.
+
+A commune of Nghệ An writes to a ministry on the hub and to a commune of Hà Nội (through the
+hub): both receive it once, the statuses come back, the traces show every hop, and the three
+audit logs carry each other's cosignatures. A confidential document relayed by the hub is only
+ciphertext there. A node killed in the middle of a transfer, and restarted, ends up with the
+document once. With the hub down the provinces keep the directory they had.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from minio import Minio
+
+from docex.kit.samplepdf import sample_pdf
+from docex.network import NODES, node_env, prepare
+from tests.storage.seaweed import SeaweedFS
+
+pytestmark = pytest.mark.functional
+
+DOCEX = str(Path(sys.executable).with_name("docex"))
+DIENCHAU = "001.00.41.H41"  # a commune of Nghệ An (node nghean)
+SOCSON = "001.00.26.H26"  # a commune of Hà Nội (node hanoi)
+G22 = "000.00.00.G22"  # a ministry-level office on the hub
+SECRET_MARKER = b"NOIDUNG-MAT-LIENTINH-5531"
+WAIT = 90.0  # seconds a test waits for something to cross the network before failing
+
+
+def _free_base() -> int:
+    """A port P with P, P+1 and P+2 free."""
+    for _ in range(200):
+        base = 20000 + secrets.randbelow(40000)
+        try:
+            for offset in range(3):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no three free ports in a row")
+
+
+class Network:
+    """The three nodes of the demo topology, started and stopped one by one."""
+
+    def __init__(self, root: Path, extra: dict[str, dict[str, str]]) -> None:
+        self.root = root
+        self.base = _free_base()
+        self.extra = extra
+        self.version = prepare(root, self.base, extra)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.nodes = {node.id: node for node in NODES}
+        self.hosts = {code: node.id for node in NODES for code in node.agencies}
+
+    def url(self, node_id: str) -> str:
+        return f"http://127.0.0.1:{self.base + self.nodes[node_id].offset}"
+
+    def start(self, node_id: str, **more: str) -> None:
+        env = node_env(self.root, self.nodes[node_id], self.base, self.extra)
+        env.update(more)
+        with (self.root / f"{node_id}.log").open("ab") as log:
+            self.procs[node_id] = subprocess.Popen(
+                [DOCEX, "serve"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
+            )
+        self.wait_ready(node_id)
+
+    def wait_ready(self, node_id: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            proc = self.procs[node_id]
+            if proc.poll() is not None:
+                log = (self.root / f"{node_id}.log").read_text(errors="replace")
+                raise AssertionError(f"{node_id} exited:\n{log[-3000:]}")
+            try:
+                if httpx.get(f"{self.url(node_id)}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{node_id} not ready")
+
+    def stop(self, node_id: str) -> None:
+        proc = self.procs.pop(node_id, None)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    def exited(self, node_id: str, timeout: float) -> int | None:
+        try:
+            return self.procs[node_id].wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def credentials(self, node_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(
+            (self.root / node_id / "demo-credentials.json").read_text(encoding="utf-8")
+        )
+        return data
+
+    def headers(self, agency: str, role: str = "clerk") -> dict[str, str]:
+        people = self.credentials(self.hosts[agency])["agencies"][agency]
+        return {"Authorization": f"Bearer {people[role]['token']}"}
+
+    def staff(self, node_id: str, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials(node_id)[role]['token']}"}
+
+    def get(self, agency: str, path: str, role: str = "clerk") -> httpx.Response:
+        return httpx.get(
+            f"{self.url(self.hosts[agency])}{path}", headers=self.headers(agency, role), timeout=30
+        )
+
+    def send(self, sender: str, recipients: list[str], subject: str, **fields: Any) -> str:
+        """Sign a PDF the Decree 30 way on the sender's node (its leader signs, its clerk
+        seals) and send it; the document id."""
+        url = self.url(self.hosts[sender])
+        data = sample_pdf(subject, seed=uuid.uuid4().bytes)
+        for role, who in (("signer", "leader"), ("seal", "clerk")):
+            signed = httpx.post(
+                f"{url}/api/v1/pdf/sign",
+                files={"file": ("cv.pdf", data, "application/pdf")},
+                data={"as": role},
+                headers=self.headers(sender, who),
+                timeout=60,
+            )
+            assert signed.status_code == 200, signed.text
+            data = signed.content
+        envelope = {
+            "recipients": recipients,
+            "subject": subject,
+            "code": {"number": str(1 + secrets.randbelow(9999)), "notation": "UBND-VP"},
+            **fields,
+        }
+        sent = httpx.post(
+            f"{url}/api/v1/documents",
+            files=[
+                ("envelope", (None, json.dumps(envelope), "application/json")),
+                ("main", ("cv.pdf", data, "application/pdf")),
+                ("attachment", ("phu-luc.txt", SECRET_MARKER * 200, "text/plain")),
+            ],
+            headers=self.headers(sender),
+            timeout=60,
+        )
+        assert sent.status_code == 201, sent.text
+        return str(sent.json()["id"])
+
+    def close(self) -> None:
+        for node_id in list(self.procs):
+            self.stop(node_id)
+
+
+def until(what: str, check: Callable[[], Any]) -> Any:
+    """Poll ``check`` until it returns something true; its value."""
+    deadline = time.monotonic() + WAIT
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (httpx.HTTPError, KeyError, StopIteration):
+            last = None
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"gave up waiting for {what} (last seen: {last!r})")
+
+
+def inbox_ids(net: Network, agency: str) -> list[str]:
+    items = net.get(agency, "/api/v1/inbox").json()["items"]
+    return [item["document_id"] for item in items]
+
+
+def recipient(net: Network, sender: str, document_id: str, agency: str) -> dict[str, Any]:
+    view = net.get(sender, f"/api/v1/documents/{document_id}").json()
+    found: dict[str, Any] = next(r for r in view["recipients"] if r["agency_id"] == agency)
+    return found
+
+
+@pytest.fixture(scope="module")
+def network(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, seaweedfs: SeaweedFS
+) -> Iterator[Network]:
+    from tests.conftest import _pg_admin, _with_db
+
+    seaweedfs.start()
+    name = f"net_{uuid.uuid4().hex[:12]}"
+    _pg_admin(pg_server, f"CREATE DATABASE {name}")
+    bucket = f"hub-{uuid.uuid4().hex[:12]}"
+    quick = {
+        "DOCEX_FEDERATION__WITNESS_INTERVAL_SECONDS": "1",
+        "DOCEX_FEDERATION__FETCH_INTERVAL_SECONDS": "2",
+        "DOCEX_FEDERATION__BACKOFF_BASE_SECONDS": "0.2",
+        "DOCEX_FEDERATION__BACKOFF_CAP_SECONDS": "1",
+        "DOCEX_AUDIT__CHECKPOINT_INTERVAL_SECONDS": "1",
+        "DOCEX_LOG_FORMAT": "text",
+    }
+    extra = {
+        "hub": {
+            **quick,
+            "DOCEX_DATABASE_URL": _with_db(pg_server, name),
+            "DOCEX_STORAGE__S3_ENDPOINT": seaweedfs.endpoint,
+            "DOCEX_STORAGE__S3_ACCESS_KEY": seaweedfs.access_key,
+            "DOCEX_STORAGE__S3_SECRET_KEY": seaweedfs.secret_key,
+            "DOCEX_STORAGE__S3_BUCKET": bucket,
+        },
+        "nghean": quick,
+        "hanoi": quick,
+    }
+    net = Network(tmp_path_factory.mktemp("network"), extra)
+    net.bucket = bucket  # type: ignore[attr-defined]
+    try:
+        for node in NODES:
+            net.start(node.id)
+        yield net
+    finally:
+        net.close()
+        _pg_admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_a_commune_writes_to_the_hub_and_to_another_province_and_hears_back(
+    network: Network,
+) -> None:
+    net = network
+    document_id = net.send(DIENCHAU, [G22, SOCSON], "Báo cáo liên tỉnh về phòng chống bão")
+
+    # Both recipients receive it once: one on the hub, one two hops away through the hub.
+    until("G22's inbox on the hub", lambda: document_id in inbox_ids(net, G22))
+    until("Sóc Sơn's inbox on hanoi", lambda: document_id in inbox_ids(net, SOCSON))
+    assert inbox_ids(net, G22).count(document_id) == 1
+    assert inbox_ids(net, SOCSON).count(document_id) == 1
+
+    # The recipient reads the same bytes the sender signed, on its own node.
+    view = net.get(SOCSON, f"/api/v1/documents/{document_id}").json()
+    attachment = next(f for f in view["files"] if f["role"] == "attachment")
+    got = net.get(SOCSON, f"/api/v1/documents/{document_id}/files/{attachment['id']}")
+    assert got.content == SECRET_MARKER * 200
+
+    # 01 from both nodes comes back to the sender's node, then Sóc Sơn's 03.
+    for agency, node in ((G22, "hub"), (SOCSON, "hanoi")):
+
+        def arrived(agency: str = agency) -> bool:
+            return bool(recipient(net, DIENCHAU, document_id, agency)["transport"] == "delivered")
+
+        until(f"{agency}'s 01 at the sender", arrived)
+        assert recipient(net, DIENCHAU, document_id, agency)["node"] == node
+    accepted = httpx.post(
+        f"{net.url('hanoi')}/api/v1/documents/{document_id}/statuses",
+        json={"code": "03", "incoming_number": "15/ĐẾN"},
+        headers=net.headers(SOCSON),
+        timeout=30,
+    )
+    assert accepted.status_code == 201, accepted.text
+    until(
+        "the 03 at the sender",
+        lambda: recipient(net, DIENCHAU, document_id, SOCSON)["status"] == "03",
+    )
+
+    # Every node's trace holds its hop: the hub relayed (received from nghean, sent to hanoi);
+    # hanoi received it from the hub with the whole trace so far.
+    def trace(agency: str, node: str, role: str = "clerk") -> list[dict[str, Any]]:
+        headers = net.headers(agency, role) if role != "auditor" else net.staff(node, "auditor")
+        answer = httpx.get(
+            f"{net.url(node)}/api/v1/documents/{document_id}/trace", headers=headers, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+
+    at_hanoi = trace(SOCSON, "hanoi")
+    received = next(i for i in at_hanoi if i["event"] == "federation:document:received")
+    assert received["detail"]["from_node"] == "hub"
+    assert [hop["node"] for hop in received["detail"]["trace"]] == ["nghean", "hub", "hanoi"]
+    at_hub = [i["event"] for i in trace(G22, "hub", "auditor")]
+    assert "federation:document:received" in at_hub
+    assert "federation:transfer:sent" in at_hub
+    at_nghean = [i["event"] for i in trace(DIENCHAU, "nghean")]
+    assert "federation:transfer:sent" in at_nghean
+
+    # The three audit logs verify, and each checkpoint is cosigned by the two other nodes.
+    for node in ("hub", "nghean", "hanoi"):
+        others = {f"{n}/witness" for n in ("hub", "nghean", "hanoi") if n != node}
+
+        def cosigned(node: str = node, others: set[str] = others) -> bool:
+            checkpoint = httpx.get(
+                f"{net.url(node)}/federation/v1/audit/checkpoint", timeout=10
+            ).json()
+            return others <= {c["name"] for c in checkpoint["cosignatures"]}
+
+        until(f"{node}'s checkpoint cosigned by its peers", cosigned)
+        env = node_env(net.root, net.nodes[node], net.base, net.extra)
+        verified = subprocess.run(
+            [DOCEX, "audit", "verify", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_confidential_document_relayed_by_the_hub_is_ciphertext_there(
+    network: Network, seaweedfs: SeaweedFS
+) -> None:
+    net = network
+    document_id = net.send(
+        DIENCHAU, [SOCSON], "Văn bản mật gửi liên tỉnh", classification="confidential"
+    )
+    until("the confidential document at Sóc Sơn", lambda: document_id in inbox_ids(net, SOCSON))
+    view = net.get(SOCSON, f"/api/v1/documents/{document_id}").json()
+    attachment = next(f for f in view["files"] if f["role"] == "attachment")
+    path = f"/api/v1/documents/{document_id}/files/{attachment['id']}"
+    assert net.get(SOCSON, path).content == SECRET_MARKER * 200  # cleared, on its own node
+
+    # The hub stored what it relayed, and cannot read it: no plaintext in its bucket, and
+    # nobody on the hub gets the file.
+    bucket = Minio(
+        seaweedfs.endpoint,
+        access_key=seaweedfs.access_key,
+        secret_key=seaweedfs.secret_key,
+        secure=False,
+    )
+    name = net.bucket  # type: ignore[attr-defined]
+    objects = list(bucket.list_objects(name, recursive=True))
+    assert objects
+    for obj in objects:
+        assert obj.object_name is not None
+        response = bucket.get_object(name, obj.object_name)
+        try:
+            raw = response.read()
+        finally:
+            response.close()
+            response.release_conn()
+        assert SECRET_MARKER not in raw
+    for role in ("auditor", "admin"):
+        answer = httpx.get(f"{net.url('hub')}{path}", headers=net.staff("hub", role), timeout=30)
+        assert answer.status_code in (403, 404), (role, answer.status_code)
+    answer = httpx.get(f"{net.url('hub')}{path}", headers=net.headers(G22), timeout=30)
+    assert answer.status_code == 404
+
+
+def test_a_node_killed_in_the_middle_of_a_transfer_gets_the_document_once(
+    network: Network,
+) -> None:
+    net = network
+    # hanoi dies with the transfer written but not committed; restarted, it gets it again from
+    # the hub, once.
+    net.stop("hanoi")
+    net.procs["hanoi"] = subprocess.Popen(
+        [DOCEX, "serve"],
+        env={
+            **node_env(net.root, net.nodes["hanoi"], net.base, net.extra),
+            "DOCEX_FAULT_INJECT": "transfer:received:before_commit",
+        },
+        stdout=(net.root / "hanoi.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    net.wait_ready("hanoi")
+    document_id = net.send(G22, [SOCSON], "Gửi khi nút nhận đang sập")
+    assert net.exited("hanoi", WAIT) == 137  # killed at the crash point
+    net.start("hanoi")
+    until("the document at Sóc Sơn", lambda: document_id in inbox_ids(net, SOCSON))
+    assert inbox_ids(net, SOCSON).count(document_id) == 1
+
+    # The hub dies after hanoi answered, before it noted the receipt: the retry is a replay
+    # that hanoi answers with its receipt, and nothing is stored twice.
+    net.stop("hub")
+    net.procs["hub"] = subprocess.Popen(
+        [DOCEX, "serve"],
+        env={
+            **node_env(net.root, net.nodes["hub"], net.base, net.extra),
+            "DOCEX_FAULT_INJECT": "transfer:after_send",
+        },
+        stdout=(net.root / "hub.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    net.wait_ready("hub")
+    second = net.send(G22, [SOCSON], "Gửi khi nút gửi sập")
+    assert net.exited("hub", WAIT) == 137
+    net.start("hub")
+    until("the second document at Sóc Sơn", lambda: second in inbox_ids(net, SOCSON))
+    until(
+        "its 01 at the hub",
+        lambda: recipient(net, G22, second, SOCSON)["transport"] == "delivered",
+    )
+    assert inbox_ids(net, SOCSON).count(second) == 1
+
+
+def test_with_the_hub_down_the_provinces_keep_their_directory_and_mail_waits(
+    network: Network,
+) -> None:
+    net = network
+    version = httpx.get(f"{net.url('nghean')}/readyz", timeout=10).json()["directory"]["version"]
+    net.stop("hub")
+    try:
+        # The provinces keep working on the last good directory.
+        time.sleep(3)  # more than one fetch interval with the hub down
+        for node in ("nghean", "hanoi"):
+            ready = httpx.get(f"{net.url(node)}/readyz", timeout=10)
+            assert ready.status_code == 200
+            assert ready.json()["directory"]["version"] == version
+        # Within a province, mail goes on.
+        local = net.send(DIENCHAU, ["000.00.00.H41"], "Trong tỉnh khi trung tâm ngừng")
+        until("the province's own mail", lambda: local in inbox_ids(net, "000.00.00.H41"))
+        # To the other province, it waits for the hub, and says so.
+        far = net.send(DIENCHAU, [SOCSON], "Liên tỉnh khi trung tâm ngừng")
+        until(
+            "waiting for the hub",
+            lambda: recipient(net, DIENCHAU, far, SOCSON)["waiting_for"] == "hub",
+        )
+    finally:
+        net.start("hub")
+    until("the far mail once the hub is back", lambda: far in inbox_ids(net, SOCSON))
+    assert inbox_ids(net, SOCSON).count(far) == 1
