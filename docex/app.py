@@ -135,13 +135,17 @@ def build_node(
     agency_keys = agency_key_store(settings)
     # What travels between nodes (docs/federation.md): documents, and statuses going back.
     kinds = KindRegistry()
-    kinds.register(DocumentKind(db, store, keks, agency_keys, signer, fail=record_failure))
+    detour = settings.federation.detour_after_attempts
+    kinds.register(
+        DocumentKind(db, store, keks, agency_keys, signer, fail=record_failure, detour_after=detour)
+    )
     kinds.register(
         StatusKind(
             db,
             node_id=settings.node_id,
             record=RemoteReceipts(settings.deadlines),
             fail=record_failure,
+            detour_after=detour,
         )
     )
     witnessing = PeerWitnessing(

@@ -233,6 +233,9 @@ class FederationSettings(BaseModel):
     backoff_cap_seconds: float = Field(default=300.0, gt=0)
     ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
     batch_size: int = Field(default=20, ge=1)
+    # A transfer to a relay (the hub) that failed this many attempts is also sent straight to
+    # the node it is for, once: with the hub down, the provinces keep exchanging (0: never).
+    detour_after_attempts: int = Field(default=2, ge=0)
     # The transfer protocol (docex/federation/wire.py, inbound.py, transport.py): bounds of an
     # incoming transfer (checked while it streams in: 413), peers sent to at once, and how
     # long the transport's loop waits for a batch before claiming the next one.

@@ -370,6 +370,7 @@ class DocumentKind:
         signer: NodeSigner,
         *,
         fail: FailDelivery,
+        detour_after: int = 0,
     ) -> None:
         self.db = db
         self.store = store
@@ -378,6 +379,9 @@ class DocumentKind:
         self.signer = signer
         self.node_id = signer.node_id
         self.fail = fail
+        # After this many failed attempts to a relay, also send straight to the recipients'
+        # nodes (0: never); the copy that arrives second is a duplicate there, stored once.
+        self.detour_after = detour_after
 
     # Sending side.
 
@@ -491,6 +495,24 @@ class DocumentKind:
                 failed=f"node {transfer.peer} could not be reached: {reason}" if final else None,
                 now=now,
             )
+        if not final and self.detour_after and transfer.attempts == self.detour_after:
+            self._detour(session, transfer, now=now)
+
+    def _detour(self, session: Session, transfer: Transfer, *, now: datetime) -> None:
+        """The next hop is a relay that cannot be reached (the hub down): send the document
+        straight to each recipient's own node too, once. Whichever copy arrives second is a
+        duplicate there (same sender and message id) and stores nothing."""
+        document = session.get(Document, transfer.document_id or "")
+        if document is None:
+            return
+        by_node: dict[str, list[Delivery]] = {}
+        for delivery in self._carried(session, transfer):
+            node = delivery.node_id
+            if node is not None and node not in (transfer.peer, self.node_id):
+                by_node.setdefault(node, []).append(delivery)
+        for node, group in sorted(by_node.items()):
+            if peers.peer(session, node) is not None:
+                queue_document(session, self.signer, document, group, peer=node, now=now)
 
     # Receiving side.
 

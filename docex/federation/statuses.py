@@ -228,12 +228,21 @@ class StatusKind:
     kind = KIND_STATUS
 
     def __init__(
-        self, db: Database, *, node_id: str, record: RecordReceipt, fail: FailDelivery
+        self,
+        db: Database,
+        *,
+        node_id: str,
+        record: RecordReceipt,
+        fail: FailDelivery,
+        detour_after: int = 0,
     ) -> None:
         self.db = db
         self.node_id = node_id
         self.record = record
         self.fail = fail
+        # After this many failed attempts to a relay, also send straight to the statuses'
+        # nodes (0: never); the receipt that arrives second is recorded once.
+        self.detour_after = detour_after
 
     # Sending side: a status transfer is its manifest alone.
 
@@ -246,8 +255,42 @@ class StatusKind:
     def failed(
         self, session: Session, transfer: Transfer, reason: str, *, now: datetime, final: bool
     ) -> None:
-        """A status that cannot reach its node stays recorded here; the transfer shows why."""
-        return
+        """A status that cannot reach its node stays recorded here; the transfer shows why.
+        A relay that cannot be reached is gone round once: the statuses also go straight to
+        their nodes."""
+        if final or not self.detour_after or transfer.attempts != self.detour_after:
+            return
+        by_node: dict[str, list[dict[str, Any]]] = {}
+        for entry in transfers.manifest_of(transfer).get("statuses", []):
+            node = self._destination(session, entry)
+            if node is not None and node not in (transfer.peer, self.node_id):
+                by_node.setdefault(node, []).append(entry)
+        for node, entries in sorted(by_node.items()):
+            if peers.peer(session, node) is None:
+                continue
+            documents = {e["document_id"] for e in entries}
+            transfers.queue(
+                session,
+                kind=KIND_STATUS,
+                peer=node,
+                manifest={"version": MANIFEST_VERSION, "statuses": entries},
+                now=now,
+                document_id=documents.pop() if len(documents) == 1 else None,
+            )
+
+    def _destination(self, session: Session, entry: Mapping[str, Any]) -> str | None:
+        """The node a status entry is for: a notice and a receipt issued by the recipient's
+        node go to the sender's node; a receipt issued by the sender's node to the
+        recipient's."""
+        document = session.get(Document, str(entry.get("document_id", "")))
+        if document is None:
+            return None
+        recipient = str(entry.get("recipient_id") or "")
+        homes = _homes(session, {document.sender_id, recipient} - {""})
+        sender_home = homes.get(document.sender_id)
+        if "notice" in entry or entry.get("issuer") != sender_home:
+            return sender_home
+        return homes.get(recipient)
 
     # Receiving side.
 
