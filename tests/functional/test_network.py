@@ -10,6 +10,7 @@ document once. With the hub down the provinces keep their directory and go round
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import signal
@@ -26,8 +27,10 @@ import httpx
 import pytest
 from minio import Minio
 
+from docex.interop import DocumentPackage, PackageFile, document_to_edxml, parse_package
 from docex.kit.samplepdf import sample_pdf
 from docex.network import NODES, node_env, prepare
+from tests.interop.samples import sample
 from tests.storage.seaweed import SeaweedFS
 
 pytestmark = pytest.mark.functional
@@ -127,9 +130,9 @@ class Network:
             f"{self.url(self.hosts[agency])}{path}", headers=self.headers(agency, role), timeout=30
         )
 
-    def send(self, sender: str, recipients: list[str], subject: str, **fields: Any) -> str:
-        """Sign a PDF the Decree 30 way on the sender's node (its leader signs, its clerk
-        seals) and send it; the document id."""
+    def signed_pdf(self, sender: str, subject: str) -> bytes:
+        """A PDF signed the Decree 30 way on the sender's node: its leader signs, its clerk
+        seals."""
         url = self.url(self.hosts[sender])
         data = sample_pdf(subject, seed=uuid.uuid4().bytes)
         for role, who in (("signer", "leader"), ("seal", "clerk")):
@@ -142,6 +145,12 @@ class Network:
             )
             assert signed.status_code == 200, signed.text
             data = signed.content
+        return data
+
+    def send(self, sender: str, recipients: list[str], subject: str, **fields: Any) -> str:
+        """Send a signed PDF from ``sender``; the document id."""
+        url = self.url(self.hosts[sender])
+        data = self.signed_pdf(sender, subject)
         envelope = {
             "recipients": recipients,
             "subject": subject,
@@ -456,3 +465,41 @@ def test_with_the_hub_down_the_provinces_keep_exchanging_on_their_last_directory
     time.sleep(3)  # the hub relays it on; hanoi takes it as the duplicate it is
     assert inbox_ids(net, SOCSON).count(far) == 1
     assert recipient(net, DIENCHAU, far, SOCSON)["status"] == "03"
+
+
+def test_a_legacy_systems_edxml_package_reaches_a_recipient_on_another_node(
+    network: Network, tmp_path: Path
+) -> None:
+    """Document-management software already in service at Diễn Châu hands docex an edXML
+    package (a sample from the national hub's kit, addressed to Sóc Sơn on the other province):
+    it goes through intake on nghean and arrives on hanoi, where it exports back as edXML."""
+    net = network
+    package = parse_package(sample("edoc_new.edxml"), spool_dir=tmp_path)
+    assert isinstance(package, DocumentPackage)
+    main = tmp_path / "main.pdf"
+    main.write_bytes(net.signed_pdf(DIENCHAU, "Công văn từ phần mềm quản lý văn bản"))
+    pdf = PackageFile.from_path(
+        main, role="main", content_id="cid:main", content_type="application/pdf"
+    )
+    adapted = dataclasses.replace(
+        package,
+        sender_id=DIENCHAU,
+        envelope=package.envelope.model_copy(update={"recipients": [SOCSON]}),
+        document_id=f"{DIENCHAU},2026/11/26,{uuid.uuid4().hex[:8]}",
+        files=(pdf, *package.files),
+    )
+    answer = httpx.post(
+        f"{net.url('nghean')}/api/v1/edxml",
+        content=document_to_edxml(adapted),
+        headers={**net.headers(DIENCHAU, "system"), "Content-Type": "application/xml"},
+        timeout=60,
+    )
+    assert answer.status_code == 201, answer.text
+    document_id = answer.json()["id"]
+    until("the legacy package at Sóc Sơn", lambda: document_id in inbox_ids(net, SOCSON))
+    exported = net.get(SOCSON, f"/api/v1/documents/{document_id}/edxml")
+    assert exported.status_code == 200
+    back = parse_package(exported.content, spool_dir=tmp_path)
+    assert isinstance(back, DocumentPackage)
+    assert back.sender_id == DIENCHAU
+    assert back.document_id == adapted.document_id
