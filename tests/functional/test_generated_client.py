@@ -28,8 +28,9 @@ PIP_TIMEOUT = 600
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
 
 # The generator's own options, as docs/api.md ("Generating a client") gives them: read
-# PDF, ZIP (the evidence bundle), edXML, DER bodies and the signed directory (a JWS) as bytes
-# (it knows only application/octet-stream for those); no formatter run on the output.
+# PDF, ZIP (the evidence bundle), edXML, DER bodies, the signed directory (a JWS) and a peer's
+# transfer (multipart/mixed) as bytes (it knows only application/octet-stream for those); no
+# formatter run on the output.
 DER_TYPES = ("ocsp-request", "ocsp-response", "pkix-crl", "timestamp-query", "timestamp-reply")
 CONFIG = (
     "content_type_overrides:\n"
@@ -37,6 +38,7 @@ CONFIG = (
         f"  application/{name}: application/octet-stream\n"
         for name in ("pdf", "zip", "xml", *DER_TYPES, "jose")
     )
+    + "  multipart/mixed: application/octet-stream\n"
     + "post_hooks: []\n"
 )
 
