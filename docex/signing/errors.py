@@ -93,3 +93,10 @@ class PkiError(SigningServiceError, RuntimeError):
     @property
     def public_detail(self) -> str:
         return "the node's certification authority is unavailable"
+
+
+class JwsInvalid(SigningServiceError, ValueError):
+    """A statement (JWS compact serialization) that is not ES256-signed by the key given
+    (``docex.signing.jws.verify_es256``); its callers turn it into their own precise refusal."""
+
+    default_code = "jws_invalid"

@@ -27,13 +27,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from joserfc.jwk import ECKey
 
+from docex.signing.errors import JwsInvalid
+
 RECEIPT_TYPE = "docex-receipt+jws"
 # What :func:`verify_es256` reads at most: a national directory (every commune) is the largest.
 MAX_JWS_BYTES = 64 * 1024 * 1024
-
-
-class JwsInvalid(ValueError):
-    """Not a JWS compact serialization signed with ES256 by the key given."""
 
 
 def _b64decode(text: str) -> bytes:
