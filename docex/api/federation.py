@@ -44,6 +44,8 @@ async def receive_transfer(request: Request, node: NodeDep) -> JSONResponse:
     answer = await inbox.receive(
         request.method, str(request.url), request.headers.items(), request.stream()
     )
+    if answer.status == 201:
+        node.worker.wake()  # what it brought (deliveries, a relay's transfers) moves now
     return JSONResponse(
         {"transfer_id": answer.transfer_id, "receipt": answer.receipt},
         status_code=answer.status,

@@ -138,7 +138,10 @@ class Worker:
             batch = self.claim(kind)
             if batch:
                 crash_point(DISPATCHER_AFTER_CLAIM)
-                self.move(kind, batch)
+                if self.move(kind, batch):
+                    # A move may queue jobs of other kinds (a delivery to another node becomes
+                    # a transfer, a receipt a webhook): their loops look now, not at their poll.
+                    self.wake()
             return len(batch) >= self.transports[kind].batch_size
 
         return step
