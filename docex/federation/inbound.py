@@ -236,6 +236,7 @@ class Inbox:
         body: AsyncIterator[bytes],
     ) -> Answer:
         headers = {name.lower(): value for name, value in header_items}
+        verified: Verified | None = None
         try:
             verified = await anyio.to_thread.run_sync(self.authenticate, method, url, header_items)
             spooled = await self._spool(verified, headers.get("content-length"), body)
@@ -244,7 +245,10 @@ class Inbox:
             finally:
                 spooled.discard()
         except DocexError as exc:
-            if exc.status < 500:
+            # A refusal before the peer is authenticated is anyone's: the API's refusal tally
+            # audits it (``api:request:refused``, the first of each window at once, the rest
+            # counted), so a flood of unsigned transfers cannot grow the log by a row a request.
+            if exc.status < 500 and verified is not None:
                 await anyio.to_thread.run_sync(self._refused, exc, headers)
             raise
 
