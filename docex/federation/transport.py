@@ -30,11 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +48,7 @@ from docex.federation.registry import KindRegistry
 from docex.federation.transfers import FAILED, QUEUED, SENT
 from docex.kit.clock import Clock
 from docex.kit.faults import TRANSFER_AFTER_SEND, crash_point
+from docex.kit.lanes import Lanes
 from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
 from docex.signing.jws import EcdsaKey
@@ -69,12 +66,6 @@ class _Send:
     job: Claimed
     transfer_id: str
     claimed: datetime
-
-
-@dataclass
-class _Lane:
-    peer: str
-    queue: deque[_Send]
 
 
 @dataclass(frozen=True)
@@ -129,23 +120,18 @@ class TransferTransport:
             base=timedelta(seconds=1), cap=timedelta(seconds=1), max_attempts=None, ttl=None
         )
         self._http = client or peers.peer_client(settings)
-        self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="docex-transfer")
-        self._lanes: dict[str, _Lane] = {}
-        self._lock = threading.Lock()
+        # One lane per peer: a slow peer holds up only the transfers to it.
+        self._lanes: Lanes[_Send] = Lanes(
+            self._run, workers=settings.concurrency, cap=self.batch_size, name="docex-transfer"
+        )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._lanes.close()
         self._http.close()
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Waits until no send is in flight (tests, benchmarks); False if some still are."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._lanes:
-                    return True
-            time.sleep(0.01)
-        return False
+        return self._lanes.drain(timeout)
 
     # -- one batch -----------------------------------------------------------------------------
 
@@ -167,44 +153,28 @@ class TransferTransport:
         for job in batch:
             if job.ref in rows and rows[job.ref][1] != SENT:
                 sends.setdefault(rows[job.ref][0], []).append(_Send(job, job.ref, now))
-        started: list[Future[int]] = []
-        overflow: list[_Send] = []
-        for peer, items in sends.items():
-            with self._lock:
-                lane = self._lanes.get(peer)
-                if lane is None:
-                    lane = self._lanes[peer] = _Lane(peer, deque(items))
-                    started.append(self._pool.submit(self._run, lane))
-                else:  # a send to this peer is in flight: queue behind it, up to a batch
-                    room = max(0, self.batch_size - len(lane.queue))
-                    lane.queue.extend(items[:room])
-                    overflow += items[room:]
+        sent, overflow = self._lanes.offer(sends, wait_seconds=self.settings.batch_wait_seconds)
         if overflow:
             with self.db.write() as session:
                 for item in overflow:
                     jobs.retry(session, item.job, "peer busy", now=now, policy=self._busy)
-        finished, _ = wait(started, timeout=self.settings.batch_wait_seconds)
-        return completed + sum(f.result() for f in finished)
+        return completed + sent
 
-    def _run(self, lane: _Lane) -> int:
+    def _run(self, peer: str, items: list[_Send]) -> int:
+        """Sends a lane's transfers in order; once the peer is found down, the rest are
+        recorded as waiting without trying. Returns how many were sent."""
         sent = 0
-        while True:
-            with self._lock:
-                if not lane.queue:
-                    del self._lanes[lane.peer]
-                    return sent
-                items = list(lane.queue)
-                lane.queue.clear()
-            down: Outcome | None = None
-            for item in items:
-                try:
-                    outcome = down or self._attempt(lane.peer, item)
-                    if outcome.down:
-                        down = outcome
-                    sent += self._record(lane.peer, item, outcome)
-                except Exception:
-                    log.exception("transfer %s to %s failed", item.transfer_id, lane.peer)
-                    self._give_back(item)
+        down: Outcome | None = None
+        for item in items:
+            try:
+                outcome = down or self._attempt(peer, item)
+                if outcome.down:
+                    down = outcome
+                sent += self._record(peer, item, outcome)
+            except Exception:
+                log.exception("transfer %s to %s failed", item.transfer_id, peer)
+                self._give_back(item)
+        return sent
 
     def _give_back(self, item: _Send) -> None:
         try:

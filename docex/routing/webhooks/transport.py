@@ -22,11 +22,7 @@ resolves to a forbidden address) retries it with backoff until its time-to-live 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +35,7 @@ from docex.db import Database
 from docex.errors import DocexError
 from docex.kit.clock import Clock
 from docex.kit.faults import WEBHOOK_AFTER_SEND, crash_point
+from docex.kit.lanes import Lanes
 from docex.queue import jobs
 from docex.queue.jobs import Claimed, RetryPolicy
 from docex.routing.webhooks import secrets, targets
@@ -52,18 +49,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class _Send:
+    endpoint: _Endpoint
     job: Claimed
     message_id: str
     body: bytes
     claimed: datetime  # the ``now`` of the pass that claimed it
-
-
-@dataclass
-class _Lane:
-    """An endpoint with sends in flight in this process, and the messages queued behind."""
-
-    endpoint: _Endpoint
-    queue: deque[_Send]
 
 
 @dataclass(frozen=True)
@@ -112,10 +102,13 @@ class WebhookTransport:
             max_attempts=None,
             ttl=self.policy.ttl,
         )
-        self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="docex-webhook")
-        # Endpoints with sends in flight in this process, each with the messages queued behind.
-        self._lanes: dict[str, _Lane] = {}
-        self._lock = threading.Lock()
+        # One lane per endpoint: a hanging receiver holds up only its own messages.
+        self._lanes: Lanes[_Send] = Lanes(
+            self._run,
+            workers=settings.concurrency,
+            cap=settings.batch_size,
+            name="docex-webhook",
+        )
         self._http = httpx.Client(
             follow_redirects=False,
             trust_env=False,  # never through a proxy from the environment: the check is ours
@@ -123,18 +116,12 @@ class WebhookTransport:
         )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._lanes.close()
         self._http.close()
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Waits until no send is in flight (tests, benchmarks); False if some still are."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._lanes:
-                    return True
-            time.sleep(0.01)
-        return False
+        return self._lanes.drain(timeout)
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -164,27 +151,13 @@ class WebhookTransport:
                 dropped.append(job)
                 continue
             sends.setdefault(message.endpoint_id, []).append(
-                _Send(job, message.id, message.payload.encode(), now)
+                _Send(live[message.endpoint_id], job, message.id, message.payload.encode(), now)
             )
         completed = self._drop(dropped) if dropped else 0
-        started: list[Future[int]] = []
-        overflow: list[_Send] = []
-        for endpoint_id, items in sends.items():
-            with self._lock:
-                lane = self._lanes.get(endpoint_id)
-                if lane is None:
-                    lane = self._lanes[endpoint_id] = _Lane(live[endpoint_id], deque(items))
-                    started.append(self._pool.submit(self._run, lane))
-                else:  # a send to it is in flight: join the queue behind it, up to a point
-                    room = max(0, self.batch_size - len(lane.queue))
-                    lane.queue.extend(items[:room])
-                    overflow += items[room:]
+        sent, overflow = self._lanes.offer(sends, wait_seconds=self.settings.batch_wait_seconds)
         if overflow:
             self._defer(overflow, now)
-        # Most batches are sent within this wait; a lane still sending (a receiver that hangs)
-        # goes on by itself, and the loop claims the next batch meanwhile.
-        finished, _ = wait(started, timeout=self.settings.batch_wait_seconds)
-        return completed + sum(f.result() for f in finished)
+        return completed + sent
 
     def _endpoint(self, row: WebhookEndpoint) -> _Endpoint:
         try:
@@ -211,23 +184,15 @@ class WebhookTransport:
         self._tell("dropped", len(done))
         return len(done)
 
-    def _run(self, lane: _Lane) -> int:
-        """Sends a lane's messages in order until none is left; at the first failure the rest
-        (and whatever joins meanwhile) is retried with it, unsent. Returns how many were
-        delivered."""
-        delivered = 0
-        while True:
-            with self._lock:
-                if not lane.queue:
-                    del self._lanes[lane.endpoint.id]
-                    return delivered
-                items = list(lane.queue)
-                lane.queue.clear()
-            try:
-                delivered += self._send_all(lane.endpoint, items)
-            except Exception:
-                log.exception("webhook sends to endpoint %s failed", lane.endpoint.id)
-                self._give_back(items)
+    def _run(self, endpoint_id: str, items: list[_Send]) -> int:
+        """Sends a lane's messages in order; at the first failure the rest is retried with it,
+        unsent. Returns how many were delivered."""
+        try:
+            return self._send_all(items[0].endpoint, items)
+        except Exception:
+            log.exception("webhook sends to endpoint %s failed", endpoint_id)
+            self._give_back(items)
+            return 0
 
     def _give_back(self, items: Sequence[_Send]) -> None:
         """Jobs whose outcome could not be recorded (the database failed): back in the queue,
