@@ -26,6 +26,7 @@ import asyncio
 import logging
 import signal
 import time
+import weakref
 from types import FrameType
 
 import uvicorn
@@ -52,18 +53,28 @@ class Shutdown:
         self.began: float | None = None  # time.monotonic() of the signal
         self.in_flight = 0
         self.cut = False
-        self._cut_event: asyncio.Event | None = None
+        # One event per event loop that waits on it: an asyncio.Event belongs to the first loop
+        # that waits, and a node's app may be served from more than one (a test's client and
+        # a server thread): waiting from another loop would fail, and the read look cut.
+        self._cut_events: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event]
+        self._cut_events = weakref.WeakKeyDictionary()
 
     @property
     def cut_event(self) -> asyncio.Event:
-        """Set when the grace period is over (created on the server's event loop)."""
-        if self._cut_event is None:
-            self._cut_event = asyncio.Event()
-        return self._cut_event
+        """Set when the grace period is over; the one of the running event loop."""
+        loop = asyncio.get_running_loop()
+        event = self._cut_events.get(loop)
+        if event is None:
+            event = self._cut_events[loop] = asyncio.Event()
+            if self.cut:
+                event.set()
+        return event
 
     def cut_now(self) -> None:
         self.cut = True
-        self.cut_event.set()
+        for loop, event in list(self._cut_events.items()):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
 
     @property
     def draining(self) -> bool:
