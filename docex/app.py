@@ -11,7 +11,7 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
-from docex import __version__
+from docex import __version__, web
 from docex.api import errors, openapi
 from docex.api.agencies import router as agencies_router
 from docex.api.audit import router as audit_router
@@ -304,6 +304,7 @@ def create_app(
     app.include_router(witnessing_router)
     app.include_router(directory_router)
     app.include_router(docs_router(app))
+    web.install(app)
     app.add_middleware(MetricsMiddleware, observe=node.metrics.observer())
     app.add_middleware(RequestLimits, limits=settings.limits)
     app.openapi = openapi.truthful(app.openapi)  # type: ignore[method-assign]

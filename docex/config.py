@@ -288,6 +288,21 @@ class AuthSettings(BaseModel):
     sign_in_forget_seconds: float = Field(default=3600.0, gt=0)
 
 
+class WebSettings(BaseModel):
+    """The web UI (docex/web): its sessions and pages."""
+
+    # A session ends after this long without a request, and in any case this long after
+    # sign-in (docex/auth/sessions.py).
+    session_idle_seconds: int = Field(default=30 * 60, ge=60)
+    session_absolute_seconds: int = Field(default=10 * 3600, ge=300)
+    # Secure cookies (the __Host- prefix): browsers keep them on HTTPS and on localhost only.
+    # Turn off only behind a proxy that speaks plain HTTP to browsers, which you should not do.
+    cookie_secure: bool = True
+    # How often an open inbox asks whether something arrived.
+    poll_seconds: int = Field(default=10, ge=2)
+    default_locale: Literal["vi", "en"] = "vi"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DOCEX_", env_nested_delimiter="__", extra="ignore"
@@ -324,6 +339,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     federation: FederationSettings = FederationSettings()
     tls: TlsSettings = TlsSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

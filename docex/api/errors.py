@@ -14,11 +14,12 @@ loop (``docex.db`` refuses a session opened there).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
@@ -42,6 +43,9 @@ from docex.signing.errors import FailureKind, SigningServiceError
 from docex.storage.base import BlobStoreUnavailable
 
 log = logging.getLogger(__name__)
+
+# What a face other than the API answers a refusal with (None: the JSON error).
+ErrorPage = Callable[[Request, int, str, str, "dict[str, str] | None"], Awaitable[Response | None]]
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -75,7 +79,7 @@ def _route(request: Request) -> str:
 
 async def _refuse(
     request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
+) -> Response:
     node: Node = request.app.state.node
     actor: Actor | None = getattr(request.state, "actor", None)
     node.metrics.refusals.labels(code, _route(request)).inc()
@@ -108,12 +112,17 @@ async def _refuse(
             await run_in_threadpool(node.committer.run, record)
         except Exception:
             log.exception("could not audit a refusal (%s %s)", status, code)
+    # The web UI (docex/web/errors.py) answers its own pages' refusals with a page.
+    page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    answer = await page(request, status, code, detail, headers) if page is not None else None
+    if answer is not None:
+        return answer
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DocexError)
-    async def _docex(request: Request, exc: DocexError) -> JSONResponse:
+    async def _docex(request: Request, exc: DocexError) -> Response:
         if exc.status >= 500:
             return JSONResponse(
                 {"error": exc.code, "detail": exc.detail},
@@ -125,39 +134,39 @@ def install(app: FastAPI) -> None:
         return await _refuse(request, exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
         return await _refuse(request, 422, "invalid_request", problems[:1000] or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else code
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
         return await _refuse(request, exc.status_code, code, detail, headers)
 
     @app.exception_handler(DataError)
-    async def _data(request: Request, exc: DataError) -> JSONResponse:
+    async def _data(request: Request, exc: DataError) -> Response:
         # A value the database cannot store that validation let through: still the client's.
         return await _refuse(request, 422, "invalid_value", "a value cannot be stored as given")
 
     @app.exception_handler(OperationalError)
-    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+    async def _db_down(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable: %s", type(exc).__name__)
         err = ServiceUnavailable("the database is unavailable", code="database_unavailable")
         return JSONResponse({"error": err.code, "detail": err.detail}, 503, headers=err.headers)
 
     @app.exception_handler(SigningServiceError)
-    async def _signing(request: Request, exc: SigningServiceError) -> JSONResponse:
+    async def _signing(request: Request, exc: SigningServiceError) -> Response:
         # The one mapping of docex.signing's errors; a key or the PKI: say so, never how.
         if exc.kind == "unavailable":
             log.error("signing unavailable: %s", exc)
         return await _docex(request, _SIGNING_ERRORS[exc.kind](exc.public_detail, code=exc.code))
 
     @app.exception_handler(BlobStoreUnavailable)
-    async def _store_down(request: Request, exc: BlobStoreUnavailable) -> JSONResponse:
+    async def _store_down(request: Request, exc: BlobStoreUnavailable) -> Response:
         err = ServiceUnavailable("the blob store is unavailable", code="storage_unavailable")
         return JSONResponse({"error": err.code, "detail": err.detail}, 503, headers=err.headers)
 

@@ -33,6 +33,10 @@ PRINCIPAL_CREATED: Final = "auth:principal:created"
 # Sign-in throttling (auth/signin.py): failed sign-ins blocked an account or a client address.
 ACCOUNT_LOCKED: Final = "auth:account:locked"
 ADDRESS_LOCKED: Final = "auth:address:locked"
+# Web sessions (auth/sessions.py): a person signed in to the web UI, signed out (or was
+# signed out by expiry, noticed on the next request).
+SESSION_OPENED: Final = "auth:session:opened"
+SESSION_CLOSED: Final = "auth:session:closed"
 # Registry.
 AGENCY_CREATED: Final = "registry:agency:created"
 AGENCY_UPDATED: Final = "registry:agency:updated"

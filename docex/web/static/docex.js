@@ -1,0 +1,18 @@
+/* docex web UI: the little the pages need beyond htmx. No inline script anywhere (CSP). */
+(function () {
+  "use strict";
+  // An upload's progress: <progress data-progress-for="FORM_ID"> follows htmx's XHR events.
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target.closest("form");
+    if (!form || !form.id) return;
+    var bar = document.querySelector('progress[data-progress-for="' + form.id + '"]');
+    if (bar && event.detail.lengthComputable) {
+      bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+    }
+  });
+  // A <button data-confirm="..."> asks first.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
+  });
+})();
