@@ -86,7 +86,7 @@ def test_the_sender_sees_envelope_files_signatures_receipts_and_timeline(
     assert "Chữ ký số hợp lệ" in html
     assert html.count('<span class="badge ok">Hợp lệ</span>') == 3  # the verdict, and each
     # Receipts: arrived at both, accepted by H41 with its incoming number.
-    assert html.count('<tr class="receipt">') == 3
+    assert html.count('<tr class="receipt"') == 3
     assert "đã tiếp nhận" in html
     assert "<td>125</td>" in html
     # The timeline: every event of the API's trace, in order.
