@@ -34,7 +34,7 @@ from docex.auth.policy import WITHHELD, Action, Actor, allowed
 from docex.documents import files, views
 from docex.documents.access import load_visible
 from docex.documents.envelope import Envelope
-from docex.documents.media_types import OCTET_STREAM
+from docex.documents.media_types import OCTET_STREAM, served_type
 from docex.documents.models import DocumentFile
 from docex.documents.schemas import DocumentOut, SignatureOut
 from docex.errors import NotFound, Unauthenticated
@@ -292,7 +292,7 @@ def download_file(document_id: str, file_id: str, request: Request, web: Person)
     file, chunks = _file(request, web, document_id, file_id)
     return StreamingResponse(
         chunks,
-        media_type=PDF if file.content_type == PDF else OCTET_STREAM,
+        media_type=served_type(file.content_type),
         headers={
             **FILE_HEADERS,
             "Content-Length": str(file.size),
