@@ -267,6 +267,11 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def explanation(indication: Indication) -> tuple[str, str]:
+    """What ``indication`` means for a person: (English, Vietnamese), the report's sentences."""
+    return _MESSAGES[indication]
+
+
 def first_failure(failures: Iterable[Indication]) -> Indication:
     """The most fundamental failure among ``failures`` (``ok`` when there is none)."""
     found = set(failures) - {Indication.OK}
