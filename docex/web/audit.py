@@ -32,7 +32,7 @@ router = web_router()
 
 PAGE_SIZE: Final = 50
 CHECKPOINTS_PAGE: Final = 10
-DETAIL_CHARS: Final = 160
+DETAIL_CHARS: Final = 140
 # Detail fields that are whole signed notes or blobs: evidence, not something to read in a row.
 LONG_FIELDS: Final = frozenset({"seen", "cosigned", "signed", "note"})
 

@@ -344,3 +344,27 @@ def test_an_unknown_document_is_the_404_page_and_strangers_go_to_sign_in(
         assert page.status_code == 404
         assert "Không tìm thấy" in page.text
         assert refused(web, path)
+
+
+def test_an_auditor_sees_no_classified_subject_the_policy_withholds(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    secret = "Phương án bảo vệ mục tiêu trọng yếu"
+    response = send(
+        web,
+        auth(credentials, G22),
+        envelope(classification="confidential", subject=secret),
+        pdf("Công văn mật"),
+    )
+    assert response.status_code == 201, response.text
+    document = response.json()["id"]
+    deliver(web)
+    login(web, credentials, "auditor")
+    trace = web.get(f"/ui/audit/documents/{document}")
+    assert trace.status_code == 200, trace.text
+    assert secret not in trace.text
+    assert "bạn không được phép đọc văn bản mật này" in trace.text
+    assert shown_events(trace.text)  # the trace itself is shown
+    search = web.get("/ui/audit", params={"document": document})
+    assert shown_events(search.text)
+    assert secret not in search.text
