@@ -32,6 +32,7 @@ router = web_router()
 
 PAGE_SIZE: Final = 50
 CHECKPOINTS_PAGE: Final = 10
+TRACE_PAGE: Final = 200
 DETAIL_CHARS: Final = 140
 # Detail fields that are whole signed notes or blobs: evidence, not something to read in a row.
 LONG_FIELDS: Final = frozenset({"seen", "cosigned", "signed", "note"})
@@ -140,12 +141,23 @@ def search_page(
 
 
 @router.get("/ui/audit/documents/{document_id}", response_class=HTMLResponse)
-def trace_page(request: Request, web: Person, document_id: str) -> HTMLResponse:
+def trace_page(
+    request: Request,
+    web: Person,
+    document_id: str,
+    start: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> HTMLResponse:
     """A document's trace, each event with its proof status in the latest checkpoint."""
     node = node_of(request)
     with node.db.read() as session:
         proven = proofs.proven_trace(
-            session, who(web), document_id, audit=node.audit, node_id=node.settings.node_id
+            session,
+            who(web),
+            document_id,
+            audit=node.audit,
+            node_id=node.settings.node_id,
+            start=start,
+            limit=TRACE_PAGE,
         )
         document = read_document(session, who(web), document_id)
     rows = [
@@ -164,6 +176,9 @@ def trace_page(request: Request, web: Person, document_id: str) -> HTMLResponse:
             "sent_at": datetime.fromisoformat(document.created_at),
             "trace": proven,
             "rows": rows,
+            "next_start": proven.start + TRACE_PAGE
+            if proven.start + TRACE_PAGE < proven.total
+            else None,
         },
     )
 

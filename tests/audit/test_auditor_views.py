@@ -120,6 +120,21 @@ def test_every_event_of_a_trace_is_proven_and_a_changed_one_fails(
     assert len(after.events) > 1
     assert {e.status for e in after.events} == {ProofStatus.PROVEN}
     assert all(e.position is not None and e.position < head.size for e in after.events)
+    with node.db.read() as session:
+        middle = proofs.proven_trace(
+            session,
+            auditor,
+            document,
+            audit=node.audit,
+            node_id=node.settings.node_id,
+            start=1,
+            limit=2,
+        )
+    assert [e.item.audit_index for e in middle.events] == [
+        e.item.audit_index for e in after.events[1:3]
+    ]
+    assert (middle.total, middle.start) == (len(after.events), 1)
+    assert {e.status for e in middle.events} == {ProofStatus.PROVEN}
 
     victim = after.events[-1].item.audit_index
     with tampered(client) as session:
