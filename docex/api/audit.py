@@ -85,7 +85,7 @@ def search(
     since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> SearchPage:
-    """Events by document, agency, principal, event name and time range [from, to)."""
+    """Events by document, agency, principal (id or username), event name, time [from, to)."""
     where = service.SearchFilter(document, agency, principal, event, since, until)
     return service.search(session, actor, where, limit=limit, cursor=cursor)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from docex.audit.schemas import (
     SearchItem,
     SearchPage,
 )
+from docex.auth.models import Principal
 from docex.auth.policy import Action, Actor, authorize
 from docex.errors import NotFound, Unprocessable
 from docex.kit.clock import rfc3339
@@ -281,16 +282,23 @@ def consistency_out(session: Session, first: int, second: int) -> ConsistencyOut
 class SearchFilter:
     document: str | None = None
     agency: str | None = None
-    principal: str | None = None
+    principal: str | None = None  # a principal's id, or a person's username
     event: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
 
 def search(
-    session: Session, actor: Actor, where: SearchFilter, *, limit: int, cursor: str | None
+    session: Session,
+    actor: Actor,
+    where: SearchFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    newest_first: bool = False,
 ) -> SearchPage:
-    """Events matching every given filter, oldest first (by event id), with their position."""
+    """Events matching every given filter, by event id (oldest first unless ``newest_first``),
+    with their position. ``principal`` matches the principal of that id or that username."""
     authorize(actor, Action.READ_AUDIT)
     if where.event is not None and where.event not in events.vocabulary():
         raise Unprocessable(f"{where.event!r} is not an audit event", code="unknown_event")
@@ -302,19 +310,24 @@ def search(
     for column, value in (
         (AuditEvent.document_id, where.document),
         (AuditEvent.agency_id, where.agency),
-        (AuditEvent.actor_id, where.principal),
         (AuditEvent.event, where.event),
     ):
         if value is not None:
             query = query.where(column == value)
+    if where.principal is not None:
+        named = select(Principal.id).where(Principal.username == where.principal)
+        query = query.where(
+            or_(AuditEvent.actor_id == where.principal, AuditEvent.actor_id.in_(named))
+        )
     if where.since is not None:
         query = query.where(AuditEvent.at >= where.since)
     if where.until is not None:
         query = query.where(AuditEvent.at < where.until)
     if cursor:
         (after,) = decode_cursor(cursor, int)
-        query = query.where(AuditEvent.index > after)
-    rows = session.execute(query.order_by(AuditEvent.index).limit(limit + 1)).all()
+        query = query.where(AuditEvent.index < after if newest_first else AuditEvent.index > after)
+    order = AuditEvent.index.desc() if newest_first else AuditEvent.index
+    rows = session.execute(query.order_by(order).limit(limit + 1)).all()
     page = rows[:limit]
     items = [
         SearchItem(
@@ -326,3 +339,13 @@ def search(
     ]
     next_cursor = encode_cursor(page[-1].event_id) if len(rows) > limit else None
     return SearchPage(items=items, next_cursor=next_cursor)
+
+
+def usernames(session: Session, ids: set[str]) -> dict[str, str]:
+    """The username (or full name) of each principal of ``ids`` that has one, to show who."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Principal.id, Principal.username, Principal.full_name).where(Principal.id.in_(ids))
+    ).all()
+    return {r.id: r.username or r.full_name for r in rows if r.username or r.full_name}
