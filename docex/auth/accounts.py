@@ -192,9 +192,10 @@ def set_active(
     principal = _person(session, actor, principal_id)
     if principal.active != active:
         principal.active = active
+        event = events.PRINCIPAL_ENABLED if active else events.PRINCIPAL_DISABLED
         events.record(
             session,
-            events.PRINCIPAL_ENABLED if active else events.PRINCIPAL_DISABLED,
+            event,
             at=now,
             actor_id=actor.id,
             agency_id=principal.agency_id,
