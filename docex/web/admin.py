@@ -77,9 +77,9 @@ EXPIRY_NAMES: Final = {
     inventory.Expiry.NOT_YET_VALID: N_("not yet valid"),
 }
 AGENCY_KIND_NAMES: Final = {
-    "party": N_("Party"),
-    "state": N_("State"),
-    "front": N_("Front"),
+    "party": N_("Party body"),
+    "state": N_("State agency"),
+    "front": N_("Front organisation"),
     "social": N_("Social organisation"),
     "other": N_("Other"),
 }
