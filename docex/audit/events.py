@@ -30,6 +30,13 @@ REQUEST_REFUSED: Final = "api:request:refused"
 TOKEN_ISSUED: Final = "auth:token:issued"  # noqa: S105 (an event name)
 TOKEN_CREATED: Final = "auth:token:created"  # noqa: S105
 PRINCIPAL_CREATED: Final = "auth:principal:created"
+# The operator's changes to people and system tokens (auth/accounts.py): a person's role or
+# clearance changed, a person disabled (their sessions and tokens stop) or enabled again, a
+# system client's token revoked.
+PRINCIPAL_UPDATED: Final = "auth:principal:updated"
+PRINCIPAL_DISABLED: Final = "auth:principal:disabled"
+PRINCIPAL_ENABLED: Final = "auth:principal:enabled"
+TOKEN_REVOKED: Final = "auth:token:revoked"  # noqa: S105 (an event name)
 # Sign-in throttling (auth/signin.py): failed sign-ins blocked an account or a client address.
 ACCOUNT_LOCKED: Final = "auth:account:locked"
 ADDRESS_LOCKED: Final = "auth:address:locked"

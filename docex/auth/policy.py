@@ -73,6 +73,9 @@ class Action(StrEnum):
     READ_REGISTRY = "registry:read"
     ADMIN_REGISTRY = "registry:admin"
     ADMIN_ROUTING = "routing:admin"  # the dead-letter view: list and re-queue deliveries
+    # People and system tokens (auth/accounts.py): create, disable, change role or clearance,
+    # issue and revoke system clients' tokens. The operator's, as the registry is.
+    ADMIN_PRINCIPALS = "principals:admin"
     READ_AUDIT = "audit:read"
     WITNESS_AUDIT = "audit:witness"  # cosign the log's checkpoints, report a fork
     SIGN_AS_SIGNER = "pdf:sign"  # a person, with their own key
@@ -158,7 +161,7 @@ def allowed(
             return agency_member and actor.kind is Kind.SYSTEM
         case Action.MANAGE_WEBHOOKS:
             return (agency_member and actor.kind is Kind.SYSTEM) or actor.kind is Kind.ADMIN
-        case Action.ADMIN_REGISTRY | Action.ADMIN_ROUTING:
+        case Action.ADMIN_REGISTRY | Action.ADMIN_ROUTING | Action.ADMIN_PRINCIPALS:
             return actor.kind is Kind.ADMIN
         case Action.READ_AUDIT | Action.WITNESS_AUDIT:
             return actor.kind is Kind.AUDITOR

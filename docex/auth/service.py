@@ -58,7 +58,10 @@ def create_principal(
     password: str | None = None,
     full_name: str = "",
     clearance: Classification = Classification.NORMAL,
+    actor_id: str | None = None,
 ) -> Principal:
+    """A new principal; ``actor_id``: who created it (the operator, in the console), for the
+    ``auth:principal:created`` event."""
     if kind in AGENCY_KINDS:
         if agency_id is None or session.get(Agency, agency_id) is None:
             raise Unprocessable(f"unknown agency {agency_id!r}", code="unknown_agency")
@@ -86,6 +89,7 @@ def create_principal(
         session,
         events.PRINCIPAL_CREATED,
         at=now,
+        actor_id=actor_id,
         agency_id=agency_id,
         principal_id=principal.id,
         kind=kind.value,

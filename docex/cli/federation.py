@@ -160,9 +160,6 @@ def fetch(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
 @federation_app.command("show")
 def show(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     """The directory version in force, its age, its nodes and how many agencies each hosts."""
-    from sqlalchemy import func, select
-
-    from docex.agencies.models import Agency
     from docex.db import Database
     from docex.federation import peers
     from docex.federation.directory import state
@@ -178,9 +175,7 @@ def show(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
                 max_age_seconds=settings.federation.max_age_seconds,
             )
             nodes = peers.peers(session)
-            hosted = dict(
-                session.execute(select(Agency.node_id, func.count()).group_by(Agency.node_id)).all()
-            )
+            hosted = peers.hosted_counts(session)
     finally:
         db.dispose()
     data: dict[str, Any] = {

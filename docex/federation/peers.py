@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from docex.agencies.models import Agency
 from docex.config import FederationSettings
 from docex.federation.models import FederationNode
 
@@ -50,6 +51,12 @@ def peer(session: Session, node_id: str) -> Peer | None:
 def peers(session: Session) -> list[Peer]:
     """Every node the directory lists, this one included, by id."""
     return [_peer(r) for r in session.scalars(select(FederationNode).order_by(FederationNode.id))]
+
+
+def hosted_counts(session: Session) -> dict[str, int]:
+    """How many agencies of the directory each node hosts, by node id."""
+    rows = session.execute(select(Agency.node_id, func.count()).group_by(Agency.node_id)).all()
+    return {node_id: int(count) for node_id, count in rows}
 
 
 def upsert(

@@ -139,6 +139,14 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("auditor", "node"): FORBIDDEN,
         ("admin", "node"): ALLOW,
     },
+    # People and system tokens: the node's operator only.
+    Action.ADMIN_PRINCIPALS: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): ALLOW,
+    },
     Action.READ_AUDIT: {
         ("clerk", "sender"): FORBIDDEN,
         ("leader", "sender"): FORBIDDEN,
