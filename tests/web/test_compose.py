@@ -16,6 +16,7 @@ from docex.app import create_app
 from docex.config import Settings
 from docex.documents.models import Draft, DraftFile
 from docex.signing.sandbox import ValidatorPool
+from docex.signing.validation import Indication
 from tests.helpers import (
     G22,
     H26,
@@ -350,3 +351,48 @@ def test_the_outgoing_number_follows_the_yearly_register_and_restarts_on_1_janua
     clock.at = datetime(year, 12, 31, 16, 55, tzinfo=UTC)
     login(clocked, credentials, G22)
     assert suggested(clocked.get(f"/ui/compose/drafts/{draft_id}").text) == "2"
+
+
+def test_a_classified_draft_is_wrapped_for_its_agency_only(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    csrf = login(web, credentials, G22)
+    main = bytes(pdf("Mật"))
+    draft_id = upload(web, csrf, main=main, classification="confidential")
+    draft = draft_of(web, draft_id)
+    assert draft.classification == "confidential"
+    assert all(f.wrapped_key is None and f.agency_wrap for f in draft.files)  # never the KEK
+    assert web.get(f"/ui/compose/drafts/{draft_id}/main.pdf").content == main
+
+
+def test_a_draft_above_the_clerks_clearance_is_refused_and_nothing_stored(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    csrf = login(web, credentials, G22)
+    refused = web.post(
+        "/ui/compose/upload",
+        data={"classification": "top_secret"},
+        files=[("main", ("a.pdf", bytes(pdf()), "application/pdf"))],
+        headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+    )
+    assert refused.status_code == 403
+    assert counts(web)["blobs"] == 0
+    assert drafts_stored(web) == (0, 0)
+    (event,) = refusals(web)
+    assert event.detail["error"] == "insufficient_clearance"
+
+
+def test_sending_an_unsigned_draft_is_refused_by_the_intake_and_nothing_sent(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    csrf = login(web, credentials, G22)
+    draft_id = upload(web, csrf)
+    assert save(web, csrf, draft_id).status_code == 303
+    refused = web.post(f"/ui/compose/drafts/{draft_id}/send", data={"csrf": csrf})
+    assert refused.status_code == 422
+    after = counts(web)
+    assert after["documents"] == 0
+    assert after["blobs"] == 2  # the draft keeps its files
+    assert draft_of(web, draft_id).state == "uploaded"
+    (event,) = refusals(web)
+    assert event.detail["error"] in {str(i) for i in Indication if i is not Indication.OK}
