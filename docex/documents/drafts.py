@@ -40,6 +40,7 @@ from docex.documents.protection import data_key, protect, require_party_keys, re
 from docex.documents.upload import FormShape, SpooledFile, Upload, _spool_file
 from docex.errors import Conflict, NotFound, Unprocessable
 from docex.kit.ids import uuid7
+from docex.storage.base import BlobNotFound
 from docex.vocabulary.levels import Classification
 
 if TYPE_CHECKING:
@@ -439,6 +440,14 @@ def send_draft(node: Node, actor: Actor, draft_id: str, *, now: datetime) -> int
         for file in files:
             upload.files.append(_spooled(node, draft, file))
         submitted = intake.submit(node, actor, upload, now=now)
+    except BlobNotFound:
+        # A send of the same draft at the same moment finished first and removed the files:
+        # this one leads to the document it made.
+        with node.db.read() as session:
+            again = get_draft(session, actor, draft_id)
+        if again.state == SENT and again.document_id:
+            return again.document_id
+        raise
     finally:
         upload.discard()
     document_id = submitted.document.id

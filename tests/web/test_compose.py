@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -396,3 +397,27 @@ def test_sending_an_unsigned_draft_is_refused_by_the_intake_and_nothing_sent(
     assert draft_of(web, draft_id).state == "uploaded"
     (event,) = refusals(web)
     assert event.detail["error"] in {str(i) for i in Indication if i is not Indication.OK}
+
+
+def test_two_sends_of_a_draft_at_once_make_one_document(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    csrf = login(web, credentials, G22)
+    draft_id = upload(web, csrf)
+    assert save(web, csrf, draft_id).status_code == 303
+    leader = login(web, credentials, f"{G22}/leader")
+    web.post(f"/ui/compose/drafts/{draft_id}/sign", data={"as": "signer", "csrf": leader})
+    clerk = login(web, credentials, G22)
+    web.post(f"/ui/compose/drafts/{draft_id}/sign", data={"as": "seal", "csrf": clerk})
+    assert draft_of(web, draft_id).state == "sealed"
+
+    def click() -> Any:
+        return web.post(f"/ui/compose/drafts/{draft_id}/send", data={"csrf": clerk})
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: click(), range(2)))
+    assert [a.status_code for a in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    after = counts(web)
+    assert after["documents"] == 1
+    assert after["blobs"] == 2
