@@ -52,6 +52,14 @@ GROUP_UPDATED: Final = "registry:group:updated"  # title and/or members (added, 
 # Documents.
 DOCUMENT_ACCEPTED: Final = "intake:document:accepted"
 DOCUMENT_REPLAYED: Final = "intake:document:replayed"
+# Drafts (documents/drafts.py, the web's compose screen): a draft uploaded, its envelope saved,
+# signed by a person or sealed by the agency, sent (the document it became), deleted.
+DRAFT_CREATED: Final = "intake:draft:created"
+DRAFT_UPDATED: Final = "intake:draft:updated"
+DRAFT_SIGNED: Final = "intake:draft:signed"
+DRAFT_SEALED: Final = "intake:draft:sealed"
+DRAFT_SENT: Final = "intake:draft:sent"
+DRAFT_DELETED: Final = "intake:draft:deleted"
 # A recipient written ``group:<name>``: what the group expanded to at that moment, one event
 # listing every delivery it made (docex.documents.deliveries), not one event per delivery.
 RECIPIENT_RESOLVED: Final = "intake:recipient:resolved"

@@ -118,3 +118,49 @@ class Delivery(Base):
     # Never loaded (rows are read by query); it tells the unit of work that a document is
     # inserted before its deliveries, whatever the class names sort as.
     document: Mapped[Document] = relationship(lazy="raise")
+
+
+class Draft(Base):
+    """A document being prepared by an agency (docex.documents.drafts): its files wait here
+    between the clerk who uploads them, the leader who signs and the clerk who seals."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    created_by: Mapped[str] = mapped_column(ForeignKey("principals.id"))
+    # Fixed at upload: it decides how the files are protected (as a document's would be).
+    classification: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # uploaded | signed | sealed | sent
+    # The envelope as last saved (validated by the intake's rules), or {} before.
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The signature check of the main file after the last signature, or {} before any.
+    signatures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    document_id: Mapped[str | None] = mapped_column(String(36))  # once sent
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    files: Mapped[list[DraftFile]] = relationship(
+        order_by="DraftFile.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class DraftFile(Base):
+    """A draft's file, encrypted in the blob store exactly as a document's file is: a normal
+    draft's data key wrapped by the node's KEK, a classified one's for its agency's key only."""
+
+    __tablename__ = "draft_files"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    draft_id: Mapped[str] = mapped_column(ForeignKey("drafts.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # main | attachment
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    blob_key: Mapped[str] = mapped_column(String(100), unique=True)
+    stored_size: Mapped[int] = mapped_column(BigInteger)
+    kek_version: Mapped[int | None] = mapped_column(Integer)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    agency_wrap: Mapped[bytes | None] = mapped_column(LargeBinary)

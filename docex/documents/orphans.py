@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from docex.audit import events
 from docex.db import Database
-from docex.documents.models import DocumentFile
+from docex.documents.models import DocumentFile, DraftFile
 from docex.groupcommit import GroupCommitter
 from docex.storage.base import BlobStore
 
@@ -32,7 +32,8 @@ def sweep_orphans(
     now: datetime,
     grace: timedelta,
 ) -> list[str]:
-    """Delete blobs older than ``grace`` that no file row references; returns their keys."""
+    """Delete blobs older than ``grace`` that no file row (a document's or a draft's)
+    references; returns their keys."""
     cutoff = now - grace
     candidates = [entry.key for entry in store.iter_blobs() if entry.modified < cutoff]
     swept: list[str] = []
@@ -43,6 +44,8 @@ def sweep_orphans(
                 session.scalars(
                     select(DocumentFile.blob_key).where(DocumentFile.blob_key.in_(batch))
                 )
+            ) | set(  # a draft's files (documents.drafts) wait in the store too
+                session.scalars(select(DraftFile.blob_key).where(DraftFile.blob_key.in_(batch)))
             )
         for key in batch:
             if key not in referenced:

@@ -16,3 +16,13 @@
     if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
   });
 })();
+/* compose: a refused upload says so in its form's live region (htmx swaps no 4xx page). */
+(function () {
+  "use strict";
+  document.addEventListener("htmx:responseError", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("[data-error-region]");
+    if (!form) return;
+    var region = document.getElementById(form.getAttribute("data-error-region"));
+    if (region) region.textContent = form.getAttribute("data-error-text") + " (" + event.detail.xhr.status + ")";
+  });
+})();
