@@ -4,7 +4,7 @@
 sent) and the signature check of its main file; ``draft_files``: its files, encrypted in the
 blob store as documents' files are.
 
-Revision ID: 0019
+Revision ID: 0018
 Revises: 0018
 Create Date: 2026-11-26 11:00:00
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 import docex.db
 
-revision = "0019"
+revision = "0018"
 down_revision = "0017"  # "0018" once the inbox's migration is merged before it
 branch_labels = None
 depends_on = None
