@@ -5,7 +5,7 @@ sent) and the signature check of its main file; ``draft_files``: its files, encr
 blob store as documents' files are.
 
 Revision ID: 0018
-Revises: 0018
+Revises: 0017
 Create Date: 2026-11-26 11:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import docex.db
 
 revision = "0018"
-down_revision = "0017"  # "0018" once the inbox's migration is merged before it
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
