@@ -71,7 +71,7 @@ DONE: Final = {
 }
 
 EXPIRY_NAMES: Final = {
-    inventory.Expiry.VALID: N_("valid"),
+    inventory.Expiry.VALID: N_("in force"),
     inventory.Expiry.EXPIRING: N_("expiring soon"),
     inventory.Expiry.EXPIRED: N_("expired"),
     inventory.Expiry.NOT_YET_VALID: N_("not yet valid"),

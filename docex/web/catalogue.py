@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
 
-from docex.web.i18n import translations
+from docex.web.i18n import LOCALE_DIR, translations
 
 WEB_DIR = Path(__file__).parent
 METHODS = [("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
@@ -36,6 +37,18 @@ def missing(locale: str = "vi") -> dict[str, list[str]]:
         for message, where in messages().items()
         if catalogue.gettext(message) == message
     }
+
+
+def conflicts(locale: str = "vi") -> dict[str, dict[str, str]]:
+    """Messages two catalogues translate differently (one would win at random): by message,
+    each catalogue's translation."""
+    seen: dict[str, dict[str, str]] = {}
+    for po in sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as source:
+            for message in read_po(source, locale=locale):
+                if message.id and isinstance(message.id, str):
+                    seen.setdefault(message.id, {})[po.name] = str(message.string)
+    return {m: by for m, by in seen.items() if len(set(by.values())) > 1}
 
 
 def po_string(text: str) -> str:
