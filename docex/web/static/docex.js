@@ -16,3 +16,15 @@
     if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
   });
 })();
+/* outbox: a polled region ([data-poll-pauses-on-focus]) is not refreshed while the keyboard's
+   focus is inside it (a refresh would take the focus away). */
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var region = event.detail.elt;
+    if (region && region.hasAttribute && region.hasAttribute("data-poll-pauses-on-focus") &&
+        region.contains(document.activeElement)) {
+      event.preventDefault();
+    }
+  });
+})();
