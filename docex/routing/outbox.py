@@ -152,9 +152,11 @@ def _sent(session: Session, actor: Actor, documents: Sequence[Document]) -> list
     for document in documents:
         deliveries = by_document[document.id]
         parties = parties_of(document, deliveries)
-        content = visibility(actor, parties).content
+        seen = visibility(actor, parties)
+        content = seen.content
         resend = allowed(actor, Action.RESEND, parties)
-        recall = allowed(
+        # A recall is reported on a document the reader sees (``receipts.report_status``).
+        recall = seen.document and allowed(
             actor, Action.SENDER_STATUS, parties, status_code=statuses.RECALL_REQUESTED
         )
         code = document.envelope.get("code") or {}

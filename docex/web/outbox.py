@@ -7,6 +7,7 @@ replace it. Every decision is the domain's and the policy's; this module only re
 from __future__ import annotations
 
 from typing import Annotated, Final
+from urllib.parse import urlencode
 
 from fastapi import Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -25,6 +26,7 @@ from docex.web.routing import web_router
 router = web_router()
 
 PAGE_SIZE: Final = 20
+MAX_PAGE_SIZE: Final = 100
 DocumentId = Annotated[str, Path(max_length=64)]
 
 TRANSPORT_NAMES: Final = {
@@ -57,6 +59,14 @@ def _actor(web: WebContext) -> Actor:
     return web.actor
 
 
+def _query(cursor: str | None, limit: int) -> str:
+    """The list's query string for a page: its cursor, and the page size if not the usual."""
+    params = {"cursor": cursor} if cursor else {}
+    if limit != PAGE_SIZE:
+        params["limit"] = str(limit)
+    return f"?{urlencode(params)}" if params else ""
+
+
 def _names() -> dict[str, object]:
     return {
         "transport_names": TRANSPORT_NAMES,
@@ -70,12 +80,13 @@ def outbox_list(
     request: Request,
     web: Person,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
     """The agency's sent documents, newest first, a page at a time; htmx polls the list."""
     node = node_of(request)
     with node.db.read() as session:
-        page = outbox.sent_page(session, _actor(web), limit=PAGE_SIZE, cursor=cursor)
+        page = outbox.sent_page(session, _actor(web), limit=limit, cursor=cursor)
     partial = bool(request.headers.get("hx-request"))
     return render(
         request,
@@ -83,6 +94,9 @@ def outbox_list(
         {
             "page": page,
             "cursor": cursor,
+            "query": _query(cursor, limit),
+            "next_query": _query(page.next_cursor, limit) if page.next_cursor else None,
+            "first_query": _query(None, limit),
             "poll": node.settings.web.poll_seconds,
             "done": DONE.get(done or ""),
             **_names(),

@@ -272,3 +272,67 @@ def test_the_sender_recalls_with_a_reason_and_sees_the_answer_in_the_matrix(
     row = _row(web.get(f"/ui/outbox/{document_id}").text, H41)
     assert "15 · đồng ý thu hồi/cập nhật" in row
     assert "Đã thu hồi" in row
+
+
+def test_the_outbox_goes_page_by_page_newest_first(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    ids = [
+        send(
+            web, auth(credentials, G22), envelope([H41], subject=f"Công văn số {n}"), pdf()
+        ).json()["id"]
+        for n in range(3)
+    ]
+    login(web, credentials, G22)
+    seen: list[str] = []
+    url = "/ui/outbox?limit=2"
+    while url:
+        page = web.get(url)
+        assert page.status_code == 200
+        seen += re.findall(r'<h2 id="doc-([0-9a-f-]+)">', page.text)
+        found = re.search(r'href="(/ui/outbox\?[^"]+)">Trang sau', page.text)
+        url = found.group(1).replace("&amp;", "&") if found else ""
+    assert seen == ids[::-1]
+    bad = web.get("/ui/outbox?cursor=nonsense")
+    assert bad.status_code == 400
+    assert _refused(web, "invalid_cursor") == 1
+
+
+def test_a_clerk_not_cleared_for_a_document_sees_its_line_but_not_its_words(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    """A secret document its leader sent, and recalled from I01 with a reason: the agency's
+    clerk (cleared for confidential) sees where it stands, not its subject nor the reason, and
+    may not recall it; the leader sees both."""
+    subject = "Kế hoạch bảo vệ bí mật"
+    sent = send(
+        web,
+        auth(credentials, G22, "leader"),
+        envelope([H41, I01], subject=subject, classification="secret"),
+        pdf(),
+    )
+    assert sent.status_code == 201, sent.text
+    document_id = sent.json()["id"]
+    deliver(web)
+    csrf = login(web, credentials, f"{G22}/leader")
+    recalled = web.post(
+        f"/ui/outbox/{document_id}/recall",
+        data={"csrf": csrf, "recipient": I01, "reason": "Lý do mật"},
+    )
+    assert recalled.status_code == 303
+    page = web.get(f"/ui/outbox/{document_id}")
+    assert subject in page.text
+    assert "Lý do: Lý do mật" in _row(page.text, I01)
+    assert re.findall(r'name="recipient" value="([^"]+)" checked', page.text) == [H41]
+
+    login(web, credentials, G22)
+    page = web.get(f"/ui/outbox/{document_id}")
+    assert page.status_code == 200
+    assert subject not in page.text
+    assert "subject withheld" in page.text
+    assert "Lý do mật" not in page.text
+    row = _row(page.text, I01)
+    assert "13 · yêu cầu thu hồi" in row
+    assert "Lý do: [withheld]" in row
+    assert 'name="reason"' not in page.text  # no recall form: the clerk may not see it
+    assert subject not in web.get("/ui/outbox").text
