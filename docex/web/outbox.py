@@ -6,6 +6,7 @@ replace it. Every decision is the domain's and the policy's; this module only re
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Final
 from urllib.parse import urlencode
 
@@ -67,6 +68,12 @@ def _query(cursor: str | None, limit: int) -> str:
     return f"?{urlencode(params)}" if params else ""
 
 
+def _version(shown: object) -> str:
+    """What a poll compares to skip a refresh that would change nothing (docex.js): a screen
+    reader then hears the table again only when it did change."""
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
+
+
 def _names() -> dict[str, object]:
     return {
         "transport_names": TRANSPORT_NAMES,
@@ -93,6 +100,7 @@ def outbox_list(
         "outbox/_items.html" if partial else "outbox/list.html",
         {
             "page": page,
+            "version": _version(page),
             "cursor": cursor,
             "query": _query(cursor, limit),
             "next_query": _query(page.next_cursor, limit) if page.next_cursor else None,
@@ -121,6 +129,7 @@ def outbox_document(
         "outbox/_matrix.html" if partial else "outbox/document.html",
         {
             "doc": document,
+            "version": _version(document),
             "poll": node.settings.web.poll_seconds,
             "done": DONE.get(done or ""),
             "back": f"/ui/outbox/{document.id}",
