@@ -153,7 +153,7 @@ def test_every_authenticated_operation_documents_401(
 def test_every_operation_with_validated_input_documents_422(
     client: TestClient, spec: dict[str, Any]
 ) -> None:
-    validated = [r for r in served_routes(client) if all_params(r.route.dependant)]
+    validated = [r for r in served_routes(client) if r.in_schema and all_params(r.route.dependant)]
     assert validated
     for route in validated:
         for method in route.methods:
