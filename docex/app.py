@@ -18,6 +18,7 @@ from docex.api.audit import router as audit_router
 from docex.api.auth import router as auth_router
 from docex.api.deadlines import router as deadlines_router
 from docex.api.deliveries import router as deliveries_router
+from docex.api.deliveries import sender_router as resend_router
 from docex.api.directory import router as directory_router
 from docex.api.documents import router as documents_router
 from docex.api.edxml import router as edxml_router
@@ -295,6 +296,7 @@ def create_app(
     api.include_router(audit_router)
     api.include_router(deadlines_router)
     api.include_router(deliveries_router)
+    api.include_router(resend_router)
     api.include_router(webhooks_router)
     api.include_router(edxml_router)
     app.include_router(api)

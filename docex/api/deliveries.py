@@ -1,5 +1,6 @@
 """The dead-letter view of the node's operator: deliveries failed or still waiting, and the
-re-queue of a failed one (``docex.routing.dead_letters``)."""
+re-queue of a failed one (``docex.routing.dead_letters``); and the sender's own re-send of a
+failed delivery of its document (``sender_router``, ``Action.RESEND``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from docex.routing.schemas import DeliveryRetryIn, QueuedDelivery, QueuedDeliver
 from docex.vocabulary.transport import JOB_DELIVERY
 
 router = APIRouter(prefix="/admin/deliveries", tags=["admin"], route_class=LimitedRoute)
+sender_router = APIRouter(tags=["documents"], route_class=LimitedRoute)
 
 DeliveryId = Annotated[str, Path(max_length=64)]
+AgencyId = Annotated[str, Path(max_length=64)]
 
 
 @router.get("", response_model=QueuedDeliveryPage, responses=error_responses(400, 401, 403, 422))
@@ -52,4 +55,25 @@ def retry_delivery(
             note=body.note,
         )
     node.worker.wake(JOB_DELIVERY)  # a worker in this process takes it now, not at its poll
+    return out
+
+
+@sender_router.post(
+    "/documents/{document_id}/deliveries/{recipient_id}/retry",
+    response_model=QueuedDelivery,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
+def resend_delivery(
+    document_id: DeliveryId,
+    recipient_id: AgencyId,
+    body: DeliveryRetryIn,
+    actor: ActorDep,
+    node: NodeDep,
+) -> QueuedDelivery:
+    """Send a failed delivery of your agency's document round again (its clerks, systems)."""
+    with node.db.write() as session:
+        out = dead_letters.resend(
+            session, actor, document_id, recipient_id, now=node.clock.now(), note=body.note
+        )
+    node.worker.wake(JOB_DELIVERY)
     return out

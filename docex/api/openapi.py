@@ -75,6 +75,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/federation/v1/audit/forks"): "peer_audit_forks_report",
     ("GET", "/api/v1/admin/deliveries"): "deliveries_list",
     ("POST", "/api/v1/admin/deliveries/{delivery_id}/retry"): "deliveries_retry",
+    (
+        "POST",
+        "/api/v1/documents/{document_id}/deliveries/{recipient_id}/retry",
+    ): "deliveries_resend",
     ("POST", "/api/v1/webhooks"): "webhooks_create",
     ("GET", "/api/v1/webhooks"): "webhooks_list",
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhooks_update",
@@ -133,6 +137,7 @@ SUMMARIES: dict[str, str] = {
     "peer_audit_forks_report": "A peer node reports a fork of this log",
     "deliveries_list": "Deliveries failed or waiting: the dead-letter view (admin)",
     "deliveries_retry": "Re-queue a failed delivery (admin)",
+    "deliveries_resend": "Re-send a failed delivery of your agency's document",
     "webhooks_create": "Register a webhook endpoint; its secret is shown once",
     "webhooks_list": "List webhook endpoints",
     "webhooks_update": "Disable or enable a webhook endpoint",

@@ -851,6 +851,7 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
         "failed",
     ),
     ("delivery_id", "path"): ("the delivery's id", "01a21529-e96a-7375-a7d6-fbd27c1154df"),
+    ("recipient_id", "path"): ("the recipient agency's code", "000.00.00.H41"),
     ("receipt_id", "path"): (
         "the receipt's id (`items[].id` of the document's receipts)",
         "01a21529-f572-7201-9522-89ebc060594c",

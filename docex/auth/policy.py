@@ -76,6 +76,10 @@ class Action(StrEnum):
     # People and system tokens (auth/accounts.py): create, disable, change role or clearance,
     # issue and revoke system clients' tokens. The operator's, as the registry is.
     ADMIN_PRINCIPALS = "principals:admin"
+    # Send a failed delivery of a document round again: the sending agency's clerks (văn thư,
+    # who dispatch its mail) and systems. No clearance needed: a re-queue moves the sealed
+    # bytes, it reads nothing (an uncleared clerk sees the outbox line and its failures).
+    RESEND = "document:resend"
     READ_AUDIT = "audit:read"
     WITNESS_AUDIT = "audit:witness"  # cosign the log's checkpoints, report a fork
     SIGN_AS_SIGNER = "pdf:sign"  # a person, with their own key
@@ -128,6 +132,7 @@ _DOCUMENT_ACTIONS = frozenset(
         Action.READ_FILE,
         Action.RECIPIENT_STATUS,
         Action.SENDER_STATUS,
+        Action.RESEND,
     }
 )
 _READ_ACTIONS = (Action.READ_DOCUMENT, Action.READ_CONTENT, Action.READ_FILE)
@@ -197,6 +202,12 @@ def allowed(
                 and actor.agency_id == parties.sender_id
                 and status_code in SENDER_CODES
             )
+        case Action.RESEND if parties is not None:
+            return (
+                agency_member
+                and actor.kind in (Kind.CLERK, Kind.SYSTEM)
+                and actor.agency_id == parties.sender_id
+            )
     return False
 
 
@@ -229,6 +240,8 @@ def authorize(
         sees_it = actor.kind is Kind.AUDITOR or _is_party(actor, parties)
         if action in _READ_ACTIONS or not sees_it:
             raise DocumentNotFound()
+        if action is Action.RESEND:
+            raise Forbidden(f"{_a(actor.kind)} may not re-send this document's deliveries")
         raise Forbidden(
             f"{_a(actor.kind)} may not report status {status_code} on this document",
             code="status_not_allowed",

@@ -5,6 +5,9 @@ failed until an operator sends it round again: :func:`requeue_delivery` puts the
 to ``queued`` and its job (``docex.queue.jobs.requeue``) with fresh attempts and a fresh TTL, and
 records ``routing:delivery:requeued`` in the same transaction. The delivery row is locked first,
 so two operators retrying at once re-queue it once; the second is told it is no longer failed.
+
+The sending agency's clerks do the same for their own document's recipients (:func:`resend`,
+``Action.RESEND``): the same re-queue, the same event, its actor the clerk.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from docex.audit import events
+from docex.auth.policy import Action, Actor, authorize
+from docex.documents.access import deliveries_of, get_document, parties_of
 from docex.documents.models import Delivery, Document
 from docex.errors import Conflict, NotFound
 from docex.kit.clock import rfc3339
@@ -112,3 +117,25 @@ def requeue_delivery(
         select(Job).where(Job.kind == JOB_DELIVERY, Job.ref == delivery.id)
     ).one_or_none()
     return _out(delivery, document.sender_id, document.urgency, job)
+
+
+def resend(
+    session: Session,
+    actor: Actor,
+    document_id: str,
+    recipient_id: str,
+    *,
+    now: datetime,
+    note: str | None = None,
+) -> QueuedDelivery:
+    """The sender's re-send: ``requeue_delivery`` of the document's failed delivery to
+    ``recipient_id``, for whom the policy allows it (``Action.RESEND``). DocumentNotFound for
+    whoever may not see the document, ``delivery_not_found`` for an agency it was not sent to,
+    ``delivery_not_failed`` for a delivery that is not failed."""
+    document = get_document(session, document_id)
+    deliveries = deliveries_of(session, document.id)
+    authorize(actor, Action.RESEND, parties_of(document, deliveries))
+    delivery = next((d for d in deliveries if d.recipient_id == recipient_id), None)
+    if delivery is None:
+        raise NotFound("the document was not sent to this agency", code="delivery_not_found")
+    return requeue_delivery(session, delivery.id, actor_id=actor.id, now=now, note=note)

@@ -13,13 +13,20 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from docex.web import admin, audit, compose, document, signin
+from docex.web import admin, audit, compose, document, outbox, signin
 from docex.web.errors import error_page
 from docex.web.pages import STATIC_PREFIX
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-ROUTERS = [signin.router, compose.router, document.router, audit.router, admin.router]
+ROUTERS = [
+    signin.router,
+    compose.router,
+    outbox.router,
+    document.router,
+    audit.router,
+    admin.router,
+]
 
 
 def install(app: FastAPI) -> None:

@@ -578,6 +578,43 @@ def test_recall_is_requested_only_by_the_sender_agency(
     check(actor(role, relation), Action.SENDER_STATUS, parties(), expected, status_code=code)
 
 
+# -- re-sending a failed delivery ------------------------------------------------------------------
+
+# The sending agency's dispatchers (its clerks, văn thư, and its systems) send a failed delivery
+# round again; whoever else sees the document may not (403); the rest do not see it (404). No
+# clearance is needed: a re-queue reads nothing of the document.
+RESEND: dict[tuple[str, str], str] = {
+    ("clerk", "sender"): ALLOW,
+    ("system", "sender"): ALLOW,
+    ("leader", "sender"): FORBIDDEN,
+    **{(role, "recipient"): FORBIDDEN for role in AGENCY_ROLES},
+    **{(role, "third"): HIDDEN for role in AGENCY_ROLES},
+    **{(role, "node"): HIDDEN for role in AGENCY_ROLES},
+    ("auditor", "node"): FORBIDDEN,
+    ("admin", "node"): HIDDEN,  # the operator re-queues by ADMIN_ROUTING, not as a party
+}
+
+
+@pytest.mark.parametrize(("classification", "clearance"), GRID)
+@pytest.mark.parametrize(("role", "relation", "expected"), [(*k, e) for k, e in RESEND.items()])
+def test_a_failed_delivery_is_re_sent_by_the_sender_agency_s_clerks_and_systems_only(
+    role: str,
+    relation: str,
+    expected: str,
+    classification: Classification,
+    clearance: Classification,
+) -> None:
+    who = actor(role, relation, clearance=clearance)
+    check(who, Action.RESEND, parties(classification), expected)
+
+
+def test_a_refused_re_send_reads_as_english() -> None:
+    with pytest.raises(Forbidden) as refused:
+        authorize(actor("leader", "sender"), Action.RESEND, parties())
+    assert refused.value.code == "forbidden"
+    assert refused.value.detail == "a leader may not re-send this document's deliveries"
+
+
 def test_a_refused_status_names_status_not_allowed() -> None:
     with pytest.raises(Forbidden) as refused:
         authorize(
@@ -597,6 +634,7 @@ def test_every_action_is_in_the_table_and_each_is_allowed_to_someone() -> None:
         Action.READ_FILE,
         Action.RECIPIENT_STATUS,
         Action.SENDER_STATUS,
+        Action.RESEND,
     }
     assert tabled == set(Action)
     everyone = [actor(r, rel) for r, rel in itertools.product(AGENCY_ROLES, RELATIONS)] + [

@@ -232,3 +232,41 @@ def test_a_failed_delivery_without_a_job_gets_one_when_requeued(
     _move_h26(client, node_of(client).settings.node_id)
     assert _worker(client, max_attempts=1).run_once() == 1
     assert _arrivals(client, failed_id) == 1
+
+
+def _resend(document_id: str, recipient: str) -> str:
+    return f"/api/v1/documents/{document_id}/deliveries/{recipient}/retry"
+
+
+def test_the_sender_s_clerk_re_sends_its_failed_delivery_through_the_api(
+    client: TestClient, credentials: dict[str, Any]
+) -> None:
+    document = _failed_document(client, credentials)
+    failed_id = _delivery_id(client, H26)
+    path = _resend(document["id"], H26)
+    for who, role, status, error in (
+        (G22, "leader", 403, "forbidden"),
+        (H41, "clerk", 403, "forbidden"),
+        ("auditor", "clerk", 403, "forbidden"),
+        (H26, "clerk", 404, "document_not_found"),
+        ("admin", "clerk", 404, "document_not_found"),
+    ):
+        refused = client.post(path, json={}, headers=auth(credentials, who, role))
+        assert (refused.status_code, refused.json()["error"]) == (status, error), who
+    stranger = client.post(
+        _resend(document["id"], "000.00.00.I01"), json={}, headers=auth(credentials, G22)
+    )
+    assert (stranger.status_code, stranger.json()["error"]) == (404, "delivery_not_found")
+    assert audit_events(client, "routing:delivery:requeued") == []
+
+    retried = client.post(path, json={"note": "đã thông tuyến"}, headers=auth(credentials, G22))
+    assert retried.status_code == 200, retried.text
+    assert (retried.json()["id"], retried.json()["transport"]) == (failed_id, "queued")
+    [event] = audit_events(client, "routing:delivery:requeued")
+    assert event.detail["note"] == "đã thông tuyến"
+    again = client.post(path, json={}, headers=auth(credentials, G22, "system"))
+    assert (again.status_code, again.json()["error"]) == (409, "delivery_not_failed")
+
+    _move_h26(client, node_of(client).settings.node_id)
+    assert _worker(client, max_attempts=1).run_once() == 1
+    assert _arrivals(client, failed_id) == 1

@@ -24,5 +24,25 @@
     if (!form) return;
     var region = document.getElementById(form.getAttribute("data-error-region"));
     if (region) region.textContent = form.getAttribute("data-error-text") + " (" + event.detail.xhr.status + ")";
+/* outbox: a polled region ([data-poll-pauses-on-focus]) is not refreshed while the keyboard's
+   focus is inside it (a refresh would take the focus away), nor when the answer carries the
+   version it shows already (a screen reader would read the unchanged table again). */
+(function () {
+  "use strict";
+  function polled(elt) {
+    return elt && elt.hasAttribute && elt.hasAttribute("data-poll-pauses-on-focus");
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var region = event.detail.elt;
+    if (polled(region) && region.contains(document.activeElement)) event.preventDefault();
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var region = event.detail.target;
+    if (!polled(region)) return;
+    var shown = region.querySelector("[data-version]");
+    var found = /data-version="([0-9a-f]+)"/.exec(event.detail.serverResponse || "");
+    if (shown && found && shown.getAttribute("data-version") === found[1]) {
+      event.detail.shouldSwap = false;
+    }
   });
 })();
