@@ -38,7 +38,7 @@ TRANSPORT_NAMES: Final = {
 }
 STATE_NAMES: Final = {
     "recalled": N_("Recalled"),
-    "updated": N_("Updated"),
+    "updated": N_("Update sent"),
     "replaced": N_("Replaced"),
 }
 BUSINESS_NAMES: Final = {
