@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -89,7 +90,31 @@ def envelope_fields(form: FormData) -> dict[str, Any]:
         fields["signer"] = {"full_name": text("signer_name"), "position": text("signer_position")}
     if text("due_date"):
         fields["due_date"] = text("due_date")
+    if text("business_type") not in ("", "new"):
+        fields["business"] = {
+            "type": text("business_type"),
+            "refers_to": text("refers_to") or None,
+            "reason": text("business_reason") or None,
+        }
     return fields
+
+
+BUSINESS_TYPES: dict[str, str] = {
+    "new": N_("A new document"),
+    "update": N_("Updates an earlier document"),
+    "replace": N_("Replaces an earlier document"),
+    "revoke": N_("Revokes an earlier document"),
+}
+
+
+def business_asked(request: Request) -> dict[str, str]:
+    """``?business=update&of=ID`` (the outbox's "update"/"replace" links): carried from the
+    upload to the draft, whose envelope form starts with them; the intake checks them."""
+    kind = request.query_params.get("business", "")
+    of = request.query_params.get("of", "")
+    if kind not in BUSINESS_TYPES or kind == "new" or not of or len(of) > 64:
+        return {}
+    return {"business": kind, "of": of}
 
 
 def problems_of(error: DocexError) -> list[str]:
@@ -110,8 +135,16 @@ def compose(request: Request, web: Person) -> HTMLResponse:
     with node.db.read() as session:
         found = drafts.list_drafts(session, actor)
     levels = [c.value for c in Classification if allowed_level(web, c)]
+    asked = business_asked(request)
     return render(
-        request, "compose/new.html", {"drafts": found, "states": STATES, "levels": levels}
+        request,
+        "compose/new.html",
+        {
+            "drafts": found,
+            "states": STATES,
+            "levels": levels,
+            "carry": f"?{urlencode(asked)}" if asked else "",
+        },
     )
 
 
@@ -152,7 +185,8 @@ async def upload(request: Request, web: Person) -> Response:
         )
     finally:
         form.discard()
-    target = f"/ui/compose/drafts/{draft.id}"
+    asked = business_asked(request)
+    target = f"/ui/compose/drafts/{draft.id}" + (f"?{urlencode(asked)}" if asked else "")
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
@@ -172,6 +206,7 @@ def draft_page(request: Request, web: Person, draft_id: str) -> Response:
         recipients = _recipient_choices(session, actor.agency_id, None)
         groups = [(g.name, g.title or g.name) for g, _members in groups_with_members(session)]
     year = year_bounds(now)[0].year
+    asked = business_asked(request)
     return render(
         request,
         "compose/draft.html",
@@ -192,6 +227,9 @@ def draft_page(request: Request, web: Person, draft_id: str) -> Response:
             "report": draft.signatures,
             "checks": signature_rows(draft.signatures),
             "extra": [],
+            "business_types": BUSINESS_TYPES,
+            "business": draft.envelope.get("business")
+            or ({"type": asked["business"], "refers_to": asked["of"]} if asked else {}),
         },
     )
 
