@@ -118,3 +118,14 @@ class Delivery(Base):
     # Never loaded (rows are read by query); it tells the unit of work that a document is
     # inserted before its deliveries, whatever the class names sort as.
     document: Mapped[Document] = relationship(lazy="raise")
+
+
+class DocumentRead(Base):
+    """That a person has opened a document (or acted on it): the inbox's unread state is per
+    person, not per agency: one clerk's reading does not mark it read for her colleague."""
+
+    __tablename__ = "document_reads"
+
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime())
