@@ -13,13 +13,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from docex.web import signin
+from docex.web import inbox, signin
 from docex.web.errors import error_page
 from docex.web.pages import STATIC_PREFIX
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-ROUTERS = [signin.router]
+ROUTERS = [signin.router, inbox.router]
 
 
 def install(app: FastAPI) -> None:
