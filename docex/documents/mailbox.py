@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Final
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
 
 from docex.agencies.models import Agency
 from docex.auth.policy import (
@@ -23,8 +23,7 @@ from docex.documents.access import (
     received,
     sent,
 )
-from docex.documents.models import Delivery, Document
-from docex.documents.reads import read_among
+from docex.documents.models import Delivery, Document, DocumentRead
 from docex.documents.schemas import (
     FailedRecipient,
     InboxItem,
@@ -78,6 +77,7 @@ def _inbox_query(session: Session, actor: Actor, where: InboxFilter) -> Select[D
         select(Delivery, Document)
         .join(Document, Document.id == Delivery.document_id)
         .where(received(reach(actor, Action.READ_MAILBOX)))
+        .options(lazyload(Document.files))  # a line shows none: no second statement for them
     )
     if where.status:
         query = query.where(Delivery.status == where.status)
@@ -190,6 +190,43 @@ def _page(
     return InboxPage(items=items, next_cursor=next_cursor), newest
 
 
+@dataclass
+class _Lines:
+    """Lines of the desk with what a person's view adds: read by them, the sender's name."""
+
+    items: list[InboxItem] = field(default_factory=list)
+    marks: list[str | None] = field(default_factory=list)  # each line's place (``_mark``)
+    read: set[str] = field(default_factory=set)
+    senders: dict[str, str] = field(default_factory=dict)
+
+
+def _lines(
+    session: Session, actor: Actor, query: Select[Delivery, Document], *, limit: int
+) -> _Lines:
+    """``query``'s lines, newest first, with the person's read state and the senders' names
+    in the same statement (a correlated lookup by primary key, a join by primary key)."""
+    read = (
+        select(DocumentRead.document_id)
+        .where(DocumentRead.principal_id == actor.id, DocumentRead.document_id == Document.id)
+        .exists()
+    )
+    rows = session.execute(
+        query.add_columns(read, Agency.name)
+        .outerjoin(Agency, Agency.id == Document.sender_id)
+        .order_by(Delivery.delivered_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    ).all()
+    found = _Lines()
+    for delivery, doc, was_read, sender_name in rows:
+        found.items.append(_item(actor, delivery, doc))
+        found.marks.append(_mark(delivery))
+        if was_read:
+            found.read.add(doc.id)
+        if sender_name is not None:
+            found.senders[doc.sender_id] = sender_name
+    return found
+
+
 @dataclass(frozen=True)
 class Desk:
     """The inbox as a clerk works it (the web UI's ``/ui/inbox``): the flash documents not yet
@@ -216,27 +253,29 @@ def desk(
     limit: int,
     cursor: str | None,
 ) -> Desk:
-    flash: list[InboxItem] = []
-    marks: list[str] = []
+    """Two statements: the flash lines (first page only), then a page of the others."""
+    flash = _Lines()
     if not cursor:
-        rows = session.execute(
-            _inbox_query(session, actor, where)
-            .where(_waiting_flash())
-            .order_by(Delivery.delivered_at.desc(), Delivery.id.desc())
-            .limit(FLASH_LIMIT)
-        ).all()
-        flash = [_item(actor, delivery, doc) for delivery, doc in rows]
-        marks = [m for m in (_mark(rows[0][0]),) if m] if rows else []
-    page, newest = _page(session, actor, where, limit=limit, cursor=cursor, flash_apart=True)
-    if newest:
-        marks.append(newest)
-    lines = flash + page.items
+        flash = _lines(
+            session,
+            actor,
+            _inbox_query(session, actor, where).where(_waiting_flash()),
+            limit=FLASH_LIMIT,
+        )
+    query = _inbox_query(session, actor, where).where(~_waiting_flash())
+    if cursor:
+        query = query.where(_after(cursor, newer=False))
+    page = _lines(session, actor, query, limit=limit + 1)
+    more = len(page.items) > limit
     return Desk(
-        flash=flash,
-        page=page,
-        newest=_latest(marks),
-        read=read_among(session, actor, [i.document_id for i in lines]),
-        senders=agency_names(session, {i.sender_id for i in lines}),
+        flash=flash.items,
+        page=InboxPage(
+            items=page.items[:limit],
+            next_cursor=page.marks[limit - 1] if more else None,
+        ),
+        newest=_latest([m for m in flash.marks[:1] + page.marks[:1] if m]),
+        read=flash.read | page.read,
+        senders=flash.senders | page.senders,
     )
 
 
@@ -269,30 +308,15 @@ class Arrivals:
 def arrivals(
     session: Session, actor: Actor, where: InboxFilter, *, after: str, limit: int
 ) -> Arrivals:
-    """What arrived in the inbox since ``after``: one query on the inbox index
+    """What arrived in the inbox since ``after``: one statement on the inbox index
     (recipient, delivery time), which is all an open inbox's poll costs when nothing did."""
-    rows = session.execute(
-        _inbox_query(session, actor, where)
-        .where(_after(after, newer=True))
-        .order_by(Delivery.delivered_at.desc(), Delivery.id.desc())
-        .limit(limit)
-    ).all()
-    if not rows:
+    query = _inbox_query(session, actor, where).where(_after(after, newer=True))
+    found = _lines(session, actor, query, limit=limit)
+    if not found.items:
         return Arrivals(items=[], newest=after)
-    items = [_item(actor, delivery, doc) for delivery, doc in rows]
     return Arrivals(
-        items=items,
-        newest=_mark(rows[0][0]) or after,
-        read=read_among(session, actor, [i.document_id for i in items]),
-        senders=agency_names(session, {i.sender_id for i in items}),
+        items=found.items, newest=found.marks[0] or after, read=found.read, senders=found.senders
     )
-
-
-def agency_names(session: Session, codes: set[str]) -> dict[str, str]:
-    """Agencies' names by code, for the lines that show them."""
-    if not codes:
-        return {}
-    return dict(session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(codes))).all())
 
 
 def waiting_flash(item: InboxItem) -> bool:

@@ -81,6 +81,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("document_id", "recipient_id"),
         Index("ix_deliveries_inbox", "recipient_id", "delivered_at"),
+        # The lines an agency has not answered yet (the flash ones go on top of its inbox).
+        Index("ix_deliveries_waiting", "recipient_id", "status", "delivered_at"),
         # The overdue sweep: deliveries not yet marked (NULL first) whose due time has passed.
         Index("ix_deliveries_overdue", "overdue_at", "due_at"),
     )

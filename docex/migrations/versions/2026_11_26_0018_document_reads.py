@@ -2,6 +2,8 @@
 
 ``document_reads``: one row per person and document, the first time the person opened it (the
 document page) or acted on it (a status from the inbox); the inbox shows the others as unread.
+``ix_deliveries_waiting``: an agency's deliveries by status, for the flash documents not yet
+answered that the inbox shows first.
 
 Revision ID: 0018
 Revises: 0017
@@ -39,7 +41,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("principal_id", "document_id", name=op.f("pk_document_reads")),
     )
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_deliveries_waiting", ["recipient_id", "status", "delivered_at"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_waiting")
     op.drop_table("document_reads")
