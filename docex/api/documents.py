@@ -215,7 +215,13 @@ def get_inbox(
     sender: Annotated[str | None, Query(max_length=64)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="words in the number/notation or (where you may read it) the subject",
+        ),
+    ] = None,
 ) -> InboxPage:
     """Documents delivered to the caller's agency, newest first."""
     return mailbox.inbox(
