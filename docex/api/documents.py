@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from docex.api.deps import ActorDep, CursorDep, LimitDep, NodeDep, ReadSession
@@ -211,9 +212,30 @@ def get_inbox(
     cursor: CursorDep,
     status: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
     urgency: Literal["normal", "urgent", "very_urgent", "flash"] | None = None,
+    sender: Annotated[str | None, Query(max_length=64)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="words in the number/notation or (where you may read it) the subject",
+        ),
+    ] = None,
 ) -> InboxPage:
     """Documents delivered to the caller's agency, newest first."""
-    return mailbox.inbox(session, actor, status=status, urgency=urgency, limit=limit, cursor=cursor)
+    return mailbox.inbox(
+        session,
+        actor,
+        status=status,
+        urgency=urgency,
+        limit=limit,
+        cursor=cursor,
+        sender=sender,
+        since=since,
+        until=until,
+        q=q,
+    )
 
 
 @router.get("/outbox", response_model=OutboxPage, responses=error_responses(400, 401, 403))

@@ -81,6 +81,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("document_id", "recipient_id"),
         Index("ix_deliveries_inbox", "recipient_id", "delivered_at"),
+        # The lines an agency has not answered yet (the flash ones go on top of its inbox).
+        Index("ix_deliveries_waiting", "recipient_id", "status", "delivered_at"),
         # The overdue sweep: deliveries not yet marked (NULL first) whose due time has passed.
         Index("ix_deliveries_overdue", "overdue_at", "due_at"),
     )
@@ -164,3 +166,14 @@ class DraftFile(Base):
     kek_version: Mapped[int | None] = mapped_column(Integer)
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     agency_wrap: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class DocumentRead(Base):
+    """That a person has opened a document (or acted on it): the inbox's unread state is per
+    person, not per agency: one clerk's reading does not mark it read for her colleague."""
+
+    __tablename__ = "document_reads"
+
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from docex.agencies.models import Agency
 from docex.audit import events
-from docex.auth.policy import WITHHELD, Action, Actor, Visibility, authorize
+from docex.auth.policy import WITHHELD, Action, Actor, Visibility, allowed, authorize
 from docex.config import DeadlineSettings
 from docex.db import insert_if_missing
 from docex.documents.access import load_visible, parties_of
@@ -270,6 +270,20 @@ def next_incoming_number(session: Session, agency_id: str, year: int) -> str:
     ).one()
     counter.last += 1
     return str(counter.last)
+
+
+def peek_incoming_number(session: Session, agency_id: str, year: int) -> str:
+    """The number ``next_incoming_number`` would give now, taking nothing: a suggestion for
+    the clerk's form. The number given is the one taken when the acceptance commits (someone
+    else may accept a document in between)."""
+    last = session.scalar(
+        select(RegistryCounter.last).where(
+            RegistryCounter.agency_id == agency_id,
+            RegistryCounter.book == "incoming",
+            RegistryCounter.year == year,
+        )
+    )
+    return str((last or 0) + 1)
 
 
 @dataclass(frozen=True)
@@ -655,3 +669,54 @@ class RemoteReceipts:
             now=now,
         )
         return True
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What a recipient's person may answer on a document now (the inbox's actions): the codes
+    both the policy (``RECIPIENT_STATUS``, by role) and the transition rules
+    (``statuses.allowed_next``) allow, for their own agency's delivery; none once it was
+    recalled for them, none for anyone who is not its recipient."""
+
+    document_id: str
+    status: str | None
+    incoming_number: str | None
+    codes: frozenset[str]
+    business_type: str
+    refers_to: str | None
+    recall_asked: bool
+    """The sender asked to recall it (13) and waits for the answer (15/16)."""
+    suggested_number: str | None
+    """The incoming number an acceptance (03) would take now, when 03 is among ``codes``."""
+
+
+def answers(session: Session, actor: Actor, document_id: str, *, local_year: int) -> Answers:
+    """The actions open to ``actor`` on ``document_id``; DocumentNotFound if they may not see it."""
+    document, deliveries, _ = load_visible(session, actor, document_id)
+    parties = parties_of(document, deliveries)
+    business_info = document.envelope.get("business") or {}
+    business_type = business_info.get("type", "new")
+    mine = next((d for d in deliveries if d.recipient_id == actor.agency_id), None)
+    codes: frozenset[str] = frozenset()
+    history: list[str] = []
+    if mine is not None and mine.transport == DELIVERED and mine.business_state != RECALLED:
+        history = status_history(session, mine.id)
+        codes = frozenset(
+            code
+            for code in statuses.allowed_next(history, business_type=business_type)
+            if code in statuses.CLIENT_CODES
+            and allowed(actor, Action.RECIPIENT_STATUS, parties, status_code=code)
+        )
+    suggested = None
+    if statuses.ACCEPTED in codes and actor.agency_id is not None:
+        suggested = peek_incoming_number(session, actor.agency_id, local_year)
+    return Answers(
+        document_id=document.id,
+        status=mine.status if mine else None,
+        incoming_number=mine.incoming_number if mine else None,
+        codes=codes,
+        business_type=business_type,
+        refers_to=business_info.get("refers_to"),
+        recall_asked=bool(history) and history[-1] == statuses.RECALL_REQUESTED,
+        suggested_number=suggested,
+    )

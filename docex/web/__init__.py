@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from docex.web import admin, audit, compose, document, outbox, signin
+from docex.web import admin, audit, compose, document, inbox, outbox, signin
 from docex.web.errors import error_page
 from docex.web.pages import STATIC_PREFIX
 
@@ -21,6 +21,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 ROUTERS = [
     signin.router,
+    inbox.router,
     compose.router,
     outbox.router,
     document.router,

@@ -43,6 +43,7 @@ from docex.routing.receipts import list_receipts
 from docex.signing.validation.report import Indication, explanation, first_failure
 from docex.web.context import Person, WebContext, node_of
 from docex.web.i18n import gettext_noop as N_
+from docex.web.inbox import document_opened
 from docex.web.pages import PAGE_HEADERS, render
 from docex.web.routing import web_router
 
@@ -237,7 +238,7 @@ def document_page(document_id: str, request: Request, web: Person) -> HTMLRespon
     number = None
     if isinstance(code, dict) and code.get("number"):
         number = "/".join(str(p) for p in (code["number"], code.get("notation")) if p)
-    # read mark: see inbox
+    document_opened(node, actor, document_id)  # the inbox shows it read for this person
     own = next((r for r in view.recipients if r.agency_id == actor.agency_id), None)
     return render(
         request,
