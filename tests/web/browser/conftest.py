@@ -54,6 +54,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here is a ``browser`` test (``-m "not browser"`` leaves them out locally)."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture
 def backend() -> str:
     return "sqlite"
