@@ -157,12 +157,15 @@ def serve(
     scheme = "https" if tls else "http"
     console.print(
         f"docex node [bold]{settings.node_id}[/bold] on [bold]{scheme}://{settings.host}:{settings.port}[/bold]"
-        f"  (API docs: /docs)"
+        f"  (web UI: /ui/, API docs: /docs)"
         + ("  [bold]mutual TLS[/bold]" if tls.get("ssl_cert_reqs") == ssl.CERT_REQUIRED else "")
     )
     credentials = settings.data_dir / CREDENTIALS_FILE
     if credentials.exists():
-        console.print(f"demo credentials: {credentials.resolve()}")
+        console.print(
+            f"demo credentials: {credentials.resolve()}"
+            "  (sign in to the web UI with a username and password from it)"
+        )
     config = uvicorn.Config(
         app_,
         host=settings.host,
