@@ -201,3 +201,15 @@ def test_a_page_nobody_has_is_the_404_page_and_the_api_still_answers_json(
     api = web.get("/api/v1/no-such-thing")
     assert api.status_code == 404
     assert api.json()["error"] == "not_found"
+
+
+def test_the_assets_come_gzipped_and_cached_and_pages_never_compressed(web: TestClient) -> None:
+    script = web.get("/ui/static/htmx.min.js", headers={"Accept-Encoding": "gzip"})
+    assert script.status_code == 200
+    assert script.headers["content-encoding"] == "gzip"
+    assert int(script.headers["content-length"]) < 20_000  # 52 KB as shipped
+    assert script.headers["cache-control"] == "max-age=3600"
+    assert "htmx" in script.text
+    page = web.get("/ui/sign-in", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in page.headers  # a CSRF token beside reflected text: no
+    assert page.headers["cache-control"] == "no-store"
