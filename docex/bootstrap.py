@@ -172,7 +172,11 @@ def _seed_demo(
         out["agencies"][code] = entry
     for group, (description, members) in groups.items():
         create_group(session, group, members, title=description, description=description, now=now)
-    for role, username in ((Kind.AUDITOR, "kiemtra"), (Kind.ADMIN, "quantri")):
+    for role, username in (
+        (Kind.AUDITOR, "kiemtra"),
+        (Kind.ADMIN, "quantri"),
+        (Kind.SUPERVISOR, "giamsat"),
+    ):
         password = _password()
         principal = create_principal(
             session,

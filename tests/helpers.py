@@ -32,7 +32,7 @@ C2 = "002.00.41.H41"
 
 
 def token(credentials: dict[str, Any], who: str, role: str = "clerk") -> str:
-    if who in ("auditor", "admin"):
+    if who in ("auditor", "admin", "supervisor"):
         return str(credentials[who]["token"])
     return str(credentials["agencies"][who][role]["token"])
 

@@ -44,10 +44,15 @@ class Kind(StrEnum):
     SYSTEM = "system"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    # The supervision centre's people (issue 15): they watch the whole network's timeliness,
+    # its alerts and its daily report; they read no document.
+    SUPERVISOR = "supervisor"
 
 
 AGENCY_KINDS = frozenset({Kind.CLERK, Kind.LEADER, Kind.SYSTEM})
-PEOPLE_KINDS = frozenset({Kind.CLERK, Kind.LEADER, Kind.AUDITOR, Kind.ADMIN})
+PEOPLE_KINDS = frozenset({Kind.CLERK, Kind.LEADER, Kind.AUDITOR, Kind.ADMIN, Kind.SUPERVISOR})
+# Who sees every agency's statistics, not only their own agency's row.
+WATCHERS = frozenset({Kind.SUPERVISOR, Kind.AUDITOR, Kind.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,14 @@ class Action(StrEnum):
     # who dispatch its mail) and systems. No clearance needed: a re-queue moves the sealed
     # bytes, it reads nothing (an uncleared clerk sees the outbox line and its failures).
     RESEND = "document:resend"
+    # Supervision (issue 15). Statistics: every agency's for WATCHERS, one's own agency's row
+    # for its members (``stats_agency``). The dashboard: supervisors and admins. Alerts: read
+    # by WATCHERS, acknowledged by supervisors and admins. The daily report: WATCHERS.
+    READ_STATS = "stats:read"
+    SUPERVISE = "supervision:read"
+    READ_ALERTS = "alerts:read"
+    ACK_ALERTS = "alerts:acknowledge"
+    READ_REPORTS = "reports:read"
     READ_AUDIT = "audit:read"
     WITNESS_AUDIT = "audit:witness"  # cosign the log's checkpoints, report a fork
     SIGN_AS_SIGNER = "pdf:sign"  # a person, with their own key
@@ -170,6 +183,12 @@ def allowed(
             return actor.kind is Kind.ADMIN
         case Action.READ_AUDIT | Action.WITNESS_AUDIT:
             return actor.kind is Kind.AUDITOR
+        case Action.READ_STATS:
+            return agency_member or actor.kind in WATCHERS
+        case Action.READ_ALERTS | Action.READ_REPORTS:
+            return actor.kind in WATCHERS
+        case Action.SUPERVISE | Action.ACK_ALERTS:
+            return actor.kind in (Kind.SUPERVISOR, Kind.ADMIN)
         case Action.READ_DOCUMENT if parties is not None:
             return actor.kind is Kind.AUDITOR or (
                 agency_member
@@ -411,3 +430,9 @@ def acting_agency(actor: Actor) -> str:
     if actor.agency_id is None or actor.kind not in AGENCY_KINDS:
         raise Forbidden(f"{_a(actor.kind)} does not act for an agency")
     return actor.agency_id
+
+
+def stats_agency(actor: Actor) -> str | None:
+    """Whose statistics ``actor`` reads (after ``authorize(actor, Action.READ_STATS)``): None
+    for every agency's (WATCHERS), else its own agency's only."""
+    return None if actor.kind in WATCHERS else actor.agency_id

@@ -215,8 +215,10 @@ def _load_demo(path: Path) -> Mapping[str, Any]:
 def _demo_token(credentials: Mapping[str, Any], who: str, path: Path) -> str:
     agency, slash, role = who.partition("/")
     if not slash:
-        if who not in ("auditor", "admin"):
-            raise UsageError(f"--as {who}: AGENCY/ROLE (clerk, leader, system), auditor or admin")
+        if who not in ("auditor", "admin", "supervisor"):
+            raise UsageError(
+                f"--as {who}: AGENCY/ROLE (clerk, leader, system), auditor, admin or supervisor"
+            )
         entry = credentials.get(who)
     else:
         if role not in ("clerk", "leader", "system"):

@@ -68,6 +68,7 @@ ROLE_NAMES: Final = {
     "system": N_("System"),
     "auditor": N_("Auditor"),
     "admin": N_("Administrator"),
+    "supervisor": N_("Supervisor"),
 }
 URGENCY_NAMES: Final = {
     "normal": N_("Normal"),

@@ -44,6 +44,7 @@ HOMES = {
     Kind.LEADER: "/ui/inbox",
     Kind.AUDITOR: "/ui/audit",
     Kind.ADMIN: "/ui/admin",
+    Kind.SUPERVISOR: "/ui/supervision",
 }
 
 

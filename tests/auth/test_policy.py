@@ -23,6 +23,7 @@ from docex.auth.policy import (
     allowed,
     authorize,
     reach,
+    stats_agency,
     visibility,
     visible,
 )
@@ -97,6 +98,7 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("system", "node"): FORBIDDEN,
         ("auditor", "node"): FORBIDDEN,
         ("admin", "node"): FORBIDDEN,
+        ("supervisor", "node"): FORBIDDEN,
     },
     Action.READ_MAILBOX: {
         ("clerk", "recipient"): ALLOW,
@@ -105,6 +107,7 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("leader", "node"): FORBIDDEN,
         ("auditor", "node"): FORBIDDEN,
         ("admin", "node"): FORBIDDEN,
+        ("supervisor", "node"): FORBIDDEN,
     },
     # Overdue deliveries: an agency's own; the node's for those who watch it.
     Action.READ_DEADLINES: {
@@ -153,6 +156,48 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("system", "sender"): FORBIDDEN,
         ("auditor", "node"): ALLOW,
         ("admin", "node"): FORBIDDEN,
+        ("supervisor", "node"): FORBIDDEN,
+    },
+    # Supervision: statistics for everyone who watches the network, and each agency's own row
+    # for its members (stats_agency); the dashboard and acknowledging alerts for supervisors
+    # and operators; alerts and the daily report for those who watch.
+    Action.READ_STATS: {
+        ("clerk", "sender"): ALLOW,
+        ("leader", "third"): ALLOW,
+        ("system", "recipient"): ALLOW,
+        ("clerk", "node"): FORBIDDEN,
+        ("auditor", "node"): ALLOW,
+        ("admin", "node"): ALLOW,
+        ("supervisor", "node"): ALLOW,
+    },
+    Action.SUPERVISE: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): ALLOW,
+        ("supervisor", "node"): ALLOW,
+    },
+    Action.ACK_ALERTS: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): FORBIDDEN,
+        ("admin", "node"): ALLOW,
+        ("supervisor", "node"): ALLOW,
+    },
+    Action.READ_ALERTS: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("leader", "sender"): FORBIDDEN,
+        ("auditor", "node"): ALLOW,
+        ("admin", "node"): ALLOW,
+        ("supervisor", "node"): ALLOW,
+    },
+    Action.READ_REPORTS: {
+        ("clerk", "sender"): FORBIDDEN,
+        ("system", "sender"): FORBIDDEN,
+        ("auditor", "node"): ALLOW,
+        ("admin", "node"): ALLOW,
+        ("supervisor", "node"): ALLOW,
     },
     # An auditor's witness cosigns checkpoints; an operator (admin) may not vouch for its log.
     Action.WITNESS_AUDIT: {
@@ -646,6 +691,13 @@ def test_every_action_is_in_the_table_and_each_is_allowed_to_someone() -> None:
         assert any(
             allowed(who, action, parties(), status_code=code) for who in everyone for code in codes
         ), f"nobody may {action.value}"
+
+
+def test_whose_statistics_each_reads() -> None:
+    assert stats_agency(actor("clerk", "recipient")) == RECIPIENT
+    assert stats_agency(actor("system", "sender")) == SENDER
+    for watcher in ("auditor", "admin", "supervisor"):
+        assert stats_agency(actor(watcher, "node")) is None
 
 
 @pytest.mark.parametrize("role", [*AGENCY_ROLES, *NODE_ROLES])

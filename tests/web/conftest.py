@@ -50,7 +50,7 @@ def login(client: TestClient, credentials: dict[str, Any], who: str) -> str:
 
 def person_of(credentials: dict[str, Any], who: str) -> tuple[str, str]:
     agency, _, role = who.partition("/")
-    if agency in ("auditor", "admin"):
+    if agency in ("auditor", "admin", "supervisor"):
         entry = credentials[agency]
     else:
         entry = credentials["agencies"][agency][role or "clerk"]

@@ -1,0 +1,1 @@
+"""Network statistics (issue 15): per agency and day, what the supervision centre watches."""
