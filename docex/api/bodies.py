@@ -57,12 +57,12 @@ class LimitedRoute(StrictJsonRoute):
                 await authenticate_request(request)
             cap = own_cap if own_cap is not None else node.settings.limits.max_small_body_bytes
             body = await read_capped(request.headers.get("content-length"), request.stream(), cap)
-            return await handler(Request(request.scope, _replay(body, request)))
+            return await handler(Request(request.scope, replay(body, request)))
 
         return authenticated_then_capped
 
 
-def _replay(body: bytes, request: Request) -> Callable[[], Coroutine[Any, Any, Message]]:
+def replay(body: bytes, request: Request) -> Callable[[], Coroutine[Any, Any, Message]]:
     """A ``receive`` that hands FastAPI the body already read, then the client's own events."""
     sent = False
 

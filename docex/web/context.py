@@ -102,12 +102,12 @@ async def _visitor_dep(request: Request) -> WebContext:
     return _visitor(request)
 
 
-async def _person_dep(request: Request) -> WebContext:
+async def person_dependency(request: Request) -> WebContext:
     return await run_in_threadpool(signed_in, request)
 
 
 Visitor = Annotated[WebContext, Depends(_visitor_dep)]
-Person = Annotated[WebContext, Depends(_person_dep)]
+Person = Annotated[WebContext, Depends(person_dependency)]
 
 
 async def check_csrf(request: Request) -> None:

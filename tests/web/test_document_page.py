@@ -97,7 +97,8 @@ def test_the_sender_sees_envelope_files_signatures_receipts_and_timeline(
     ] == indexes
     assert "Đã chuyển đến nơi nhận" in html
     # The recipient's actions come from their own route; no evidence link for a clerk.
-    assert f'hx-get="/ui/documents/{document["id"]}/actions"' in html
+    actions = f"/ui/documents/{document['id']}/actions?next=/ui/documents/{document['id']}"
+    assert f'hx-get="{actions}"' in html
     assert "/evidence" not in html
 
 

@@ -24,6 +24,8 @@
     if (!form) return;
     var region = document.getElementById(form.getAttribute("data-error-region"));
     if (region) region.textContent = form.getAttribute("data-error-text") + " (" + event.detail.xhr.status + ")";
+  });
+})();
 /* outbox: a polled region ([data-poll-pauses-on-focus]) is not refreshed while the keyboard's
    focus is inside it (a refresh would take the focus away), nor when the answer carries the
    version it shows already (a screen reader would read the unchanged table again). */

@@ -133,9 +133,10 @@ def live(
         thread.join(10)
 
 
-def _watch(page: Page) -> None:
+def _watch(page: Page, errors: list[str]) -> None:
     seen: list[str] = []
     page.on("request", lambda request: seen.append(request.url))
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
     page.requests_seen = seen  # type: ignore[attr-defined]
 
 
@@ -145,17 +146,20 @@ def foreign_requests(page: Page, live: Live) -> list[str]:
 
 
 @pytest.fixture
-def anonymous(browser: Browser, live: Live) -> Callable[[], Page]:
-    """A page in a new context, signed in as no one."""
+def anonymous(browser: Browser, live: Live) -> Iterator[Callable[[], Page]]:
+    """A page in a new context, signed in as no one. After the test, no page may have had a
+    script error (a broken docex.js fails every test that opened a page)."""
+    errors: list[str] = []
 
     def make() -> Page:
         context = browser.new_context(base_url=live.url, locale="vi-VN")
         live.contexts.append(context)
         page = context.new_page()
-        _watch(page)
+        _watch(page, errors)
         return page
 
-    return make
+    yield make
+    assert errors == [], errors
 
 
 @pytest.fixture
