@@ -31,6 +31,7 @@ from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
 from docex.api.shutdown import Draining, Shutdown
+from docex.api.stats import router as stats_router
 from docex.api.webhooks import router as webhooks_router
 from docex.api.witnessing import router as witnessing_router
 from docex.audit.integrator import AuditLog
@@ -295,6 +296,7 @@ def create_app(
         api.include_router(router)
     api.include_router(audit_router)
     api.include_router(deadlines_router)
+    api.include_router(stats_router)
     api.include_router(deliveries_router)
     api.include_router(resend_router)
     api.include_router(webhooks_router)
