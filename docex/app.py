@@ -74,6 +74,7 @@ from docex.signing.jws import ecdsa_key
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import ValidationLimits
 from docex.signing.wiring import build_signatures
+from docex.stats.collection import StatsKind, StatsPush
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
 
@@ -150,6 +151,7 @@ def build_node(
             detour_after=detour,
         )
     )
+    kinds.register(StatsKind(db, node_id=settings.node_id))
     witnessing = PeerWitnessing(
         db,
         Cosigner(WITNESS_NAME.format(node=settings.node_id), witness_key(settings)),
@@ -160,6 +162,11 @@ def build_node(
     metrics.watch_witnessing(db, clock)
     every = settings.federation.witness_interval_seconds
     chores = [Loop("docex-witness", witnessing.step, interval=every)] if every > 0 else []
+    if settings.stats.push_interval_seconds > 0:
+        pusher = StatsPush(db, signer, clock)
+        chores.append(
+            Loop("docex-stats", pusher.step, interval=settings.stats.push_interval_seconds)
+        )
     if settings.federation.directory_url is not None:
         # A failed fetch keeps the last good directory; the next pass tries again.
         fetcher = DirectoryFetcher(db, settings.federation, clock=clock)
