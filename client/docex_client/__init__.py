@@ -37,6 +37,7 @@ from docex_client.errors import (
 from docex_client.labels import STATUS_LABELS, status_label
 from docex_client.models import (
     Agency,
+    AgencyStats,
     Document,
     DocumentRef,
     Download,
@@ -66,6 +67,7 @@ __all__ = [
     "NO_RETRY",
     "STATUS_LABELS",
     "Agency",
+    "AgencyStats",
     "AmbiguousReferenceError",
     "ApiError",
     "AsyncDocexClient",

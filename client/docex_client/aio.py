@@ -33,6 +33,7 @@ from docex_client.errors import (
 )
 from docex_client.models import (
     Agency,
+    AgencyStats,
     Document,
     DocumentRef,
     Download,
@@ -326,6 +327,21 @@ class AsyncDocexClient:
 
     async def agency(self, agency_id: str) -> Agency:
         return await self.call(calls.agency(agency_id))
+
+    async def agency_stats(
+        self,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        group: str | None = None,
+        province: str | None = None,
+        agency: str | None = None,
+    ) -> list[AgencyStats]:
+        """Each agency's figures over the Vietnam days start..end (YYYY-MM-DD): every agency's
+        for supervisors, auditors and admins, one's own agency's row otherwise."""
+        return await self.call(
+            calls.agency_stats(start=start, end=end, group=group, province=province, agency=agency)
+        )
 
     async def groups(self) -> list[Group]:
         return await self.call(calls.groups())

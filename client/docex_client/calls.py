@@ -28,6 +28,7 @@ from docex_client.errors import (
 )
 from docex_client.models import (
     Agency,
+    AgencyStats,
     Document,
     DocumentRef,
     Group,
@@ -221,6 +222,20 @@ def overdue(
         "cursor": cursor,
     }
     return Call("GET", "/api/v1/overdue", _page(OverdueItem.from_json, "overdue"), params=params)
+
+
+def agency_stats(
+    *,
+    start: str | None,
+    end: str | None,
+    group: str | None,
+    province: str | None,
+    agency: str | None,
+) -> Call[list[AgencyStats]]:
+    params = {"from": start, "to": end, "group": group, "province": province, "agency": agency}
+    return Call(
+        "GET", "/api/v1/stats/agencies", _items(AgencyStats.from_json, "stats"), params=params
+    )
 
 
 def agencies(

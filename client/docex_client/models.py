@@ -72,6 +72,10 @@ class _Fields:
         value: int = self._get(key, int, optional=False)
         return value
 
+    def opt_number(self, key: str) -> float | None:
+        value = self._get(key, (int, float), optional=True)
+        return None if value is None else float(value)
+
     def boolean(self, key: str) -> bool:
         value: bool = self._get(key, bool, optional=False)
         return value
@@ -718,6 +722,50 @@ class Download:
     """The SHA-256 of the whole file, equal to the node's ETag."""
     resumed_from: int
     """Bytes that were already there from an earlier, interrupted download (0: none)."""
+
+
+@dataclass(frozen=True)
+class AgencyStats:
+    """One agency's figures over a period (``GET /api/v1/stats/agencies``)."""
+
+    agency_id: str
+    name: str
+    node_id: str | None
+    province: str | None
+    sent: int
+    received: int
+    accepted: int
+    returned: int
+    overdue: int
+    failed: int
+    signature_refusals: int
+    median_to_01_s: float | None
+    p90_to_01_s: float | None
+    median_to_03_s: float | None
+    p90_to_03_s: float | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        f = _Fields(data, "agency stats")
+        return cls(
+            agency_id=f.text("agency_id"),
+            name=f.text("name"),
+            node_id=f.opt_text("node_id"),
+            province=f.opt_text("province"),
+            sent=f.integer("sent"),
+            received=f.integer("received"),
+            accepted=f.integer("accepted"),
+            returned=f.integer("returned"),
+            overdue=f.integer("overdue"),
+            failed=f.integer("failed"),
+            signature_refusals=f.integer("signature_refusals"),
+            median_to_01_s=f.opt_number("median_to_01_s"),
+            p90_to_01_s=f.opt_number("p90_to_01_s"),
+            median_to_03_s=f.opt_number("median_to_03_s"),
+            p90_to_03_s=f.opt_number("p90_to_03_s"),
+            raw=f.data,
+        )
 
 
 def items_of(data: Any, parse: Callable[[Any], T], what: str) -> list[T]:

@@ -35,6 +35,7 @@ from docex_client.errors import (
 )
 from docex_client.models import (
     Agency,
+    AgencyStats,
     Document,
     DocumentRef,
     Download,
@@ -350,6 +351,21 @@ class DocexClient:
 
     def agency(self, agency_id: str) -> Agency:
         return self.call(calls.agency(agency_id))
+
+    def agency_stats(
+        self,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        group: str | None = None,
+        province: str | None = None,
+        agency: str | None = None,
+    ) -> list[AgencyStats]:
+        """Each agency's figures over the Vietnam days start..end (YYYY-MM-DD): every agency's
+        for supervisors, auditors and admins, one's own agency's row otherwise."""
+        return self.call(
+            calls.agency_stats(start=start, end=end, group=group, province=province, agency=agency)
+        )
 
     def groups(self) -> list[Group]:
         """Named recipient groups (``group:<name>`` as a recipient)."""

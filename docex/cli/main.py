@@ -591,6 +591,7 @@ def _register_remote() -> None:
         pki,
         sending,
         session,
+        stats,
     )
     from docex.cli.connection import RemoteCommand
 
@@ -602,6 +603,7 @@ def _register_remote() -> None:
         ("inbox", mailbox.inbox),
         ("outbox", mailbox.outbox),
         ("overdue", deadlines.overdue),
+        ("stats", stats.stats),
         ("show", documents.show),
         ("download", documents.download),
         ("status", documents.status),
