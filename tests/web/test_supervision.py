@@ -7,6 +7,7 @@ table the same numbers as ``daily_series``, and a bad period is a 422 page, audi
 from __future__ import annotations
 
 import re
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select, update
 from docex.documents.models import Delivery
 from docex.kit.clock import VIETNAM_TZ
 from docex.stats.query import agency_rows, daily_series
+from docex.vocabulary.transport import DELIVERED
 from docex.web.supervision import league
 from tests.helpers import G22, H26, H41, audit_events, auth, deliver, envelope, node_of, pdf, send
 from tests.web.conftest import csrf_of, login, person_of
@@ -35,7 +37,7 @@ def slow_province(client: TestClient, credentials: dict[str, Any]) -> str:
     sent = send(client, auth(credentials, G22), envelope([H41, H26], subject=SUBJECT), pdf())
     assert sent.status_code == 201, sent.text
     document_id = str(sent.json()["id"])
-    deliver(client)
+    delivered(client, document_id)
     answered = client.post(
         f"/api/v1/documents/{document_id}/statuses",
         json={"code": "03"},
@@ -52,6 +54,22 @@ def slow_province(client: TestClient, credentials: dict[str, Any]) -> str:
         )
     assert node.overdue.run_once(now) == 1
     return document_id
+
+
+def delivered(client: TestClient, document_id: str) -> None:
+    """Both deliveries made (by this call, or by the node's own worker when it runs)."""
+    node = node_of(client)
+    deadline = time.monotonic() + 30
+    while True:
+        deliver(client)
+        with node.db.read() as session:
+            states = session.scalars(
+                select(Delivery.transport).where(Delivery.document_id == document_id)
+            ).all()
+        if states and all(state == DELIVERED for state in states):
+            return
+        assert time.monotonic() < deadline, states
+        time.sleep(0.05)
 
 
 def cells(html: str, table_class: str) -> list[tuple[str, list[str]]]:
@@ -221,15 +239,17 @@ def test_the_chart_has_one_bar_pair_per_day_and_its_table_the_same_numbers(
     assert series[-1].overdue >= 1
 
 
-def test_the_network_shows_this_node_and_the_queue(
+def test_the_network_shows_the_queue_and_the_oldest_undelivered(
     web: TestClient, credentials: dict[str, Any]
 ) -> None:
     login(web, credentials, "supervisor")
-    send(web, auth(credentials, G22), envelope([H41]), pdf())  # queued, not yet delivered
+    assert 'data-undelivered="0"' in web.get("/ui/supervision/network").text
+    sent = send(web, auth(credentials, G22), envelope([H41, H26]), pdf())  # not yet delivered
+    assert sent.status_code == 201, sent.text
     fragment = web.get("/ui/supervision/network")
     assert fragment.status_code == 200
     assert 'aria-live="polite"' in fragment.text
-    with node_of(web).db.read() as session:
-        waiting = session.scalars(select(Delivery).where(Delivery.recipient_id == H41)).all()
-    assert waiting
-    assert "Văn bản chưa chuyển" in fragment.text
+    assert 'data-undelivered="2"' in fragment.text
+    assert 'data-queue-depth="0"' not in fragment.text
+    delivered(web, str(sent.json()["id"]))
+    assert 'data-undelivered="0"' in web.get("/ui/supervision/network").text
