@@ -204,6 +204,11 @@ def test_the_drill_down_lists_the_slow_agency_s_overdue_delivery_without_its_sub
     assert texts[1:3] == [G22, H41]
     assert texts[6] == "Chưa phản hồi"
     assert SUBJECT not in page.text  # the envelope is not the supervisor's to read
+    # the API's overdue list says the same to the same person
+    listed = web.get("/api/v1/overdue", headers=auth(credentials, "supervisor")).json()["items"]
+    assert [(i["document_id"], i["recipient_id"]) for i in listed] == [(document_id, H41)]
+    assert listed[0]["content_withheld"] is True
+    assert listed[0]["side"] is None
     # Hà Nội answered in time: nothing overdue there
     calm = web.get(f"/ui/supervision/agencies/{H26}")
     assert "Không có văn bản quá hạn." in calm.text
