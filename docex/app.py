@@ -31,6 +31,7 @@ from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
 from docex.api.shutdown import Draining, Shutdown
+from docex.api.stats import router as stats_router
 from docex.api.webhooks import router as webhooks_router
 from docex.api.witnessing import router as witnessing_router
 from docex.audit.integrator import AuditLog
@@ -73,6 +74,7 @@ from docex.signing.jws import ecdsa_key
 from docex.signing.sandbox import ValidatorPool
 from docex.signing.service import ValidationLimits
 from docex.signing.wiring import build_signatures
+from docex.stats.collection import StatsKind, StatsPush
 from docex.storage.base import BlobStore
 from docex.storage.filesystem import FilesystemBlobStore
 
@@ -149,6 +151,7 @@ def build_node(
             detour_after=detour,
         )
     )
+    kinds.register(StatsKind(db, node_id=settings.node_id))
     witnessing = PeerWitnessing(
         db,
         Cosigner(WITNESS_NAME.format(node=settings.node_id), witness_key(settings)),
@@ -159,6 +162,11 @@ def build_node(
     metrics.watch_witnessing(db, clock)
     every = settings.federation.witness_interval_seconds
     chores = [Loop("docex-witness", witnessing.step, interval=every)] if every > 0 else []
+    if settings.stats.push_interval_seconds > 0:
+        pusher = StatsPush(db, signer, clock)
+        chores.append(
+            Loop("docex-stats", pusher.step, interval=settings.stats.push_interval_seconds)
+        )
     if settings.federation.directory_url is not None:
         # A failed fetch keeps the last good directory; the next pass tries again.
         fetcher = DirectoryFetcher(db, settings.federation, clock=clock)
@@ -295,6 +303,7 @@ def create_app(
         api.include_router(router)
     api.include_router(audit_router)
     api.include_router(deadlines_router)
+    api.include_router(stats_router)
     api.include_router(deliveries_router)
     api.include_router(resend_router)
     api.include_router(webhooks_router)

@@ -128,6 +128,13 @@ class DispatcherSettings(BaseModel):
     orphan_grace_seconds: float = Field(default=3600, ge=60)
 
 
+class StatsSettings(BaseModel):
+    """Network statistics (docex/stats): how often a node pushes its agencies' day rows to the
+    hub (0: never; a node alone, or the hub itself, pushes nowhere anyway)."""
+
+    push_interval_seconds: float = Field(default=300, ge=0)
+
+
 class DeadlineSettings(BaseModel):
     """The legal receipt rule (docex/routing/deadlines.py): a delivery is due by the end of the
     recipient's working day, the next working day's if it arrives after the end, on a weekend
@@ -341,6 +348,7 @@ class Settings(BaseSettings):
     deadlines: DeadlineSettings = DeadlineSettings()
     webhooks: WebhookSettings = WebhookSettings()
     federation: FederationSettings = FederationSettings()
+    stats: StatsSettings = StatsSettings()
     tls: TlsSettings = TlsSettings()
     web: WebSettings = WebSettings()
 

@@ -269,6 +269,13 @@ class NoticeNotOnRoute(Forbidden):
     default_code = "notice_not_on_route"
 
 
+class StatsStatementInvalid(Forbidden):
+    """A node's statistics statement that does not verify against its key in the directory, or
+    reports an agency that node does not host."""
+
+    default_code = "stats_statement_invalid"
+
+
 class ManifestInvalid(Unprocessable):
     """A document or status manifest that is not what its kind describes."""
 

@@ -69,6 +69,23 @@ _FILE = {
     "size": 51630,
     "sha256": "63ea54a9c6f53d6b55a6929baad10b16533b507e77ea1e362fe00ece2c65e06e",
 }
+_AGENCY_STATS = {
+    "agency_id": H41,
+    "name": "Ủy ban nhân dân tỉnh Nghệ An",
+    "node_id": "node-nghean",
+    "province": H41,
+    "sent": 12,
+    "received": 40,
+    "accepted": 35,
+    "returned": 2,
+    "overdue": 3,
+    "failed": 0,
+    "signature_refusals": 1,
+    "median_to_01_s": 4.2,
+    "p90_to_01_s": 9.8,
+    "median_to_03_s": 5400.0,
+    "p90_to_03_s": 21600.0,
+}
 _SIGNATURE = {
     "role": "seal",
     "subject": "CN=Văn phòng Chính phủ,organizationIdentifier=VN:000.00.00.G22,O=Văn phòng "
@@ -411,6 +428,30 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         "A page of overdue deliveries, latest due first.",
         {"items": [_OVERDUE_ITEM], "next_cursor": None},
         {"next_cursor": "pass as ?cursor= for the next page; null on the last page"},
+    ),
+    "AgencyStats": SchemaDoc(
+        "One agency's figures over the period asked (Vietnam days), as the dashboard and the "
+        "daily report show them.",
+        _AGENCY_STATS,
+        {
+            "node_id": "the node hosting the agency",
+            "province": "the province-level agency it belongs to (null: none)",
+            "sent": "documents it sent",
+            "received": "deliveries to it that reached its inbox (01)",
+            "accepted": "its 03 (received)",
+            "returned": "its 02 (returned)",
+            "overdue": "deliveries to it not answered by their due time",
+            "failed": "deliveries of its documents given up on",
+            "signature_refusals": "its sends refused for their PDF's signatures",
+            "median_to_01_s": "median seconds from its send to each recipient's 01 (null: none)",
+            "p90_to_01_s": "90th percentile (nearest rank) of the same",
+            "median_to_03_s": "median seconds from a delivery to it to its 03 (null: none)",
+            "p90_to_03_s": "90th percentile (nearest rank) of the same",
+        },
+    ),
+    "AgencyStatsPage": SchemaDoc(
+        "Every agency's row the caller may read (an agency's own people: its row only).",
+        {"items": [_AGENCY_STATS]},
     ),
     "FailedRecipient": SchemaDoc(
         "A recipient the node gave up delivering to; an operator may re-queue it.",
@@ -838,6 +879,8 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
     ("second", "query"): ("the larger tree size", 1024),
     ("document", "query"): ("only events about this document id", DOCUMENT_ID),
     ("agency", "query"): ("only events about this agency", G22),
+    ("group", "query"): ("only the agencies of this group (its name)", "provinces"),
+    ("province", "query"): ("only the agencies of this province (its agency code)", H41),
     ("principal", "query"): ("only events by this principal id", "01a21529-e968-7a3e-9b1c"),
     ("event", "query"): (
         "only this event name (source:subject:action)",

@@ -4,8 +4,9 @@ audited, as a page.
 
 - ``/ui/supervision``: the network live (``/ui/supervision/network``, polled by htmx), the
   alerts (``/ui/supervision/alerts``, the alerts' own fragment), the league table of agencies by
-  timeliness over a period of Vietnam days (``stats.query.agency_rows``: the API's and the
-  daily report's rows), by province when asked, and the period's chart (``daily_series``);
+  timeliness over a period of Vietnam days (``stats.service.period``: the API's rule), the rows
+  of ``stats.query.agency_rows`` (the API's and the daily report's), by province when asked,
+  and the period's chart (``daily_series``);
 - ``/ui/supervision/agencies/{code}``: one agency's figures and chart over the period, and its
   overdue deliveries (``routing.deadlines.overdue_page``: the delivery facts; the subject only
   where the policy's ``visibility`` grants it, which it never does a supervisor).
@@ -23,12 +24,12 @@ from sqlalchemy.orm import Session
 
 from docex.agencies.service import get_agency
 from docex.auth.policy import Action, Actor, authorize
-from docex.errors import Unauthenticated, Unprocessable
+from docex.errors import Unauthenticated
 from docex.federation.health import NetworkHealth, network
-from docex.kit.clock import VIETNAM_TZ
 from docex.routing.deadlines import overdue_page
 from docex.stats.query import agency_rows, daily_series
 from docex.stats.rows import AgencyRow
+from docex.stats.service import period
 from docex.web.charts import day_chart, duration
 from docex.web.context import Person, WebContext, node_of
 from docex.web.pages import render
@@ -36,10 +37,8 @@ from docex.web.routing import web_router
 
 router = web_router()
 
-MAX_DAYS: Final = 366  # the longest period the dashboard shows at once
 OVERDUE_PAGE: Final = 50
 
-Day = Annotated[str | None, Query(max_length=10)]
 Group = Annotated[str | None, Query(max_length=64)]
 
 
@@ -51,7 +50,10 @@ def who(web: WebContext) -> Actor:
 
 
 @dataclass(frozen=True)
-class Period:
+class Shown:
+    """The period shown (``stats.service.period``: the API's rule and refusals, 422
+    ``invalid_date``, ``invalid_period``, ``period_too_long``)."""
+
     start: date
     end: date  # included
 
@@ -64,22 +66,10 @@ class Period:
         return f"from={self.start.isoformat()}&to={self.end.isoformat()}"
 
 
-def period_of(start: str | None, end: str | None, today: date) -> Period:
-    """The period asked for (``YYYY-MM-DD`` Vietnam days, both included), today by default;
-    422 ``invalid_period`` if a date is not one, the end is before the start, or it is longer
-    than ``MAX_DAYS``."""
-    try:
-        first = date.fromisoformat(start) if start else None
-        last = date.fromisoformat(end) if end else None
-    except ValueError as exc:
-        raise Unprocessable("from/to: not a date (YYYY-MM-DD)", code="invalid_period") from exc
-    first = first or last or today
-    last = last or (first if start else today)
-    if last < first:
-        raise Unprocessable("the period ends before it starts", code="invalid_period")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise Unprocessable(f"a period of at most {MAX_DAYS} days", code="invalid_period")
-    return Period(first, last)
+def period_of(request: Request, start: str | None, end: str | None) -> Shown:
+    """The period asked for (Vietnam days, both included), today by default."""
+    found = period(start, end, now=node_of(request).clock.now())
+    return Shown(found.start, found.end)
 
 
 def is_slow(row: AgencyRow) -> bool:
@@ -139,10 +129,6 @@ def provinces(rows: list[AgencyRow], names: dict[str, str]) -> list[Province]:
     return sorted(found.values(), key=lambda p: (-p.overdue, -len(p.slow), p.code or "~"))
 
 
-def _today(request: Request) -> date:
-    return node_of(request).clock.now().astimezone(VIETNAM_TZ).date()
-
-
 def _blank(value: str | None) -> str | None:
     value = (value or "").strip()
     return value or None
@@ -160,7 +146,7 @@ def dashboard(
     """The supervision dashboard: network, alerts, league table and chart over a period."""
     node = node_of(request)
     who(web)
-    period = period_of(_blank(start), _blank(end), _today(request))
+    period = period_of(request, _blank(start), _blank(end))
     group = _blank(group)
     with node.db.read() as session:
         rows = league(agency_rows(session, start=period.start, end=period.end, group=group))
@@ -176,7 +162,6 @@ def dashboard(
         "supervision/dashboard.html",
         {
             "period": period,
-            "today": _today(request),
             "group": group or "",
             "by_province": by_province,
             "rows": rows,
@@ -221,7 +206,7 @@ def agency_page(
     """One agency's figures and chart over the period, and its overdue deliveries."""
     node = node_of(request)
     actor = who(web)
-    period = period_of(_blank(start), _blank(end), _today(request))
+    period = period_of(request, _blank(start), _blank(end))
     with node.db.read() as session:
         agency = get_agency(session, code)
         rows = agency_rows(session, start=period.start, end=period.end, agency_id=agency.id)

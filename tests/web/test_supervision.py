@@ -132,18 +132,23 @@ def test_everyone_else_gets_a_refusal_page_audited(
 
 
 @pytest.mark.parametrize(
-    "query",
-    ["from=2026-13-01", "from=2026-11-26&to=2026-11-25", "from=2024-01-01&to=2026-01-01", "to=x"],
+    ("query", "error"),
+    [
+        ("from=2026-13-01", "invalid_date"),
+        ("to=x", "invalid_date"),
+        ("from=2026-11-26&to=2026-11-25", "invalid_period"),
+        ("from=2024-01-01&to=2026-01-01", "period_too_long"),
+    ],
 )
 def test_a_bad_period_is_a_422_page_audited(
-    web: TestClient, credentials: dict[str, Any], query: str
+    web: TestClient, credentials: dict[str, Any], query: str, error: str
 ) -> None:
     login(web, credentials, "supervisor")
     refused = web.get(f"{DASHBOARD}?{query}")
     assert refused.status_code == 422
     assert "<h1>" in refused.text
     audited = audit_events(web, "api:request:refused")[-1].detail
-    assert audited["error"] == "invalid_period"
+    assert audited["error"] == error
 
 
 def test_an_unknown_agency_is_a_404_page(web: TestClient, credentials: dict[str, Any]) -> None:

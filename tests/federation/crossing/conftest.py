@@ -41,6 +41,7 @@ from docex.routing.deliveries import record_failure
 from docex.routing.receipts import RemoteReceipts
 from docex.signing.keys import create_node_key, load_node_key
 from docex.signing.sandbox import ValidatorPool
+from docex.stats.collection import StatsKind
 from docex.vocabulary.transport import JOB_DELIVERY, JOB_TRANSFER
 from tests.conftest import Template, _pg_admin, _with_db
 from tests.helpers import A01, C1, C2, G22, H26, H41, I01
@@ -251,6 +252,7 @@ def network(
                     record=RemoteReceipts(settings.deadlines),
                     fail=record_failure,
                 ),
+                "stats": StatsKind(node.db, node_id=node_id),
             }
             members[node_id] = member
         spool = tmp_path / "spool"
