@@ -255,6 +255,9 @@ class FederationSettings(BaseModel):
     # worker fetches each peer's latest checkpoint and cosigns it if it extends the last one
     # cosigned; 0 turns witnessing off.
     witness_interval_seconds: float = Field(default=60.0, ge=0)
+    # The supervision dashboard (docex/federation/health.py): a peer is shown down when
+    # transfers to it are failing and nothing succeeded with it for this long.
+    peer_down_after_seconds: float = Field(default=900.0, gt=0)
 
 
 class TlsSettings(BaseModel):

@@ -20,5 +20,5 @@ def get_overdue(
     cursor: CursorDep,
     answered: bool | None = None,
 ) -> OverduePage:
-    """Overdue deliveries of the caller's agency (node-wide for admins and auditors)."""
+    """Overdue deliveries of the caller's agency (node-wide for admins, auditors, supervisors)."""
     return deadlines.overdue_page(session, actor, answered=answered, limit=limit, cursor=cursor)

@@ -168,7 +168,7 @@ def allowed(
         case Action.READ_MAILBOX:
             return agency_member
         case Action.READ_DEADLINES:
-            return agency_member or actor.kind in (Kind.AUDITOR, Kind.ADMIN)
+            return agency_member or actor.kind in WATCHERS
         case Action.SIGN_AS_SIGNER:
             return agency_member and actor.kind in (Kind.CLERK, Kind.LEADER)
         case Action.SEAL:
@@ -399,15 +399,16 @@ def reach(actor: Actor, purpose: Action) -> Reach:
     - ``READ_DOCUMENT``, a document found by id (lookup) or cited by a new one (``refers_to``,
       ``in_reply_to``): exactly those ``allowed(actor, READ_DOCUMENT, ...)`` lets through.
     - ``READ_DEADLINES``, the lines of the overdue list: an agency's as its mailbox lines; every
-      agency's for admins and auditors, who watch the node (the subject stays
-      ``Visibility.content``'s answer: never an admin's, an auditor's when cleared).
+      agency's for WATCHERS (admins, auditors, supervisors), who watch the node (the subject
+      stays ``Visibility.content``'s answer: never an admin's or a supervisor's, an auditor's
+      when cleared): the delivery facts are theirs, the envelope is not.
     """
     if purpose is Action.READ_MAILBOX:
         authorize(actor, Action.READ_MAILBOX)
         return Reach(agency_id=actor.agency_id, every_agency=False, levels=_ALL_LEVELS)
     if purpose is Action.READ_DEADLINES:
         authorize(actor, Action.READ_DEADLINES)
-        if actor.kind in (Kind.AUDITOR, Kind.ADMIN):
+        if actor.kind in WATCHERS:
             return Reach(agency_id=None, every_agency=True, levels=_ALL_LEVELS)
         return Reach(agency_id=actor.agency_id, every_agency=False, levels=_ALL_LEVELS)
     if purpose is not Action.READ_DOCUMENT:

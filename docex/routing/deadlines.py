@@ -18,8 +18,8 @@ Where the state lives:
   one database) mark each delivery once and write one event for it. An answer that comes late
   does not clear ``overdue_at``: the delivery was overdue, and stays on record as such.
 - ``OverdueSweep`` runs ``mark_overdue`` periodically beside the dispatcher.
-- ``overdue_page`` is ``GET /api/v1/overdue``: the agency's own, node-wide for admins and
-  auditors, within the one access policy.
+- ``overdue_page`` is ``GET /api/v1/overdue``: the agency's own, node-wide for admins,
+  auditors and supervisors (the drill-down of the dashboard), within the one access policy.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from docex.audit import events
-from docex.auth.policy import Action, Actor, Kind, reach, visibility
+from docex.auth.policy import WATCHERS, Action, Actor, reach, visibility
 from docex.config import DeadlineSettings
 from docex.db import Database
 from docex.documents.access import parties_of, readable, received, sent
@@ -208,10 +208,12 @@ def overdue_page(
     answered: bool | None,
     limit: int,
     cursor: str | None,
+    recipient_id: str | None = None,
 ) -> OverduePage:
     """Overdue deliveries the actor's agency is a party to (as recipient or sender), or every
-    one for admins and auditors; most recently due first. The subject only where the policy
-    lets the reader see content."""
+    one for those who watch the node (admins, auditors, supervisors); most recently due first;
+    only those to ``recipient_id`` when given (the dashboard's drill-down). The subject only
+    where the policy lets the reader see content."""
     scope = reach(actor, Action.READ_DEADLINES)
     within = readable(scope) if scope.every_agency else or_(received(scope), sent(scope))
     answered_column = _answered().label("answered")
@@ -222,6 +224,8 @@ def overdue_page(
     )
     if answered is not None:
         query = query.where(_answered() if answered else ~_answered())
+    if recipient_id is not None:
+        query = query.where(Delivery.recipient_id == recipient_id)
     if cursor:
         due_raw, delivery_id = decode_cursor(cursor, str, str)
         try:
@@ -244,7 +248,7 @@ def overdue_page(
 def _item(actor: Actor, delivery: Delivery, doc: Document, answered: bool) -> OverdueItem:
     content = visibility(actor, parties_of(doc, [delivery])).content
     side: Literal["recipient", "sender"] | None = None
-    if actor.kind not in (Kind.ADMIN, Kind.AUDITOR):
+    if actor.kind not in WATCHERS:
         side = "recipient" if delivery.recipient_id == actor.agency_id else "sender"
     return OverdueItem(
         document_id=doc.id,

@@ -58,6 +58,7 @@ MENU: Final = (
     ("/ui/compose", N_("Compose"), Action.SIGN_AS_SIGNER),
     ("/ui/audit", N_("Audit"), Action.READ_AUDIT),
     ("/ui/admin", N_("Administration"), Action.ADMIN_REGISTRY),
+    ("/ui/supervision", N_("Supervision"), Action.SUPERVISE),
     ("/ui/account", N_("My account"), Action.READ_REGISTRY),
 )
 

@@ -119,6 +119,7 @@ NODE_ACTIONS: dict[Action, dict[tuple[str, str], str]] = {
         ("system", "node"): FORBIDDEN,
         ("auditor", "node"): ALLOW,
         ("admin", "node"): ALLOW,
+        ("supervisor", "node"): ALLOW,
     },
     Action.READ_REGISTRY: {
         ("clerk", "third"): ALLOW,
@@ -459,6 +460,7 @@ EVERYONE = [
     *itertools.product(AGENCY_ROLES, RELATIONS),
     ("auditor", "node"),
     ("admin", "node"),
+    ("supervisor", "node"),
 ]
 GRID = list(itertools.product(LEVELS, LEVELS))  # (classification, clearance)
 
@@ -549,11 +551,12 @@ def test_overdue_lines_are_the_agency_s_own_and_every_agency_s_for_admins_and_au
             reach(who, Action.READ_DEADLINES)
         return
     lines = reach(who, Action.READ_DEADLINES)
-    watcher = role in NODE_ROLES
+    watcher = role in (*NODE_ROLES, "supervisor")
     assert lines.every_agency is watcher
     assert lines.covers(parties(classification)) is (watcher or relation in ("sender", "recipient"))
-    if role == "admin":
+    if role in ("admin", "supervisor"):
         assert not visibility(who, parties(classification)).content
+        assert not visibility(who, parties(classification)).document
 
 
 @pytest.mark.parametrize(("classification", "clearance"), GRID)
