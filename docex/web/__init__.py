@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from docex.web import admin, audit, compose, document, inbox, outbox, signin
+from docex.web import admin, alerts, audit, compose, document, inbox, outbox, signin
 from docex.web.errors import error_page
 from docex.web.pages import STATIC_PREFIX
 
@@ -29,6 +29,7 @@ ROUTERS = [
     document.router,
     audit.router,
     admin.router,
+    alerts.router,
 ]
 
 
