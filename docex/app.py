@@ -12,8 +12,11 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
 from docex import __version__, web
+from docex.alerts.transport import AlertMailTransport, AlertWebhookTransport
+from docex.alerts.watch import AlertWatch
 from docex.api import errors, openapi
 from docex.api.agencies import router as agencies_router
+from docex.api.alerts import router as alerts_router
 from docex.api.audit import router as audit_router
 from docex.api.auth import router as auth_router
 from docex.api.deadlines import router as deadlines_router
@@ -50,6 +53,7 @@ from docex.federation.statuses import StatusKind
 from docex.federation.transport import TransferTransport
 from docex.federation.witnessing import WITNESS_NAME, PeerWitnessing, peer_transports
 from docex.groupcommit import GroupCommitter
+from docex.keys import inventory
 from docex.keys.node import (
     agency_key_store,
     kek_ring,
@@ -172,6 +176,22 @@ def build_node(
         fetcher = DirectoryFetcher(db, settings.federation, clock=clock)
         interval = settings.federation.fetch_interval_seconds
         chores.append(Loop("docex-directory", fetcher.step, interval=interval))
+    alerting = settings.alerts
+    alert_sends = [
+        AlertWebhookTransport(db, alerting, clock=clock, node_id=settings.node_id),
+        AlertMailTransport(db, alerting, clock=clock, node_id=settings.node_id),
+    ]
+    watch = AlertWatch(
+        db,
+        alerting,
+        clock=clock,
+        node_id=settings.node_id,
+        # The one 30-day rule, over the certificates the keys console lists.
+        certificates=lambda now: inventory.certificates(
+            signatures.pki, KeyPaths.of(settings).node_certificate, now
+        ),
+    )
+    chores.append(watch.loop())
     worker = Worker(
         db,
         [
@@ -204,6 +224,7 @@ def build_node(
                 node_id=settings.node_id,
                 clock=clock,
             ),
+            *alert_sends,
         ],
         routing,
         clock=clock,
@@ -250,6 +271,7 @@ def build_node(
         ),
         kinds=kinds,
         witnessing=witnessing,
+        alerts=watch,
     )
 
 
@@ -263,7 +285,7 @@ def create_app(
         node.worker.stop()
         node.overdue.stop()
         for transport in node.worker.transports.values():
-            if isinstance(transport, (WebhookTransport, TransferTransport)):
+            if isinstance(transport, (WebhookTransport, TransferTransport, AlertWebhookTransport)):
                 transport.close()
         node.audit.stop()
         node.refusals.stop()
@@ -307,6 +329,7 @@ def create_app(
     api.include_router(deliveries_router)
     api.include_router(resend_router)
     api.include_router(webhooks_router)
+    api.include_router(alerts_router)
     api.include_router(edxml_router)
     app.include_router(api)
     app.include_router(ops_router)

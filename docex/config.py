@@ -205,6 +205,33 @@ class WebhookSettings(BaseModel):
     ttl_seconds: float = Field(default=3 * 86400.0, gt=0)
 
 
+class AlertSettings(BaseModel):
+    """Early warning (docex/alerts): the rules' thresholds, and where a raised alert is sent."""
+
+    # How often the rules are evaluated (a chore of the routing worker).
+    interval_seconds: float = Field(default=60.0, gt=0)
+    node_silent_minutes: float = Field(default=30.0, gt=0)
+    queue_age_minutes: float = Field(default=30.0, gt=0)
+    checkpoint_cosign_minutes: float = Field(default=30.0, gt=0)
+    # A webhook (signed the Standard Webhooks way with webhook_secret, ``whsec_`` + base64).
+    # The operator configures it, so it may be on the node's own network (no SSRF check).
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # E-mail over SMTP: sent when smtp_host and mail_to are set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "docex@localhost"
+    mail_to: list[str] = Field(default_factory=list)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # A send that fails is retried with capped exponential backoff until ttl_seconds.
+    backoff_base_seconds: float = Field(default=5.0, gt=0)
+    backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    ttl_seconds: float = Field(default=86400.0, gt=0)
+
+
 class FederationSettings(BaseModel):
     """Federation (docex/federation): the directory this node trusts, and how it talks to peers.
 
@@ -347,6 +374,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     deadlines: DeadlineSettings = DeadlineSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    alerts: AlertSettings = AlertSettings()
     federation: FederationSettings = FederationSettings()
     stats: StatsSettings = StatsSettings()
     tls: TlsSettings = TlsSettings()

@@ -232,6 +232,19 @@ class WebhookTargetForbidden(Unprocessable):
     default_code = "webhook_target_forbidden"
 
 
+class AlertNotFound(NotFound):
+    default_code = "alert_not_found"
+
+    def __init__(self, detail: str = "no such alert") -> None:
+        super().__init__(detail)
+
+
+class AlertNotOpen(Conflict):
+    """Acknowledging an alert that is already acknowledged or resolved."""
+
+    default_code = "alert_not_open"
+
+
 # -- federation: what a peer's document or status transfer is refused for (docex.federation) ---
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def import_all() -> None:
     import docex.agencies.models
+    import docex.alerts.models
     import docex.audit.models
     import docex.auth.models
     import docex.documents.models

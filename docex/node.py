@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from docex.alerts.watch import AlertWatch
 from docex.audit.integrator import AuditLog
 from docex.audit.refusals import RefusalTally
 from docex.auth.signin import PasswordSignIn
@@ -48,3 +49,5 @@ class Node:
     kinds: KindRegistry = field(default_factory=KindRegistry)
     # Cross-node audit: this node witnessing its peers' logs (a chore of the worker).
     witnessing: PeerWitnessing | None = None
+    # Early warning: the rules, evaluated by a chore of the worker (docex.alerts).
+    alerts: AlertWatch | None = None

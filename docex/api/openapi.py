@@ -84,6 +84,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/webhooks"): "webhooks_list",
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhooks_update",
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): "webhooks_delete",
+    ("GET", "/api/v1/alerts"): "alerts_list",
+    ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): "alerts_acknowledge",
     ("POST", "/federation/v1/transfers"): "transfers_receive",
     # edXML (docs/edxml.md)
     ("POST", "/api/v1/edxml"): "edxml_send",
@@ -144,6 +146,8 @@ SUMMARIES: dict[str, str] = {
     "webhooks_list": "List webhook endpoints",
     "webhooks_update": "Disable or enable a webhook endpoint",
     "webhooks_delete": "Delete a webhook endpoint",
+    "alerts_list": "List early-warning alerts",
+    "alerts_acknowledge": "Acknowledge an open alert",
     "transfers_receive": "Receive a signed transfer from a peer node",
     "edxml_send": "Send an edXML package (a document or a status)",
     "edxml_export_document": "A document as edXML",

@@ -91,6 +91,11 @@ WEBHOOK_ENABLED: Final = "webhooks:endpoint:enabled"
 WEBHOOK_DISABLED: Final = "webhooks:endpoint:disabled"
 WEBHOOK_DELETED: Final = "webhooks:endpoint:deleted"
 WEBHOOK_MESSAGE_FAILED: Final = "webhooks:message:failed"
+# Early warning (docex/alerts): a rule's condition began to hold (raised, once), stopped
+# holding (resolved), or an operator acknowledged the alert.
+ALERT_RAISED: Final = "alerts:alert:raised"
+ALERT_RESOLVED: Final = "alerts:alert:resolved"
+ALERT_ACKNOWLEDGED: Final = "alerts:alert:acknowledged"
 # Keys (docex.keys): every operation on a private key, through its key store.
 SIGNING_KEY_ROTATED: Final = "keys:signing_key:rotated"
 CERTIFICATE_REQUESTED: Final = "keys:certificate:requested"

@@ -18,3 +18,5 @@ TRANSPORT_STATES = (QUEUED, DELIVERED, FAILED, FORWARDED)
 JOB_DELIVERY = "delivery"  # to an agency this node hosts
 JOB_WEBHOOK = "webhook"  # an event to an endpoint an agency registered (routing/webhooks)
 JOB_TRANSFER = "transfer"  # to a peer node: a document or a status (docex/federation)
+JOB_ALERT_WEBHOOK = "alert_webhook"  # a raised alert to the operator's webhook (docex/alerts)
+JOB_ALERT_MAIL = "alert_mail"  # a raised alert by e-mail over SMTP (docex/alerts)

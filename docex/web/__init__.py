@@ -15,7 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from docex.web import admin, audit, compose, document, inbox, outbox, signin, supervision
+from docex.web import (
+    admin,
+    alerts,
+    audit,
+    compose,
+    document,
+    inbox,
+    outbox,
+    signin,
+    supervision,
+)
 from docex.web.errors import error_page
 from docex.web.pages import STATIC_PREFIX
 
@@ -30,6 +40,7 @@ ROUTERS = [
     audit.router,
     admin.router,
     supervision.router,
+    alerts.router,
 ]
 
 
