@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -30,6 +30,7 @@ from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
+from docex.api.reports import router as reports_router
 from docex.api.shutdown import Draining, Shutdown
 from docex.api.webhooks import router as webhooks_router
 from docex.api.witnessing import router as witnessing_router
@@ -64,6 +65,7 @@ from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
 from docex.queue.jobs import RetryPolicy
+from docex.reports.service import REPORT_CHECK_SECONDS, DailyReportJob
 from docex.routing.deadlines import OverdueSweep
 from docex.routing.deliveries import DeliveryTransport, record_failure
 from docex.routing.receipts import RemoteReceipts
@@ -164,6 +166,16 @@ def build_node(
         fetcher = DirectoryFetcher(db, settings.federation, clock=clock)
         interval = settings.federation.fetch_interval_seconds
         chores.append(Loop("docex-directory", fetcher.step, interval=interval))
+    if settings.reports.daily_at != "off":
+        # A failed pass writes nothing (the report's file is its claim); the next one tries again.
+        daily = DailyReportJob(
+            db,
+            clock,
+            directory=settings.reports_dir,
+            at=time.fromisoformat(settings.reports.daily_at),
+            node_id=settings.node_id,
+        )
+        chores.append(Loop("docex-daily-report", daily.step, interval=REPORT_CHECK_SECONDS))
     worker = Worker(
         db,
         [
@@ -299,6 +311,7 @@ def create_app(
     api.include_router(resend_router)
     api.include_router(webhooks_router)
     api.include_router(edxml_router)
+    api.include_router(reports_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

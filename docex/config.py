@@ -303,6 +303,14 @@ class WebSettings(BaseModel):
     default_locale: Literal["vi", "en"] = "vi"
 
 
+class ReportSettings(BaseModel):
+    """The daily data report (docex/reports)."""
+
+    # When (Vietnam time, HH:MM) the worker writes the previous day's report into
+    # DATA_DIR/reports; "off" writes none.
+    daily_at: str = Field(default="07:00", pattern=r"^(off|([01]\d|2[0-3]):[0-5]\d)$")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DOCEX_", env_nested_delimiter="__", extra="ignore"
@@ -340,6 +348,7 @@ class Settings(BaseSettings):
     federation: FederationSettings = FederationSettings()
     tls: TlsSettings = TlsSettings()
     web: WebSettings = WebSettings()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -377,6 +386,10 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
 
     @property
     def spool_dir(self) -> Path:
