@@ -11,4 +11,5 @@ def import_all() -> None:
     import docex.federation.models
     import docex.queue.models
     import docex.routing.models
-    import docex.routing.webhooks.models  # noqa: F401
+    import docex.routing.webhooks.models
+    import docex.stats.models  # noqa: F401

@@ -5,6 +5,7 @@ they cannot disagree."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 
 
@@ -28,3 +29,17 @@ class AgencyRow:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    """One Vietnam day of a chart: the sums over the agencies shown."""
+
+    day: date
+    sent: int
+    received: int
+    overdue: int
+    median_to_03_s: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "day": self.day.isoformat()}
