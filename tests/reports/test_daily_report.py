@@ -11,12 +11,12 @@ from typing import Any
 
 import pypdf
 import pytest
-from docex.stats.query import agency_rows
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from docex.reports import columns
 from docex.reports.daily import Totals
+from docex.stats.query import agency_rows
 from docex.stats.rows import AgencyRow
 from tests.helpers import C1, G22, H41, audit_events, auth, node_of
 
@@ -82,7 +82,8 @@ def test_pdf_parses_and_states_the_totals_in_vietnamese(
     client: TestClient, credentials: dict[str, Any], traffic: date
 ) -> None:
     reader = pypdf.PdfReader(io.BytesIO(download(client, credentials, traffic, "pdf")))
-    text = "\n".join(page.extract_text() for page in reader.pages)
+    # Words as they read: a table cell wraps its text onto lines of its own.
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
     nation = Totals.of(the_rows(client, traffic))
     assert "BÁO CÁO SỐ LIỆU HẰNG NGÀY" in text
     assert f"ngày {traffic:%d/%m/%Y}" in text
