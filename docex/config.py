@@ -306,9 +306,9 @@ class WebSettings(BaseModel):
 class ReportSettings(BaseModel):
     """The daily data report (docex/reports)."""
 
-    # When (Vietnam time, HH:MM) the worker writes the previous day's report into
-    # DATA_DIR/reports; "off" writes none.
-    daily_at: str = Field(default="07:00", pattern=r"^(off|([01]\d|2[0-3]):[0-5]\d)$")
+    # When (Vietnam time, HH:MM, e.g. "07:00") the worker writes the previous day's report into
+    # DATA_DIR/reports; "off" (the default: only the supervision centre's hub wants it) none.
+    daily_at: str = Field(default="off", pattern=r"^(off|([01]\d|2[0-3]):[0-5]\d)$")
 
 
 class Settings(BaseSettings):

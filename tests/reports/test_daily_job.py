@@ -111,6 +111,7 @@ def test_a_running_node_writes_it(
     settings: Settings, validator_pool: ValidatorPool, tmp_path: Path
 ) -> None:
     settings.dispatcher.enabled = True  # the worker and its chores run, as in production
+    settings.reports.daily_at = "07:00"
     clock = MovableClock(vn(2026, 11, 26, 7, 5))
     target = settings.reports_dir / "bao-cao-ngay-2026-11-25.xlsx"
     with TestClient(create_app(settings, clock=clock, validators=validator_pool)) as client:
@@ -126,6 +127,8 @@ def test_the_time_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCEX_REPORTS__DAILY_AT", "6:30")
     with pytest.raises(ValidationError, match="daily_at"):
         Settings()
+    monkeypatch.delenv("DOCEX_REPORTS__DAILY_AT")
+    assert Settings().reports.daily_at == "off"  # the default: only the hub wants it
     for value in ("06:30", "off"):
         monkeypatch.setenv("DOCEX_REPORTS__DAILY_AT", value)
         assert Settings().reports.daily_at == value
