@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -33,6 +33,7 @@ from docex.api.ops import router as ops_router
 from docex.api.pdf import router as pdf_router
 from docex.api.pki import router as pki_router
 from docex.api.receipts import router as receipts_router
+from docex.api.reports import router as reports_router
 from docex.api.shutdown import Draining, Shutdown
 from docex.api.stats import router as stats_router
 from docex.api.webhooks import router as webhooks_router
@@ -69,6 +70,7 @@ from docex.kit.proxies import TrustedProxies
 from docex.metrics import Metrics
 from docex.node import Node
 from docex.queue.jobs import RetryPolicy
+from docex.reports.service import REPORT_CHECK_SECONDS, DailyReportJob
 from docex.routing.deadlines import OverdueSweep
 from docex.routing.deliveries import DeliveryTransport, record_failure
 from docex.routing.receipts import RemoteReceipts
@@ -192,6 +194,16 @@ def build_node(
         ),
     )
     chores.append(watch.loop())
+    if settings.reports.daily_at != "off":
+        # A failed pass writes nothing (the report's file is its claim); the next one tries again.
+        daily = DailyReportJob(
+            db,
+            clock,
+            directory=settings.reports_dir,
+            at=time.fromisoformat(settings.reports.daily_at),
+            node_id=settings.node_id,
+        )
+        chores.append(Loop("docex-daily-report", daily.step, interval=REPORT_CHECK_SECONDS))
     worker = Worker(
         db,
         [
@@ -331,6 +343,7 @@ def create_app(
     api.include_router(webhooks_router)
     api.include_router(alerts_router)
     api.include_router(edxml_router)
+    api.include_router(reports_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(pki_router)

@@ -340,6 +340,14 @@ class WebSettings(BaseModel):
     default_locale: Literal["vi", "en"] = "vi"
 
 
+class ReportSettings(BaseModel):
+    """The daily data report (docex/reports)."""
+
+    # When (Vietnam time, HH:MM, e.g. "07:00") the worker writes the previous day's report into
+    # DATA_DIR/reports; "off" (the default: only the supervision centre's hub wants it) none.
+    daily_at: str = Field(default="off", pattern=r"^(off|([01]\d|2[0-3]):[0-5]\d)$")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DOCEX_", env_nested_delimiter="__", extra="ignore"
@@ -379,6 +387,7 @@ class Settings(BaseSettings):
     stats: StatsSettings = StatsSettings()
     tls: TlsSettings = TlsSettings()
     web: WebSettings = WebSettings()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -416,6 +425,10 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
 
     @property
     def spool_dir(self) -> Path:

@@ -92,6 +92,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/documents/{document_id}/edxml"): "edxml_export_document",
     ("GET", "/api/v1/documents/{document_id}/receipts/{receipt_id}/edxml"): "edxml_export_status",
     ("GET", "/federation/v1/directory"): "directory_get",
+    # The supervision centre (issue 15)
+    ("GET", "/api/v1/reports/daily"): "reports_daily_get",
 }
 
 
@@ -153,6 +155,7 @@ SUMMARIES: dict[str, str] = {
     "edxml_export_document": "A document as edXML",
     "edxml_export_status": "A receipt as an edXML status package",
     "directory_get": "The network's signed directory (JWS)",
+    "reports_daily_get": "The daily data report of one day, XLSX or PDF (watchers)",
 }
 
 

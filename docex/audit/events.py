@@ -125,6 +125,10 @@ DIRECTORY_PUBLISHED: Final = "federation:directory:published"  # the hub signed 
 DIRECTORY_APPLIED: Final = "federation:directory:applied"  # fetched, verified, applied
 DIRECTORY_REFUSED: Final = "federation:directory:refused"  # fetched, refused: nothing applied
 DIRECTORY_NODE_IMPORTED: Final = "federation:node:imported"  # the hub took in a node's entry
+# The daily data report (docex/reports): the scheduled job wrote a day's report into the data
+# directory (once per day); a watcher downloaded one.
+REPORT_WRITTEN: Final = "reports:daily:written"
+REPORT_READ: Final = "reports:daily:read"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*")
 

@@ -589,6 +589,7 @@ def _register_remote() -> None:
         groups,
         mailbox,
         pki,
+        reports,
         sending,
         session,
         stats,
@@ -618,6 +619,7 @@ def _register_remote() -> None:
     deliveries.register(app)
     groups.register(app)
     federation.register(app)
+    reports.register(app)
 
 
 _register_remote()
