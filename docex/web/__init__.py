@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from docex.web import admin, audit, compose, document, inbox, outbox, signin
+from docex.web import admin, audit, compose, document, inbox, oidc, outbox, signin
 from docex.web.errors import error_page
 from docex.web.pages import STATIC_PREFIX
 
@@ -23,6 +23,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 ROUTERS = [
     signin.router,
+    oidc.router,
     inbox.router,
     compose.router,
     outbox.router,
