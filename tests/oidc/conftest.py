@@ -31,21 +31,26 @@ ACCOUNTS = {
 }
 
 
+def oidc_settings(issuer: str, redirect_url: str | None) -> OidcSettings:
+    """docex's settings for the test provider at ``issuer``: linked by the citizen id number."""
+    return OidcSettings(
+        issuer=issuer,
+        client_id=CLIENT,
+        client_secret=SECRET,
+        redirect_url=redirect_url,
+        claim="cccd",
+        scopes="openid cccd",
+        name="VNeID",
+    )
+
+
 @dataclass
 class OidcProvider:
     issuer: str
     process: subprocess.Popen[str]
 
     def settings(self, redirect_url: str) -> OidcSettings:
-        return OidcSettings(
-            issuer=self.issuer,
-            client_id=CLIENT,
-            client_secret=SECRET,
-            redirect_url=redirect_url,
-            claim="cccd",
-            scopes="openid cccd",
-            name="VNeID",
-        )
+        return oidc_settings(self.issuer, redirect_url)
 
     def authorize(self, url: str, login: str) -> str:
         """Follow the authorization URL ``url`` through the provider's login form as ``login``;
@@ -106,8 +111,10 @@ def node_path() -> str:
     return found
 
 
-def start_provider(tmp_path: Path, redirect_urls: list[str]) -> OidcProvider:
-    port = free_port()
+def start_provider(
+    tmp_path: Path, redirect_urls: list[str], port: int | None = None
+) -> OidcProvider:
+    port = port or free_port()
     clients = [
         {
             "client_id": client,
