@@ -176,6 +176,7 @@ class OidcSignIn:
         code: str | None,
         error: str | None,
         then: Callable[[Session, Principal, datetime], T],
+        iss: str | None = None,
     ) -> T:
         """The provider's answer at the callback: on success, ``then(session, principal, now)``
         in a write transaction (it opens the web session). Raises an ``OidcRefused`` (400),
@@ -184,6 +185,10 @@ class OidcSignIn:
         if not secret or not state or not hmac.compare_digest(state_of(secret), state):
             raise OidcRefused(
                 "the sign-in's state is not this browser's", code="oidc_state_mismatch"
+            )
+        if iss is not None and iss != self.provider().issuer:  # RFC 9207: a mix-up
+            raise OidcRefused(
+                "the answer names another identity provider", code="oidc_provider_refused"
             )
         if error or not code:
             raise OidcRefused(

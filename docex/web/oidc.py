@@ -60,6 +60,7 @@ def callback(
     code: Annotated[str | None, Query(max_length=2000)] = None,
     state: Annotated[str | None, Query(max_length=200)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
+    iss: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Back from the identity provider: signed in and home, or the error page."""
     node = node_of(request)
@@ -71,7 +72,9 @@ def callback(
         opened = open_session(session, principal, now, policy, client=address, method="oidc")
         return opened, Kind(principal.kind)
 
-    opened, kind = node.oidc.finish(secret=secret, state=state, code=code, error=error, then=then)
+    opened, kind = node.oidc.finish(
+        secret=secret, state=state, code=code, error=error, iss=iss, then=then
+    )
     response = RedirectResponse(HOMES.get(kind, "/ui/inbox"), status_code=303)
     response.set_cookie(
         session_cookie(node),

@@ -294,3 +294,16 @@ def _no_sso(web: TestClient) -> None:
     assert "/ui/oidc/start" not in web.get("/ui/sign-in").text
     assert web.get("/ui/oidc/start").status_code == 404
     assert web.get("/ui/oidc/callback?code=x&state=y").status_code == 404
+
+
+def test_an_answer_naming_another_provider_is_refused(
+    sso: TestClient, oidc_provider: OidcProvider
+) -> None:
+    parts = urlsplit(oidc_provider.authorize(begin(sso), "an"))
+    query = parse_qs(parts.query)
+    assert query["iss"] == [oidc_provider.issuer]  # RFC 9207: the provider says who it is
+    query["iss"] = ["https://idp.example"]
+    refused = come_back(sso, urlunsplit(parts._replace(query=urlencode(query, doseq=True))))
+    assert refused.status_code == 400
+    assert sessions_opened(sso) == []
+    assert refusals(sso) == ["oidc_provider_refused"]
