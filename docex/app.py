@@ -42,6 +42,7 @@ from docex.audit.integrator import AuditLog
 from docex.audit.notes import Cosigner, EcdsaSigner
 from docex.audit.refusals import RefusalTally
 from docex.audit.signing import DatabaseSigningAudit
+from docex.auth.oidc import OidcSignIn
 from docex.auth.signin import PasswordSignIn, ThrottlePolicy
 from docex.config import Settings
 from docex.db import Database
@@ -133,6 +134,7 @@ def build_node(
         clock,
         ThrottlePolicy.from_settings(settings.auth),
         on_lock=lambda scope: metrics.sign_in_locks.labels(scope).inc(),
+        passwords=settings.auth.passwords,
     )
 
     def housekeeping() -> None:
@@ -275,6 +277,13 @@ def build_node(
         proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
         refusals=RefusalTally(db, clock, window_seconds=settings.refusal_window_seconds),
         sign_in=sign_in,
+        oidc=OidcSignIn(
+            db,
+            clock,
+            settings.oidc,
+            redirect_url=settings.oidc.redirect_url
+            or f"{settings.base_url.rstrip('/')}/ui/oidc/callback",
+        ),
         audit=AuditLog(
             db,
             EcdsaSigner(settings.audit_origin, key),

@@ -323,6 +323,29 @@ class AuthSettings(BaseModel):
     sign_in_backoff_seconds: float = Field(default=1.0, gt=0)
     sign_in_backoff_max_seconds: float = Field(default=900.0, gt=0)
     sign_in_forget_seconds: float = Field(default=3600.0, gt=0)
+    # Local passwords for people (web sign-in and POST /api/v1/auth/token): off, a node whose
+    # people sign in only through the OpenID provider refuses them (``passwords_disabled``).
+    # System principals (other nodes, machines) are not people and keep their API tokens.
+    passwords: bool = True
+
+
+class OidcSettings(BaseModel):
+    """Single sign-on through an OpenID Connect provider (docex/auth/oidc.py); off while
+    ``issuer`` is unset."""
+
+    issuer: str | None = None
+    client_id: str = ""
+    client_secret: str = ""
+    # Where the provider sends the browser back; default <public url>/ui/oidc/callback.
+    redirect_url: str | None = None
+    # The claim of the ID token that links an account (principals.oidc_subject), e.g. the
+    # citizen id number the provider vouches for.
+    claim: str = "sub"
+    scopes: str = "openid"
+    # The button's words: "Sign in with <name>".
+    name: str = "VNeID"
+    # Seconds of clock skew tolerated on the ID token's exp/iat.
+    leeway_seconds: int = Field(default=60, ge=0, le=600)
 
 
 class WebSettings(BaseModel):
@@ -388,6 +411,7 @@ class Settings(BaseSettings):
     tls: TlsSettings = TlsSettings()
     web: WebSettings = WebSettings()
     reports: ReportSettings = ReportSettings()
+    oidc: OidcSettings = OidcSettings()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

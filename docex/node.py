@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from docex.alerts.watch import AlertWatch
 from docex.audit.integrator import AuditLog
 from docex.audit.refusals import RefusalTally
+from docex.auth.oidc import OidcSignIn
 from docex.auth.signin import PasswordSignIn
 from docex.config import Settings
 from docex.db import Database
@@ -43,6 +44,7 @@ class Node:
     proxies: TrustedProxies
     refusals: RefusalTally
     sign_in: PasswordSignIn
+    oidc: OidcSignIn
     background: list[str] = field(default_factory=list)
     # The kinds of federation transfer this node sends and accepts (docex.federation.registry):
     # the same registry the transfer transport and POST /federation/v1/transfers use.

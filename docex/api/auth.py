@@ -15,7 +15,7 @@ from docex.auth.service import issue_access_token
 router = APIRouter(tags=["auth"], route_class=LimitedRoute.capped(8 * 1024))
 
 
-@router.post("/auth/token", response_model=TokenOut, responses=error_responses(401, 422, 429))
+@router.post("/auth/token", response_model=TokenOut, responses=error_responses(401, 403, 422, 429))
 def issue_token(
     node: NodeDep,
     address: ClientAddress,

@@ -205,6 +205,64 @@ def set_active(
     return principal
 
 
+MAX_OIDC_SUBJECT_CHARS = 200
+
+
+def check_oidc_subject(value: str) -> str | None:
+    """The identifier as an admin typed it (surrounding spaces dropped), None to unlink."""
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_OIDC_SUBJECT_CHARS or hidden_char(value) is not None:
+        raise Unprocessable(
+            f"an identity is 1 to {MAX_OIDC_SUBJECT_CHARS} visible characters",
+            code="invalid_oidc_subject",
+        )
+    return value
+
+
+def link_identity(
+    session: Session,
+    actor: Actor | None,
+    principal_id: str,
+    value: str,
+    *,
+    now: datetime,
+) -> Principal:
+    """Link a person to the identifier the OpenID provider vouches for (the claim
+    ``DOCEX_OIDC__CLAIM``; empty: unlink), the only way single sign-on opens an account.
+    ``actor`` None is the node's operator at its console (``docex user link``). One identifier
+    links one person (``oidc_subject_taken``); audited as ``auth:principal:updated``."""
+    subject = check_oidc_subject(value)
+    if actor is None:
+        principal = session.get(Principal, principal_id, with_for_update=True)
+        if principal is None or principal.kind not in _PEOPLE:
+            raise NotFound("no such person", code="principal_not_found")
+    else:
+        principal = _person(session, actor, principal_id)
+    if principal.oidc_subject == subject:
+        return principal
+    if subject is not None:
+        holder = session.scalars(
+            select(Principal.id).where(Principal.oidc_subject == subject)
+        ).one_or_none()
+        if holder is not None:
+            raise Conflict("this identity is linked to another person", code="oidc_subject_taken")
+    principal.oidc_subject = subject
+    session.flush()
+    events.record(
+        session,
+        events.PRINCIPAL_UPDATED,
+        at=now,
+        actor_id=actor.id if actor is not None else None,
+        agency_id=principal.agency_id,
+        principal_id=principal.id,
+        username=principal.username,
+        oidc_subject=subject or "",
+    )
+    return principal
+
+
 def check_token_name(name: str) -> str:
     if not name.strip() or len(name) > MAX_TOKEN_NAME_CHARS:
         raise Unprocessable(

@@ -19,6 +19,9 @@ class Principal(Base):
     agency_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     clearance: Mapped[str] = mapped_column(String(16), default="normal")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The identifier the OpenID provider vouches for (the claim DOCEX_OIDC__CLAIM), set by an
+    # admin: single sign-on only ever opens an account linked here.
+    oidc_subject: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -70,9 +70,16 @@ def csrf_matches(secret: str, token: str) -> bool:
 
 
 def open_session(
-    session: Session, principal: Principal, now: datetime, policy: SessionPolicy, *, client: str
+    session: Session,
+    principal: Principal,
+    now: datetime,
+    policy: SessionPolicy,
+    *,
+    client: str,
+    method: str = "password",
 ) -> OpenedSession:
-    """Sign ``principal`` in (in the sign-in's transaction, ``PasswordSignIn.attempt``)."""
+    """Sign ``principal`` in (in the sign-in's transaction: ``PasswordSignIn.attempt``, or
+    ``OidcSignIn.finish`` with ``method="oidc"``)."""
     secret = secrets.token_urlsafe(32)
     row = WebSession(
         id=uuid7(),
@@ -92,6 +99,7 @@ def open_session(
         agency_id=principal.agency_id,
         session_id=row.id,
         client=client,
+        method=method,
     )
     return OpenedSession(secret=secret, session_id=row.id, expires_at=row.expires_at)
 

@@ -45,7 +45,7 @@ from docex.auth.models import Principal, SignInThrottle
 from docex.auth.service import check_password
 from docex.config import AuthSettings
 from docex.db import Database, insert_if_missing
-from docex.errors import TooManyRequests, Unauthenticated
+from docex.errors import Forbidden, TooManyRequests, Unauthenticated
 from docex.kit.clock import Clock, rfc3339
 from docex.kit.text import has_control_chars
 
@@ -104,7 +104,9 @@ class PasswordSignIn:
         policy: ThrottlePolicy,
         *,
         on_lock: Callable[[str], None] | None = None,
+        passwords: bool = True,
     ) -> None:
+        self.passwords = passwords
         self.db = db
         self.clock = clock
         self.policy = policy
@@ -121,7 +123,14 @@ class PasswordSignIn:
         """Check ``username``/``password`` for a client at ``address``; on success, return
         ``then(session, principal, now)`` run in the transaction that resets the count (it
         issues the token, or opens the web session). Raises ``TooManyRequests`` while blocked,
-        ``Unauthenticated`` (``invalid_credentials``) for any wrong pair."""
+        ``Unauthenticated`` (``invalid_credentials``) for any wrong pair, ``Forbidden``
+        (``passwords_disabled``) on a node whose people sign in only by single sign-on
+        (``DOCEX_AUTH__PASSWORDS=false``), without counting or checking anything."""
+        if not self.passwords:
+            raise Forbidden(
+                "passwords are disabled on this node: sign in through the identity provider",
+                code="passwords_disabled",
+            )
         keys = [(ADDRESS, address[:64]), (ACCOUNT, account_key(username))]
         now = self.clock.now()
         with self.db.write() as session:

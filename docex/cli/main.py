@@ -381,6 +381,38 @@ def user_add(
     console.print(f"added {kind} {username}")
 
 
+@user_app.command("link")
+def user_link(
+    username: str,
+    value: Annotated[str, typer.Argument(help="The identifier (empty: unlink).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Link a person to the identifier the OpenID provider vouches for (DOCEX_OIDC__CLAIM):
+    the only account single sign-on opens for it."""
+    from sqlalchemy import select
+
+    from docex.auth.accounts import link_identity
+    from docex.auth.models import Principal
+    from docex.db import Database
+    from docex.errors import DocexError
+    from docex.kit.clock import SystemClock
+
+    db = Database(settings_for(data_dir).resolved_database_url)
+    try:
+        with db.write() as session:
+            principal_id = session.scalars(
+                select(Principal.id).where(Principal.username == username)
+            ).one_or_none()
+            if principal_id is None:
+                raise fail(f"principal_not_found: no person {username}")
+            link_identity(session, None, principal_id, value, now=SystemClock().now())
+    except DocexError as exc:
+        raise fail(f"{exc.code}: {exc.detail}") from exc
+    finally:
+        db.dispose()
+    console.print(f"linked {username}" if value.strip() else f"unlinked {username}")
+
+
 @agency_app.command("add")
 def agency_add(
     code: str,

@@ -22,6 +22,7 @@ from docex.web import (
     compose,
     document,
     inbox,
+    oidc,
     outbox,
     signin,
     supervision,
@@ -33,6 +34,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 ROUTERS = [
     signin.router,
+    oidc.router,
     inbox.router,
     compose.router,
     outbox.router,

@@ -340,6 +340,21 @@ def user_active(
     return _back("users", "person_enabled" if active else "person_disabled")
 
 
+@router.post(f"{PREFIX}/users/{{principal_id}}/identity")
+def user_identity(
+    request: Request,
+    web: Person,
+    principal_id: str,
+    identity: Annotated[str, Form(max_length=200)] = "",
+) -> RedirectResponse:
+    """Link the person to the identifier the OpenID provider vouches for (empty: unlink)."""
+    actor = _actor(web)
+    node = node_of(request)
+    with node.db.write() as session:
+        accounts.link_identity(session, actor, principal_id, identity, now=node.clock.now())
+    return _back("users", "person_changed")
+
+
 # -- system tokens ----------------------------------------------------------------------------
 
 

@@ -33,7 +33,12 @@ MESSAGES: dict[str, str] = {
     "too_many_requests": N_("Too many failed attempts: wait a moment and try again."),
     "session_expired": N_("Your session has ended: sign in again."),
     "recalled": N_("The sender recalled this document."),
+    # Single sign-on (docex/web/oidc.py); every other oidc_* code reads as a failed sign-in.
+    "oidc_not_linked": N_("This identity is linked to no account here: ask an administrator."),
+    "passwords_disabled": N_("Passwords are disabled here: sign in through the identity provider."),
+    "oidc_provider_unavailable": N_("The identity provider does not answer: try again later."),
 }
+OIDC_FAILED = N_("The sign-in through the identity provider failed or expired: try again.")
 BY_STATUS: dict[int, str] = {
     400: N_("The request could not be understood."),
     401: N_("Sign in first."),
@@ -75,6 +80,8 @@ async def error_page(
             return Response(status_code=204, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
     message = MESSAGES.get(code) or BY_STATUS.get(status, N_("Something went wrong."))
+    if code.startswith("oidc_") and code not in MESSAGES:
+        message = OIDC_FAILED
     if path == f"{PREFIX}/sign-in" and request.method == "POST":
         return sign_in_page(request, web, error=message, status_code=status, headers=headers)
     return render(

@@ -80,7 +80,13 @@ def sign_in_page(
     response = render(
         request,
         "sign_in.html",
-        {"error": error, "next": next_path, "expired": expired},
+        {
+            "error": error,
+            "next": next_path,
+            "expired": expired,
+            "sso": node.settings.oidc.name if node.oidc.configured else None,
+            "passwords": node.settings.auth.passwords,
+        },
         status_code=status_code,
         headers=headers,
     )
