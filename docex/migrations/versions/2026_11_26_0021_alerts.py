@@ -7,7 +7,7 @@ moved by the outbound queue (job kinds ``alert_webhook`` and ``alert_mail``).
 Down revision "0019" until the stats branch (0020) is merged: the lead relinks it to "0020".
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-11-26 11:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import docex.db
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

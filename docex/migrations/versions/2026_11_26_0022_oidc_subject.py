@@ -4,7 +4,7 @@ Single sign-on (docex/auth/oidc.py) opens only the account an admin linked here;
 identifier is never two people.
 
 Revision ID: 0022
-Revises: 0019 (the lead relinks it after 0021, alerts)
+Revises: 0021
 Create Date: 2026-11-26 12:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0019"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
