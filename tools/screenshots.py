@@ -151,6 +151,7 @@ def main() -> int:
 
         auditor = (credentials["auditor"]["username"], credentials["auditor"]["password"])
         admin = (credentials["admin"]["username"], credentials["admin"]["password"])
+        supervisor = (credentials["supervisor"]["username"], credentials["supervisor"]["password"])
         shots = [
             ("01-dang-nhap", None, "/ui/sign-in"),
             ("02-van-ban-den", person(H41), "/ui/inbox"),
@@ -159,6 +160,7 @@ def main() -> int:
             ("05-van-ban-di", person(G22), "/ui/outbox"),
             ("06-kiem-toan", auditor, f"/ui/audit/documents/{sent['normal']}"),
             ("07-quan-tri", admin, "/ui/admin"),
+            ("08-giam-sat", supervisor, "/ui/supervision"),
         ]
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         if chromium is None:
