@@ -76,18 +76,22 @@ def check_username(username: str) -> str:
     return username
 
 
+def _check_label(value: str, *, what: str, most: int, code: str) -> str:
+    """A free-text label a person types: 1 to ``most`` characters, not only spaces, nothing
+    hidden; 422 ``code`` naming ``what`` otherwise."""
+    if not value.strip() or len(value) > most:
+        raise Unprocessable(f"{what} has 1 to {most} characters, not only spaces", code=code)
+    if (ch := hidden_char(value)) is not None:
+        raise Unprocessable(
+            f"{what} cannot hold {describe(ch)} (a control or invisible character)", code=code
+        )
+    return value
+
+
 def check_full_name(full_name: str) -> str:
-    if not full_name.strip() or len(full_name) > MAX_FULL_NAME_CHARS:
-        raise Unprocessable(
-            f"a full name has 1 to {MAX_FULL_NAME_CHARS} characters, not only spaces",
-            code="invalid_full_name",
-        )
-    if (ch := hidden_char(full_name)) is not None:
-        raise Unprocessable(
-            f"a full name cannot hold {describe(ch)} (a control or invisible character)",
-            code="invalid_full_name",
-        )
-    return full_name
+    return _check_label(
+        full_name, what="a full name", most=MAX_FULL_NAME_CHARS, code="invalid_full_name"
+    )
 
 
 def create_person(
@@ -264,17 +268,9 @@ def link_identity(
 
 
 def check_token_name(name: str) -> str:
-    if not name.strip() or len(name) > MAX_TOKEN_NAME_CHARS:
-        raise Unprocessable(
-            f"a token's name has 1 to {MAX_TOKEN_NAME_CHARS} characters, not only spaces",
-            code="invalid_token_name",
-        )
-    if (ch := hidden_char(name)) is not None:
-        raise Unprocessable(
-            f"a token's name cannot hold {describe(ch)} (a control or invisible character)",
-            code="invalid_token_name",
-        )
-    return name
+    return _check_label(
+        name, what="a token's name", most=MAX_TOKEN_NAME_CHARS, code="invalid_token_name"
+    )
 
 
 def list_system_tokens(
