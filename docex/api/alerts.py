@@ -10,6 +10,8 @@ from docex.api.bodies import LimitedRoute
 from docex.api.deps import ActorDep, NodeDep, ReadSession
 from docex.api.errors import error_responses
 
+_NO_NOTE = AlertAcknowledge()  # the body may be left out
+
 router = APIRouter(tags=["alerts"], route_class=LimitedRoute)
 
 
@@ -33,10 +35,10 @@ def acknowledge_alert(
     alert_id: str,
     actor: ActorDep,
     node: NodeDep,
-    body: Annotated[AlertAcknowledge | None, Body()] = None,
+    body: Annotated[AlertAcknowledge, Body()] = _NO_NOTE,
 ) -> AlertOut:
     """Acknowledge an open alert, with an optional note (supervisors, admins)."""
-    note = body.note if body is not None else None
+    note = body.note
     with node.db.write() as session:
         return service.out(
             service.acknowledge(session, actor, alert_id, note=note, now=node.clock.now())

@@ -69,6 +69,22 @@ _FILE = {
     "size": 51630,
     "sha256": "63ea54a9c6f53d6b55a6929baad10b16533b507e77ea1e362fe00ece2c65e06e",
 }
+_ALERT = {
+    "id": "01a2152a-0c1d-7e2f-8a3b-4c5d6e7f8091",
+    "key": f"overdue_urgent:{H26}",
+    "rule": "overdue_urgent",
+    "subject": H26,
+    "severity": "critical",
+    "state": "open",
+    "title": "Văn bản khẩn quá hạn",
+    "title_en": "Overdue urgent documents",
+    "detail": {"counts": {"flash": 1}, "oldest_due": AT},
+    "raised_at": AT,
+    "resolved_at": None,
+    "acknowledged_at": None,
+    "acknowledged_by": None,
+    "note": None,
+}
 _AGENCY_STATS = {
     "agency_id": H41,
     "name": "Ủy ban nhân dân tỉnh Nghệ An",
@@ -452,6 +468,34 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
     "AgencyStatsPage": SchemaDoc(
         "Every agency's row the caller may read (an agency's own people: its row only).",
         {"items": [_AGENCY_STATS]},
+    ),
+    "AlertOut": SchemaDoc(
+        "An early-warning alert: raised once when its rule first finds the condition, resolved "
+        "when the condition is gone, acknowledged by an operator.",
+        _ALERT,
+        {
+            "id": "the alert's id",
+            "key": "`rule:subject`: one open alert per key at a time",
+            "rule": "node_silent, overdue_urgent, queue_age, certificate_expiring, "
+            "checkpoint_uncosigned or witness_fork",
+            "subject": "what the rule found it about: a node, an agency, a job kind, a key",
+            "severity": "warning or critical",
+            "state": "open, acknowledged or resolved",
+            "title": "what happened, in Vietnamese",
+            "title_en": "the same, in English",
+            "detail": "the rule's figures (counts, oldest due time, last exchange, ...)",
+            "raised_at": _TIME,
+            "resolved_at": "when the condition was last found gone (null: still there)",
+            "acknowledged_at": "when an operator acknowledged it (null: not yet)",
+            "acknowledged_by": "the principal id of that operator",
+            "note": "the operator's note",
+        },
+    ),
+    "AlertPage": SchemaDoc("Alerts, newest first.", {"items": [_ALERT]}),
+    "AlertAcknowledge": SchemaDoc(
+        "An operator acknowledges an open alert (the body may be omitted).",
+        {"note": "Đã liên hệ Sở Nội vụ Hà Nội"},
+        {"note": "what the operator did or will do (at most 2,000 characters)"},
     ),
     "FailedRecipient": SchemaDoc(
         "A recipient the node gave up delivering to; an operator may re-queue it.",
@@ -896,6 +940,10 @@ PARAMETER_DOCS: dict[tuple[str, str], tuple[str, Any]] = {
         "failed (given up) or queued (waiting); both when absent",
         "failed",
     ),
+    ("state", "query"): ("only alerts in this state: open, acknowledged or resolved", "open"),
+    ("alert_id", "path"): ("the alert's id", "01a2152a-0c1d-7e2f-8a3b-4c5d6e7f8091"),
+    ("date", "query"): ("the Vietnam day, YYYY-MM-DD (default: yesterday)", "2026-11-25"),
+    ("format", "query"): ("xlsx or pdf", "xlsx"),
     ("delivery_id", "path"): ("the delivery's id", "01a21529-e96a-7375-a7d6-fbd27c1154df"),
     ("recipient_id", "path"): ("the recipient agency's code", "000.00.00.H41"),
     ("receipt_id", "path"): (
