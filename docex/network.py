@@ -52,6 +52,7 @@ NETWORK_FILE = "network.json"
 ANCHOR_FILE = "hub-anchor.pem"
 READY_TIMEOUT_SECONDS = 120.0
 FETCH_INTERVAL_SECONDS = 30.0  # a province picks up a version the hub publishes within this
+STATS_PUSH_SECONDS = 30.0  # the hub's supervision centre sees a province's figures within this
 
 # Two communes of Hà Nội, for the network demo only (DEMO_AGENCIES is the one-node demo's).
 HANOI_COMMUNES: tuple[DemoAgency, ...] = (
@@ -179,6 +180,7 @@ def node_env(
             DOCEX_FEDERATION__DIRECTORY_URL=f"{_url(NODES[0], base_port)}/federation/v1/directory",
             DOCEX_FEDERATION__ANCHOR=str(root / ANCHOR_FILE),
             DOCEX_FEDERATION__FETCH_INTERVAL_SECONDS=str(FETCH_INTERVAL_SECONDS),
+            DOCEX_STATS__PUSH_INTERVAL_SECONDS=str(STATS_PUSH_SECONDS),
         )
     env.update((extra or {}).get(node.id, {}))
     return env

@@ -6,6 +6,7 @@ hub): both receive it once, the statuses come back, the traces show every hop, a
 audit logs carry each other's cosignatures. A confidential document relayed by the hub is only
 ciphertext there. A node killed in the middle of a transfer, and restarted, ends up with the
 document once. With the hub down the provinces keep their directory and go round the hub.
+The hub's supervision centre counts what crossed as the provinces count it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -40,6 +43,7 @@ DIENCHAU = "001.00.41.H41"  # a commune of Nghệ An (node nghean)
 SOCSON = "001.00.26.H26"  # a commune of Hà Nội (node hanoi)
 G22 = "000.00.00.G22"  # a ministry-level office on the hub
 SECRET_MARKER = b"NOIDUNG-MAT-LIENTINH-5531"
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 WAIT = 90.0  # seconds a test waits for something to cross the network before failing
 
 
@@ -217,6 +221,7 @@ def network(
         "DOCEX_FEDERATION__BACKOFF_BASE_SECONDS": "0.2",
         "DOCEX_FEDERATION__BACKOFF_CAP_SECONDS": "1",
         "DOCEX_AUDIT__CHECKPOINT_INTERVAL_SECONDS": "1",
+        "DOCEX_STATS__PUSH_INTERVAL_SECONDS": "1",
         "DOCEX_LOG_FORMAT": "text",
     }
     extra = {
@@ -503,3 +508,85 @@ def test_a_legacy_systems_edxml_package_reaches_a_recipient_on_another_node(
     assert isinstance(back, DocumentPackage)
     assert back.sender_id == DIENCHAU
     assert back.document_id == adapted.document_id
+
+
+def test_the_hub_s_supervision_centre_counts_what_crossed_as_the_provinces_do(
+    network: Network,
+) -> None:
+    """Quỳnh Lưu (Nghệ An) writes twice to Phù Đổng (Hà Nội) and once with an unsigned PDF;
+    Phù Đổng accepts one and returns the other. Each province pushes its figures to the hub over
+    the federation: the hub's supervisor reads the hand-counted rows, the same as each
+    province's own."""
+    net = network
+    sender, recipient_id = "002.00.41.H41", "002.00.26.H26"
+    first = net.send(sender, [recipient_id], "Thống kê liên tỉnh 1")
+    second = net.send(sender, [recipient_id], "Thống kê liên tỉnh 2")
+    unsigned = httpx.post(
+        f"{net.url('nghean')}/api/v1/documents",
+        files=[
+            (
+                "envelope",
+                (
+                    None,
+                    json.dumps(
+                        {
+                            "recipients": [recipient_id],
+                            "subject": "x",
+                            "code": {"number": "1", "notation": "UBND-VP"},
+                        }
+                    ),
+                    "application/json",
+                ),
+            ),
+            ("main", ("cv.pdf", sample_pdf("chưa ký"), "application/pdf")),
+        ],
+        headers=net.headers(sender),
+        timeout=60,
+    )
+    assert unsigned.status_code == 422, unsigned.text
+    until(
+        "both documents at Phù Đổng",
+        lambda: {first, second} <= set(inbox_ids(net, recipient_id)),
+    )
+    for document_id, body in (
+        (first, {"code": "03", "incoming_number": "21/ĐẾN"}),
+        (second, {"code": "02", "note": "Không đúng thẩm quyền"}),
+    ):
+        answered = httpx.post(
+            f"{net.url('hanoi')}/api/v1/documents/{document_id}/statuses",
+            json=body,
+            headers=net.headers(recipient_id),
+            timeout=30,
+        )
+        assert answered.status_code == 201, answered.text
+    until(
+        "the 02 at the sender",
+        lambda: recipient(net, sender, second, recipient_id)["status"] == "02",
+    )
+
+    def rows(node: str) -> dict[str, dict[str, Any]]:
+        today = datetime.now(VIETNAM).date()
+        answer = httpx.get(
+            f"{net.url(node)}/api/v1/stats/agencies",
+            params={"from": str(today - timedelta(days=1)), "to": str(today)},
+            headers=net.staff(node, "supervisor"),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        return {row["agency_id"]: row for row in answer.json()["items"]}
+
+    def counted(row: dict[str, Any]) -> tuple[int, ...]:
+        fields = ("sent", "received", "accepted", "returned", "failed", "signature_refusals")
+        return tuple(row[f] for f in fields)
+
+    expected = {sender: (2, 0, 0, 0, 0, 1), recipient_id: (0, 2, 1, 1, 0, 0)}
+    for code, node in ((sender, "nghean"), (recipient_id, "hanoi")):
+        assert counted(rows(node)[code]) == expected[code]
+
+        def collected(code: str = code, node: str = node) -> bool:
+            return rows("hub")[code] == rows(node)[code]
+
+        until(f"{code}'s figures at the hub", collected)
+        assert counted(rows("hub")[code]) == expected[code]
+    assert rows("hub")[sender]["median_to_01_s"] is not None
+    assert rows("hub")[recipient_id]["node_id"] == "hanoi"
