@@ -211,6 +211,8 @@ class AlertSettings(BaseModel):
     # How often the rules are evaluated (a chore of the routing worker).
     interval_seconds: float = Field(default=60.0, gt=0)
     node_silent_minutes: float = Field(default=30.0, gt=0)
+    # Warn this long before an urgent delivery's due time while it is still unanswered.
+    due_soon_minutes: float = Field(default=30.0, gt=0)
     queue_age_minutes: float = Field(default=30.0, gt=0)
     checkpoint_cosign_minutes: float = Field(default=30.0, gt=0)
     # A webhook (signed the Standard Webhooks way with webhook_secret, ``whsec_`` + base64).

@@ -6,8 +6,11 @@ stable key and is raised once while the condition lasts (``docex.alerts.service`
 - ``node_silent``: a peer node of the directory with no successful exchange (a transfer sent to
   it, or one accepted from it) for ``node_silent_minutes``; never exchanged with: counted from
   when the directory first listed it.
+- ``due_soon``: the early warning proper: an agency holding urgent, very urgent or flash
+  deliveries not yet answered whose due time (``docex.routing.deadlines``) comes within
+  ``due_soon_minutes``, so the centre can call the unit before the deadline is missed.
 - ``overdue_urgent``: an agency holding urgent, very urgent or flash deliveries past their due
-  time (``docex.routing.deadlines``) and still not answered.
+  time and still not answered.
 - ``queue_age``: the outbound queue's oldest job of a kind older than ``queue_age_minutes``
   (the alerts' own sends left out: a mail server that is down must not alert about itself).
 - ``certificate_expiring``: a certificate the node uses that ``docex.keys.inventory.expiry``
@@ -40,6 +43,7 @@ from docex.routing.models import Receipt
 from docex.vocabulary.transport import DELIVERED, JOB_ALERT_MAIL, JOB_ALERT_WEBHOOK
 
 NODE_SILENT: Final = "node_silent"
+DUE_SOON: Final = "due_soon"
 OVERDUE_URGENT: Final = "overdue_urgent"
 QUEUE_AGE: Final = "queue_age"
 CERTIFICATE_EXPIRING: Final = "certificate_expiring"
@@ -47,6 +51,7 @@ CHECKPOINT_UNCOSIGNED: Final = "checkpoint_uncosigned"
 WITNESS_FORK: Final = "witness_fork"
 RULES: Final = (
     NODE_SILENT,
+    DUE_SOON,
     OVERDUE_URGENT,
     QUEUE_AGE,
     CERTIFICATE_EXPIRING,
@@ -60,6 +65,7 @@ URGENT_LEVELS: Final = ("urgent", "very_urgent", "flash")
 # What each rule's alert says, Vietnamese first (the mail, the web) and English.
 TITLES: Final[dict[str, tuple[str, str]]] = {
     NODE_SILENT: ("Nút mạng không liên lạc", "Peer node silent"),
+    DUE_SOON: ("Văn bản khẩn sắp đến hạn", "Urgent documents due soon"),
     OVERDUE_URGENT: ("Văn bản khẩn quá hạn", "Overdue urgent documents"),
     QUEUE_AGE: ("Hàng đợi gửi đi bị ứ đọng", "Outbound queue backed up"),
     CERTIFICATE_EXPIRING: ("Chứng thư số sắp hết hạn", "Certificate expiring"),
@@ -119,37 +125,63 @@ def node_silent(
     return found
 
 
-def overdue_urgent(session: Session, now: datetime) -> list[Finding]:
+def _unanswered_urgent(
+    session: Session, after: datetime | None, before: datetime
+) -> dict[str, dict[str, Any]]:
+    """Per recipient agency: its delivered, unanswered urgent deliveries due in [after, before),
+    counted by urgency, with the earliest due time."""
     answered = (
         select(Receipt.id)
         .where(Receipt.delivery_id == Delivery.id, Receipt.code.in_(ANSWERS))
         .exists()
     )
+    due = [Delivery.due_at < before] + ([Delivery.due_at >= after] if after is not None else [])
     rows = session.execute(
         select(Delivery.recipient_id, Document.urgency, func.count(), func.min(Delivery.due_at))
         .join(Document, Document.id == Delivery.document_id)
         .where(
             Delivery.transport == DELIVERED,
-            Delivery.due_at < now,
+            *due,
             Document.urgency.in_(URGENT_LEVELS),
             ~answered,
         )
         .group_by(Delivery.recipient_id, Document.urgency)
     ).all()
     by_agency: dict[str, dict[str, Any]] = {}
-    for agency_id, urgency, count, due in rows:
-        oldest = as_utc(due or now)  # not NULL: selected on due_at < now
-        entry = by_agency.setdefault(agency_id, {"counts": {}, "oldest_due": oldest})
+    for agency_id, urgency, count, first_due in rows:
+        earliest = as_utc(first_due or before)  # not NULL: selected on due_at < before
+        entry = by_agency.setdefault(agency_id, {"counts": {}, "due": earliest})
         entry["counts"][urgency] = int(count)
-        entry["oldest_due"] = min(entry["oldest_due"], oldest)
+        entry["due"] = min(entry["due"], earliest)
+    return by_agency
+
+
+def _severity(counts: dict[str, int]) -> str:
+    return CRITICAL if set(counts) & {"flash", "very_urgent"} else WARNING
+
+
+def due_soon(session: Session, now: datetime, settings: AlertSettings) -> list[Finding]:
+    horizon = now + timedelta(minutes=settings.due_soon_minutes)
+    return [
+        Finding(
+            DUE_SOON,
+            agency_id,
+            WARNING,
+            {"counts": entry["counts"], "next_due": rfc3339(entry["due"])},
+        )
+        for agency_id, entry in sorted(_unanswered_urgent(session, now, horizon).items())
+    ]
+
+
+def overdue_urgent(session: Session, now: datetime) -> list[Finding]:
     return [
         Finding(
             OVERDUE_URGENT,
             agency_id,
-            CRITICAL if set(entry["counts"]) & {"flash", "very_urgent"} else WARNING,
-            {"counts": entry["counts"], "oldest_due": rfc3339(entry["oldest_due"])},
+            _severity(entry["counts"]),
+            {"counts": entry["counts"], "oldest_due": rfc3339(entry["due"])},
         )
-        for agency_id, entry in sorted(by_agency.items())
+        for agency_id, entry in sorted(_unanswered_urgent(session, None, now).items())
     ]
 
 
@@ -244,6 +276,7 @@ def findings(
     """Everything every rule finds at ``now``."""
     return [
         *node_silent(session, now, settings, node_id=node_id),
+        *due_soon(session, now, settings),
         *overdue_urgent(session, now),
         *queue_age(session, now, settings),
         *certificate_expiring(certificates(now)),

@@ -476,7 +476,7 @@ SCHEMA_DOCS: dict[str, SchemaDoc] = {
         {
             "id": "the alert's id",
             "key": "`rule:subject`: one open alert per key at a time",
-            "rule": "node_silent, overdue_urgent, queue_age, certificate_expiring, "
+            "rule": "node_silent, due_soon, overdue_urgent, queue_age, certificate_expiring, "
             "checkpoint_uncosigned or witness_fork",
             "subject": "what the rule found it about: a node, an agency, a job kind, a key",
             "severity": "warning or critical",

@@ -13,9 +13,11 @@ from sqlalchemy import delete, select, update
 from docex.alerts.models import Alert
 from docex.audit import events
 from docex.audit.models import Checkpoint, Cosignature
+from docex.documents.models import Delivery
 from docex.federation.models import FederationNode, InboundTransfer, WitnessState
 from docex.keys import inventory
 from docex.keys.paths import KeyPaths
+from docex.kit.clock import as_utc, rfc3339
 from docex.vocabulary.transport import JOB_DELIVERY
 from tests.alerts.conftest import MovableClock, watch_of
 from tests.helpers import G22, H41, audit_events, auth, envelope, node_of, pdf, send
@@ -94,6 +96,54 @@ def test_overdue_flash_document_raises_once_and_resolves_when_answered(
     assert of_rule(raised, "overdue_urgent") == []
     assert of_rule(resolved, "overdue_urgent") == [key]
     assert alert_events(node, events.ALERT_RESOLVED, key) == 1
+
+
+def test_an_urgent_document_unanswered_near_its_deadline_warns_before_it_is_missed(
+    node: TestClient, credentials: dict[str, Any], clock: MovableClock
+) -> None:
+    document_id = sent(node, credentials, urgency="flash")  # due one hour after delivery
+    sent(node, credentials)  # not urgent: never an alert
+    assert node_of(node).worker.run_once(JOB_DELIVERY) == 2
+    raised, _ = evaluate(node)
+    assert of_rule(raised, "due_soon") == []  # due in an hour: more than 30 minutes away
+
+    clock.at += timedelta(minutes=35)
+    raised, _ = evaluate(node)
+    key = f"due_soon:{H41}"
+    assert of_rule(raised, "due_soon") == [key]
+    assert of_rule(raised, "overdue_urgent") == []
+    assert alert_events(node, events.ALERT_RAISED, key) == 1
+    with node_of(node).db.read() as session:
+        alert = session.scalars(select(Alert).where(Alert.key == key)).one()
+    assert (alert.severity, alert.detail["counts"]) == ("warning", {"flash": 1})
+    with node_of(node).db.read() as session:
+        delivery = session.scalars(
+            select(Delivery).where(Delivery.document_id == document_id)
+        ).one()
+    assert delivery.due_at is not None
+    assert alert.detail["next_due"] == rfc3339(as_utc(delivery.due_at))
+
+    clock.at += timedelta(minutes=30)  # the deadline passed unanswered: overdue instead
+    raised, resolved = evaluate(node)
+    assert of_rule(resolved, "due_soon") == [key]
+    assert of_rule(raised, "overdue_urgent") == [f"overdue_urgent:{H41}"]
+
+
+def test_an_urgent_document_answered_in_time_raises_nothing(
+    node: TestClient, credentials: dict[str, Any], clock: MovableClock
+) -> None:
+    document_id = sent(node, credentials, urgency="very_urgent")
+    assert node_of(node).worker.run_once(JOB_DELIVERY) == 1
+    answer = node.post(
+        f"/api/v1/documents/{document_id}/statuses",
+        json={"code": "03", "incoming_number": "7"},
+        headers=auth(credentials, H41),
+    )
+    assert answer.status_code == 201, answer.text
+    for _ in range(4):
+        clock.at += timedelta(hours=1)
+        raised, _ = evaluate(node, times=1)
+        assert of_rule(raised, "due_soon") + of_rule(raised, "overdue_urgent") == []
 
 
 def test_old_queue_raises_once_and_resolves_when_drained(
