@@ -30,8 +30,14 @@ from sqlalchemy.orm import Session
 
 from docex.audit import events
 from docex.auth.models import Principal, Token
+from docex.auth.passwords import hash_password
 from docex.auth.policy import AGENCY_KINDS, PEOPLE_KINDS, Action, Actor, Kind, authorize
-from docex.auth.service import IssuedToken, create_api_token, create_principal
+from docex.auth.service import (
+    IssuedToken,
+    check_new_password,
+    create_api_token,
+    create_principal,
+)
 from docex.errors import Conflict, NotFound, Unprocessable
 from docex.kit.text import describe, hidden_char
 from docex.vocabulary.levels import Classification
@@ -206,6 +212,40 @@ def set_active(
             principal_id=principal.id,
             username=principal.username,
         )
+    return principal
+
+
+def set_password(
+    session: Session, actor: Actor, principal_id: str, password: str | None, *, now: datetime
+) -> Principal:
+    """Give a person a new local password (``check_new_password``), or take theirs away
+    (``None``): a person linked to the identity provider then signs in through it only. Taking
+    it from a person linked to no identity is refused (``identity_not_linked``): they would
+    have no way in; disable them instead. Audited as ``auth:principal:updated`` with
+    ``password: set|removed``, never the password."""
+    principal = _person(session, actor, principal_id)
+    if password is None:
+        if principal.oidc_subject is None:
+            raise Conflict(
+                "this person is linked to no single sign-on identity: they would have no way "
+                "in (disable them instead)",
+                code="identity_not_linked",
+            )
+        if principal.password_hash is None:
+            return principal
+        principal.password_hash, change = None, "removed"
+    else:
+        principal.password_hash, change = hash_password(check_new_password(password)), "set"
+    events.record(
+        session,
+        events.PRINCIPAL_UPDATED,
+        at=now,
+        actor_id=actor.id,
+        agency_id=principal.agency_id,
+        principal_id=principal.id,
+        username=principal.username,
+        password=change,
+    )
     return principal
 
 

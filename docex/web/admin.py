@@ -43,6 +43,8 @@ from docex.web.routing import web_router
 router = web_router()
 
 PAGE: Final = 50
+# The people who act for the node, not an agency, in the order the console offers them.
+NODE_KINDS: Final = (Kind.AUDITOR, Kind.SUPERVISOR, Kind.ADMIN)
 PREFIX: Final = "/ui/admin"
 
 SECTIONS: Final = (
@@ -61,6 +63,10 @@ DONE: Final = {
     "agency_retired": N_("The agency was retired."),
     "person_added": N_("The person was added."),
     "person_changed": N_("The role and clearance were saved."),
+    "password_set": N_("The new password was saved."),
+    "password_removed": N_(
+        "The local password was removed: the person signs in through single sign-on only."
+    ),
     "person_disabled": N_("The person was disabled: their sessions and tokens no longer work."),
     "person_enabled": N_("The person was enabled again."),
     "token_revoked": N_("The token was revoked."),
@@ -273,9 +279,10 @@ def user_list(
         {
             "people": rows[:PAGE],
             "next_cursor": _next(rows, "id"),
-            "kinds": [k.value for k in (Kind.CLERK, Kind.LEADER, Kind.AUDITOR, Kind.ADMIN)],
+            "kinds": [k.value for k in (Kind.CLERK, Kind.LEADER, *NODE_KINDS)],
             "clearances": [c.value for c in Classification],
             "agency_kinds": [Kind.CLERK.value, Kind.LEADER.value],
+            "node_kinds": [k.value for k in NODE_KINDS],
         },
         done,
     )
@@ -338,6 +345,24 @@ def user_active(
     with node.db.write() as session:
         accounts.set_active(session, actor, principal_id, active=active, now=node.clock.now())
     return _back("users", "person_enabled" if active else "person_disabled")
+
+
+@router.post(f"{PREFIX}/users/{{principal_id}}/password")
+def user_password(
+    request: Request,
+    web: Person,
+    principal_id: str,
+    password: Annotated[str, Form(max_length=256)] = "",
+    remove: Annotated[bool, Form()] = False,
+) -> RedirectResponse:
+    """A new local password for the person, or (``remove``) none: single sign-on only."""
+    actor = _actor(web)
+    node = node_of(request)
+    with node.db.write() as session:
+        accounts.set_password(
+            session, actor, principal_id, None if remove else password, now=node.clock.now()
+        )
+    return _back("users", "password_removed" if remove else "password_set")
 
 
 @router.post(f"{PREFIX}/users/{{principal_id}}/identity")

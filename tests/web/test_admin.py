@@ -289,6 +289,67 @@ def test_a_person_is_created_changed_disabled_and_enabled_each_audited(
     assert web.get("/api/v1/me", headers=me).status_code == 200
 
 
+def test_an_admin_removes_a_linked_persons_password_and_gives_a_new_one(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    csrf = login(web, credentials, "admin")
+    username, password = person_of(credentials, G22)
+    clerk = principal(web, username)
+    url = f"/ui/admin/users/{clerk.id}/password"
+
+    def signs_in(secret: str) -> int:
+        form = {"username": username, "password": secret}
+        return int(web.post("/api/v1/auth/token", data=form).status_code)
+
+    # Not linked to an identity: taking the password away would leave no way in.
+    refused = web.post(url, data={"csrf": csrf, "remove": "true"})
+    assert refused.status_code == 409, refused.text
+    assert refusals(web, "identity_not_linked")
+    assert principal(web, username).password_hash == clerk.password_hash
+    assert signs_in(password) == 200
+
+    web.post(f"/ui/admin/users/{clerk.id}/identity", data={"csrf": csrf, "identity": "0010990001"})
+    removed = web.post(url, data={"csrf": csrf, "remove": "true"})
+    assert removed.headers["location"] == "/ui/admin/users?done=password_removed"
+    assert principal(web, username).password_hash is None
+    assert signs_in(password) == 401
+    assert "Không có: chỉ đăng nhập một lần" in web.get("/ui/admin/users").text
+    assert audit_events(web, "auth:principal:updated")[-1].detail["password"] == "removed"
+
+    short = web.post(url, data={"csrf": csrf, "password": "ngắn"})
+    assert short.status_code == 422
+    assert principal(web, username).password_hash is None
+    given = web.post(url, data={"csrf": csrf, "password": "mật khẩu mới đủ dài"})
+    assert given.headers["location"] == "/ui/admin/users?done=password_set"
+    assert signs_in("mật khẩu mới đủ dài") == 200
+    (event,) = audit_events(web, "auth:principal:updated")[-1:]
+    assert event.detail["password"] == "set"
+    assert "mật khẩu mới" not in str([e.detail for e in audit_events(web)])
+
+    # Nobody changes their own password here, and a clerk changes nobody's.
+    own = web.post(
+        f"/ui/admin/users/{principal(web, 'quantri').id}/password",
+        data={"csrf": csrf, "password": "mật khẩu của tôi"},
+    )
+    assert own.status_code == 409
+    other = TestClient(web.app, base_url=BASE, follow_redirects=False)
+    clerk_csrf = login(other, credentials, H41)
+    forbidden = other.post(url, data={"csrf": clerk_csrf, "password": "mật khẩu của kẻ lạ"})
+    assert forbidden.status_code == 403
+    assert signs_in("mật khẩu mới đủ dài") == 200
+
+
+def test_a_supervisor_keeps_their_role_in_the_console(
+    web: TestClient, credentials: dict[str, Any]
+) -> None:
+    login(web, credentials, "admin")
+    page = web.get("/ui/admin/users").text
+    supervisor = principal(web, "giamsat")
+    row = page[page.index(f"/ui/admin/users/{supervisor.id}/role") :]
+    row = row[: row.index("</select>")]
+    assert '<option value="supervisor" selected>' in row
+
+
 def test_a_disabled_persons_web_session_ends(web: TestClient, credentials: dict[str, Any]) -> None:
     clerk = TestClient(web.app, base_url=BASE, follow_redirects=False)
     login(clerk, credentials, G22)
