@@ -22,9 +22,9 @@ from docex.auth.policy import Kind
 from docex.auth.sessions import OpenedSession, open_session
 from docex.kit.proxies import client_address
 from docex.node import Node
-from docex.web.context import Visitor, node_of, session_cookie, session_policy
+from docex.web.context import Visitor, node_of, session_policy
 from docex.web.routing import web_router
-from docex.web.signin import HOMES
+from docex.web.signin import HOMES, signed_in_at
 
 router = web_router()
 
@@ -75,14 +75,6 @@ def callback(
     opened, kind = node.oidc.finish(
         secret=secret, state=state, code=code, error=error, iss=iss, then=then
     )
-    response = RedirectResponse(HOMES.get(kind, "/ui/inbox"), status_code=303)
-    response.set_cookie(
-        session_cookie(node),
-        opened.secret,
-        httponly=True,
-        secure=node.settings.web.cookie_secure,
-        samesite="lax",
-        path="/",
-    )
+    response = signed_in_at(node, opened, HOMES.get(kind, "/ui/inbox"))
     response.delete_cookie(flow_cookie(node), path="/", secure=node.settings.web.cookie_secure)
     return response

@@ -23,6 +23,7 @@ from docex.auth.policy import Kind
 from docex.auth.sessions import OpenedSession, close, open_session
 from docex.errors import Unauthenticated
 from docex.kit.proxies import client_address
+from docex.node import Node
 from docex.web.context import (
     Person,
     Visitor,
@@ -145,7 +146,14 @@ def sign_in(
         return open_session(session, principal, now, policy, client=address), Kind(principal.kind)
 
     opened, kind = node.sign_in.attempt(username, password, address=address, then=then)
-    target = local_path(next, HOMES.get(kind, "/ui/inbox"))
+    response = signed_in_at(node, opened, local_path(next, HOMES.get(kind, "/ui/inbox")))
+    response.delete_cookie(csrf_cookie(node), path="/", secure=node.settings.web.cookie_secure)
+    return response
+
+
+def signed_in_at(node: Node, opened: OpenedSession, target: str) -> RedirectResponse:
+    """The answer to a sign-in, by password or through the identity provider: the session
+    cookie (HttpOnly, Secure, SameSite=Lax, the whole site) and on to ``target``."""
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         session_cookie(node),
@@ -155,7 +163,6 @@ def sign_in(
         samesite="lax",
         path="/",
     )
-    response.delete_cookie(csrf_cookie(node), path="/", secure=node.settings.web.cookie_secure)
     return response
 
 
