@@ -23,7 +23,7 @@ import hashlib
 from html.parser import HTMLParser
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -109,38 +109,44 @@ def _with_policy(page: HTMLResponse, **sources: str) -> HTMLResponse:
     return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
 
+_FAVICON = f"{ASSETS}/swagger-ui/favicon-32x32.png"
+
+
+def _swagger_ui(request: Request) -> HTMLResponse:
+    app = request.app
+    page = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=f"{ASSETS}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=_FAVICON,
+        # No badge from validator.swagger.io: it would send the spec's URL away.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+    # Swagger UI sets style attributes, and its icons are data: SVGs.
+    return _with_policy(page, style_src="'self' 'unsafe-inline'")
+
+
+def _redoc(request: Request) -> HTMLResponse:
+    app = request.app
+    page = get_redoc_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js",
+        redoc_favicon_url=_FAVICON,
+        with_google_fonts=False,
+    )
+    # ReDoc injects its styles at run time and runs its search in a blob: worker.
+    return _with_policy(page, style_src="'unsafe-inline'", worker_src="blob:")
+
+
 def docs_router(app: FastAPI) -> APIRouter:
     """``/docs`` and ``/redoc`` on the vendored assets, with their policies; the assets are
-    mounted on ``app`` at :data:`ASSETS`."""
+    mounted on ``app`` at :data:`ASSETS`. The pages are module functions reading the app from
+    the request, not closures over it: FastAPI caches facts about every endpoint callable in
+    module-level LRU caches, where a closure would keep its whole app (and node) alive."""
     router = APIRouter(include_in_schema=False)
-    openapi_url = app.openapi_url or "/openapi.json"
     app.mount(ASSETS, StaticFiles(directory=STATIC_DIR), name="docs-assets")
-    favicon = f"{ASSETS}/swagger-ui/favicon-32x32.png"
-
-    @router.get("/docs")
-    def swagger_ui() -> HTMLResponse:
-        page = get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{ASSETS}/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css",
-            swagger_favicon_url=favicon,
-            # No badge from validator.swagger.io: it would send the spec's URL away.
-            swagger_ui_parameters={"validatorUrl": None},
-        )
-        # Swagger UI sets style attributes, and its icons are data: SVGs.
-        return _with_policy(page, style_src="'self' 'unsafe-inline'")
-
-    @router.get("/redoc")
-    def redoc() -> HTMLResponse:
-        page = get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js",
-            redoc_favicon_url=favicon,
-            with_google_fonts=False,
-        )
-        # ReDoc injects its styles at run time and runs its search in a blob: worker.
-        return _with_policy(page, style_src="'unsafe-inline'", worker_src="blob:")
-
+    router.add_api_route("/docs", _swagger_ui, methods=["GET"], name="swagger_ui")
+    router.add_api_route("/redoc", _redoc, methods=["GET"], name="redoc")
     return router
