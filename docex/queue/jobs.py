@@ -184,6 +184,34 @@ def complete(session: Session, jobs: Sequence[Claimed]) -> set[str]:
     return done
 
 
+def take_along(
+    session: Session, kind: str, refs: Sequence[str], *, now: datetime
+) -> dict[str, int]:
+    """Takes (deletes), in the caller's transaction, the due jobs of ``kind`` among ``refs`` that
+    no worker holds: a transport doing a claimed batch's work can do theirs in the same move (a
+    broadcast's recipients behind the same next hop travel in one transfer). Returns each taken
+    job's ref with its attempts, this one counted; the caller does their work in this
+    transaction, as for ``complete``. A job leased by another worker, or not yet due, is left."""
+    taken: dict[str, int] = {}
+    for start in range(0, len(refs), 500):
+        chunk = list(refs[start : start + 500])
+        taken |= {
+            ref: attempts + 1
+            for ref, attempts in session.execute(
+                delete(Job)
+                .where(
+                    Job.kind == kind,
+                    Job.ref.in_(chunk),
+                    Job.state == QUEUED,
+                    Job.due_at <= now,
+                    or_(Job.lease_until.is_(None), Job.lease_until < now),
+                )
+                .returning(Job.ref, Job.attempts)
+            )
+        }
+    return taken
+
+
 def retry(
     session: Session, job: Claimed, error: str, *, now: datetime, policy: RetryPolicy
 ) -> str | None:

@@ -183,8 +183,8 @@ class DeliveryTransport:
                 arriving.append((documents[delivery.document_id], delivery))
             deliver_locally(session, self.signer, arriving, now=now, deadlines=self.deadlines)
             forwarded = [j for j in away if j.id in done]
-            self._forward(session, forwarded, rows, homes, hops, documents, now)
-            delivered = len(arriving) + len(forwarded)
+            along = self._forward(session, forwarded, rows, homes, hops, documents, now)
+            delivered = len(arriving) + len(forwarded) + along
             for job in waiting:
                 delivery = rows[job.ref]
                 reason = f"no route to node {homes.get(delivery.recipient_id)!r}"
@@ -210,8 +210,9 @@ class DeliveryTransport:
         hops: dict[str, str | None],
         documents: dict[str, Document],
         now: datetime,
-    ) -> None:
-        """The deliveries to other nodes, grouped by (document, next hop): one transfer each."""
+    ) -> int:
+        """The deliveries to other nodes, grouped by (document, next hop): one transfer each,
+        carrying the document's other deliveries behind that hop too; how many of those."""
         groups: dict[tuple[str, str], list[Delivery]] = {}
         for job in away:
             delivery = rows[job.ref]
@@ -222,8 +223,54 @@ class DeliveryTransport:
             hop = hops[node]
             if hop is not None:
                 groups.setdefault((delivery.document_id, hop), []).append(delivery)
+        along = 0
         for (document_id, hop), carried in groups.items():
-            queue_document(session, self.signer, documents[document_id], carried, peer=hop, now=now)
+            more = self._along(session, document_id, hop, carried, hops, now)
+            along += len(more)
+            queue_document(
+                session, self.signer, documents[document_id], [*carried, *more], peer=hop, now=now
+            )
+        return along
+
+    def _along(
+        self,
+        session: Session,
+        document_id: str,
+        hop: str,
+        carried: Sequence[Delivery],
+        hops: dict[str, str | None],
+        now: datetime,
+    ) -> list[Delivery]:
+        """The document's other queued deliveries behind the same next hop that no worker holds
+        (a broadcast larger than a batch): they travel in this transfer too, so each next hop
+        gets one transfer per document, not one per batch."""
+        skip = {d.id for d in carried}
+        found: dict[str, tuple[Delivery, str]] = {}
+        for delivery, node in session.execute(
+            select(Delivery, Agency.node_id)
+            .join(Agency, Agency.id == Delivery.recipient_id)
+            .where(
+                Delivery.document_id == document_id,
+                Delivery.transport == QUEUED,
+                Agency.node_id.is_not(None),
+                Agency.node_id != self.node_id,
+            )
+        ).all():
+            if delivery.id in skip or node is None:
+                continue
+            if node not in hops:
+                hops[node] = peers.next_hop(session, self.node_id, node)
+            if hops[node] == hop:
+                found[delivery.id] = (delivery, node)
+        taken = jobs.take_along(session, JOB_DELIVERY, sorted(found), now=now)
+        along = []
+        for delivery_id, attempts in sorted(taken.items()):
+            delivery, node = found[delivery_id]
+            delivery.attempts = attempts
+            delivery.node_id = node
+            delivery.updated_at = now
+            along.append(delivery)
+        return along
 
 
 def record_failure(

@@ -27,13 +27,15 @@ from docex.federation.documents import DOCUMENT_TYPE
 from docex.federation.kinds import Inbound
 from docex.federation.models import FederationDocument
 from docex.federation.statuses import NOTICE_TYPE
+from docex.queue.models import Job
 from docex.routing.models import Receipt
 from docex.signing.jws import NodeSigner, canonical_json
 from docex.signing.keys import load_node_key
 from docex.vocabulary.levels import Classification
+from docex.vocabulary.transport import JOB_DELIVERY
 from docex_client import models as client_models
 from tests.federation.crossing.conftest import Member, Network
-from tests.helpers import C1, C2, G22, H26, H41, auth, envelope, pdf, send
+from tests.helpers import A01, C1, C2, G22, H26, H41, auth, envelope, pdf, send
 
 
 def _counts(member: Member) -> dict[str, int]:
@@ -349,6 +351,32 @@ def test_a_broadcast_spanning_two_nodes_sends_each_next_hop_one_transfer(network
         (C1, "delivered", "01", "nghean"),
         (C2, "delivered", "01", "nghean"),
     }
+
+
+def test_a_broadcast_larger_than_a_batch_still_sends_each_next_hop_one_transfer(
+    network: Network,
+) -> None:
+    hub, nghean = network["hub"], network["nghean"]
+    hub.node.worker.transports[JOB_DELIVERY].batch_size = 1  # type: ignore[misc]
+    document_id = _send(network, "hub", G22, [H26, H41, "group:nghean-communes", A01])
+    assert hub.deliver() == 5
+    transfers = hub.queued()
+    assert sorted(t.peer for t in transfers) == ["hanoi", "nghean"]
+    carried = {t.peer: json.loads(t.manifest)["recipients"] for t in transfers}
+    assert sorted(r["agency_id"] for r in carried["nghean"]) == sorted([H41, C1, C2])
+    with hub.node.db.read() as session:
+        left = select(func.count()).select_from(Job).where(Job.kind == JOB_DELIVERY)
+        assert session.scalar(left) == 0
+        moved = dict(
+            session.execute(
+                select(Delivery.recipient_id, Delivery.node_id).where(
+                    Delivery.document_id == document_id
+                )
+            ).all()
+        )
+    assert moved == {H26: "hanoi", H41: "nghean", C1: "nghean", C2: "nghean", A01: "hub"}
+    network.carry("hub", "nghean")
+    assert nghean.deliver() == 3
 
 
 def test_a_transfer_given_up_fails_its_deliveries_and_tells_the_sender(network: Network) -> None:
