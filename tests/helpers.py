@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -160,3 +161,17 @@ def audit_events(client: TestClient, event: str | None = None) -> list[AuditEven
         if event:
             query = query.where(AuditEvent.event == event)
         return list(session.scalars(query))
+
+
+class MovableClock:
+    """A clock a test moves by hand (``clock.at += timedelta(...)``); a node built with it
+    reads its time from ``at`` (now, by default)."""
+
+    def __init__(self, at: datetime | None = None) -> None:
+        self.at = at if at is not None else datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)

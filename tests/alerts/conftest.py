@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,15 +10,7 @@ from docex.app import create_app
 from docex.config import Settings
 from docex.kit.clock import SystemClock
 from docex.signing.sandbox import ValidatorPool
-from tests.helpers import node_of
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
+from tests.helpers import MovableClock, node_of
 
 
 @pytest.fixture

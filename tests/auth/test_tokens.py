@@ -17,7 +17,7 @@ from docex.auth.models import Principal, Token
 from docex.auth.service import check_password, issue_access_token
 from docex.config import Settings
 from docex.db import Base
-from tests.helpers import G22, H41, audit_events, node_of
+from tests.helpers import G22, H41, MovableClock, audit_events, node_of
 
 TOKEN_URL = "/api/v1/auth/token"
 ME = "/api/v1/me"
@@ -87,14 +87,6 @@ def test_bad_login_is_401_invalid_credentials_with_the_same_answer_for_every_cau
     assert refused.detail["error"] == "invalid_credentials"
     for secret in (clerk["password"], clerk["password"][::-1]):
         assert secret not in str(refused.detail)
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

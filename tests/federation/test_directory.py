@@ -53,6 +53,7 @@ from tests.helpers import (
     H26,
     H41,
     I01,
+    MovableClock,
     audit_events,
     auth,
     envelope,
@@ -64,14 +65,6 @@ from tests.helpers import (
 NEW = "003.00.41.H41"  # a commune the directory adds
 HUB_KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> str:

@@ -6,7 +6,7 @@ session); an identity linked to nobody creates nobody; passwords can be switched
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -20,19 +20,11 @@ from docex.auth.models import Principal
 from docex.auth.oidc import OidcRefused, nonce_of
 from docex.config import Settings
 from docex.signing.sandbox import ValidatorPool
-from tests.helpers import G22, audit_events, node_of
+from tests.helpers import G22, MovableClock, audit_events, node_of
 from tests.oidc.conftest import ACCOUNTS, OidcProvider
 from tests.web.conftest import BASE, person_of
 
 CALLBACK = f"{BASE}/ui/oidc/callback"
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

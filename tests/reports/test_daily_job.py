@@ -20,15 +20,7 @@ from docex.config import Settings
 from docex.kit.clock import VIETNAM_TZ
 from docex.reports.service import DailyReportJob, Written
 from docex.signing.sandbox import ValidatorPool
-from tests.helpers import audit_events, node_of
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
+from tests.helpers import MovableClock, audit_events, node_of
 
 
 def vn(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:

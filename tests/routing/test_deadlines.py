@@ -22,7 +22,19 @@ from docex.kit.clock import SystemClock, as_utc
 from docex.routing.deadlines import OverdueSweep, due_time, mark_overdue
 from docex.signing.sandbox import ValidatorPool
 from docex.vocabulary.transport import JOB_DELIVERY
-from tests.helpers import G22, H26, H41, I01, audit_events, auth, envelope, node_of, pdf, send
+from tests.helpers import (
+    G22,
+    H26,
+    H41,
+    I01,
+    MovableClock,
+    audit_events,
+    auth,
+    envelope,
+    node_of,
+    pdf,
+    send,
+)
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 OVERDUE = "/api/v1/overdue"
@@ -147,14 +159,6 @@ def test_a_wrong_setting_stops_the_node_at_start(
 
 
 # -- on a node, with an injected clock -----------------------------------------------------------
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def next_week(weekday: int, hour: int, minute: int = 0) -> datetime:

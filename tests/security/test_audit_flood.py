@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,22 +23,11 @@ from docex.audit.models import AuditEvent
 from docex.audit.refusals import OVERFLOW, RefusalTally
 from docex.config import Settings
 from docex.db import Database
-from tests.helpers import H41, audit_events, auth, node_of
+from tests.helpers import H41, MovableClock, audit_events, auth, node_of
 from tests.security.conftest import HANG_SECONDS, http_client, in_parallel, serve
 
 REFUSED = "api:request:refused"
 T0 = datetime(2026, 3, 2, 1, 0, 5, tzinfo=UTC)  # five seconds into a one-minute window
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,21 +20,10 @@ from docex.auth.models import SignInThrottle
 from docex.auth.service import issue_access_token
 from docex.config import Settings
 from docex.errors import TooManyRequests, Unauthenticated
-from tests.helpers import G22, H41, audit_events, node_of
+from tests.helpers import G22, H41, MovableClock, audit_events, node_of
 
 TOKEN_URL = "/api/v1/auth/token"
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 @pytest.fixture

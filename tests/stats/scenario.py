@@ -28,7 +28,7 @@ from docex.config import Settings
 from docex.kit.clock import VIETNAM_TZ, SystemClock
 from docex.kit.samplepdf import sample_pdf
 from docex.signing.sandbox import ValidatorPool
-from tests.helpers import G22, H26, H41, auth, envelope, node_of, send, sign_as
+from tests.helpers import G22, H26, H41, MovableClock, auth, envelope, node_of, send, sign_as
 
 
 def vn(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -42,14 +42,6 @@ def _next_tuesday() -> date:
 
 
 DAY = _next_tuesday()
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

@@ -29,7 +29,19 @@ from docex.routing.webhooks.models import WebhookEndpoint
 from docex.routing.worker import Worker
 from docex.signing.sandbox import ValidatorPool
 from docex.vocabulary.transport import JOB_DELIVERY
-from tests.helpers import G22, H26, H41, audit_events, auth, deliver, envelope, node_of, pdf, send
+from tests.helpers import (
+    G22,
+    H26,
+    H41,
+    MovableClock,
+    audit_events,
+    auth,
+    deliver,
+    envelope,
+    node_of,
+    pdf,
+    send,
+)
 from tests.web.conftest import BASE, login, person_of
 
 PAGES = (
@@ -592,14 +604,6 @@ def test_a_failed_delivery_requeued_from_the_console_is_delivered_once(
             )
             == 1
         )
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tests.helpers import (
     G22,
     H26,
     H41,
+    MovableClock,
     audit_events,
     auth,
     counts,
@@ -149,14 +150,6 @@ def test_the_time_range_is_entered_and_shown_in_vietnam_time(
         page = web.get("/ui/audit", params={"event": "auth:session:opened"}).text
         assert "02/03/2026 08:00:00" in page
         assert "02/03/2026 10:00:00" in page
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def test_search_pages_newest_first_without_gap_or_overlap(

@@ -22,6 +22,7 @@ from tests.helpers import (
     G22,
     H26,
     H41,
+    MovableClock,
     audit_events,
     auth,
     counts,
@@ -298,14 +299,6 @@ def test_deleting_a_draft_removes_its_blobs(web: TestClient, credentials: dict[s
     assert drafts_stored(web) == (0, 0)
     assert counts(web)["blobs"] == 0
     assert audit_events(web, "intake:draft:deleted")
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from docex.app import create_app
 from docex.config import Settings
-from tests.helpers import G22, audit_events
+from tests.helpers import G22, MovableClock, audit_events
 from tests.web.conftest import BASE, csrf_of, login, person_of
 
 
@@ -124,14 +124,6 @@ def test_sign_in_is_throttled_per_account(clocked: TestClient, credentials: dict
     assert blocked.status_code == 429  # even the right password, while blocked
     assert "retry-after" in blocked.headers
     assert audit_events(web, "auth:account:locked")
-
-
-class MovableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
