@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +12,7 @@ from docex.api.deps import ActorDep, NodeDep
 from docex.api.errors import error_responses
 from docex.reports import service
 from docex.reports.service import MEDIA_TYPES, Format
+from docex.stats.service import parse_day
 
 router = APIRouter(tags=["supervision"])
 
@@ -32,8 +32,12 @@ async def get_daily_report(
     actor: ActorDep,
     node: NodeDep,
     day: Annotated[
-        date | None,
-        Query(alias="date", description="The Vietnam day, YYYY-MM-DD (default: yesterday)"),
+        str | None,
+        Query(
+            alias="date",
+            max_length=10,
+            description="The Vietnam day, YYYY-MM-DD (default, or empty: yesterday)",
+        ),
     ] = None,
     fmt: Annotated[Format, Query(alias="format", description="xlsx or pdf")] = "xlsx",
 ) -> Response:
@@ -42,7 +46,7 @@ async def get_daily_report(
         service.daily_file,
         node.db,
         actor,
-        day=day,
+        day=parse_day(day, "date") if day else None,
         fmt=fmt,
         node_id=node.settings.node_id,
         now=node.clock.now(),

@@ -37,10 +37,11 @@ def parse_day(text: str, name: str) -> date:
 
 def period(start: str | None, end: str | None, *, now: datetime) -> Period:
     """The period ``start``..``end``, both included (``end`` defaults to today in Vietnam,
-    ``start`` to ``end``); 422 ``invalid_period`` when it ends before it starts,
-    ``period_too_long`` over ``MAX_DAYS`` days."""
-    last = parse_day(end, "to") if end is not None else vietnam_day(now)
-    first = parse_day(start, "from") if start is not None else last
+    ``start`` to ``end``; an empty value, as a form sends it, is no value); 422
+    ``invalid_period`` when it ends before it starts, ``period_too_long`` over ``MAX_DAYS``
+    days."""
+    last = parse_day(end, "to") if end else vietnam_day(now)
+    first = parse_day(start, "from") if start else last
     if last < first:
         raise Unprocessable("from is after to", code="invalid_period")
     if last - first >= timedelta(days=MAX_DAYS):

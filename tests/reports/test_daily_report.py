@@ -107,13 +107,23 @@ def test_watchers_have_the_report(
     assert read.detail["format"] == "pdf"
 
 
+def test_an_empty_date_is_yesterday(client: TestClient, credentials: dict[str, Any]) -> None:
+    supervisor = auth(credentials, "supervisor")
+    default = client.get("/api/v1/reports/daily", headers=supervisor)
+    empty = client.get("/api/v1/reports/daily", params={"date": ""}, headers=supervisor)
+    assert (default.status_code, empty.status_code) == (200, 200)
+    name = default.headers["content-disposition"]
+    assert empty.headers["content-disposition"] == name
+    assert "bao-cao-ngay-" in name
+
+
 @pytest.mark.parametrize(
     ("who", "params", "status", "code"),
     [
         (H41, {"date": "2026-11-25"}, 403, "forbidden"),
         (None, {"date": "2026-11-25"}, 401, "missing_token"),
-        ("supervisor", {"date": "25/11/2026"}, 422, "invalid_request"),
-        ("supervisor", {"date": "2026-02-30"}, 422, "invalid_request"),
+        ("supervisor", {"date": "25/11/2026"}, 422, "invalid_date"),
+        ("supervisor", {"date": "2026-02-30"}, 422, "invalid_date"),
         ("supervisor", {"date": "2026-11-25", "format": "docx"}, 422, "invalid_request"),
     ],
 )

@@ -65,6 +65,16 @@ def test_a_supervisor_reads_every_agency_s_hand_counted_row(
     assert G22 not in provinces
 
 
+def test_empty_parameters_as_a_form_sends_them_are_absent_ones(
+    node: TestClient, clock: MovableClock, credentials: dict[str, Any]
+) -> None:
+    play(node, clock, credentials)
+    supervisor = auth(credentials, "supervisor")
+    empty = dict.fromkeys(("from", "to", "group", "province", "agency"), "")
+    assert items(node, supervisor, **empty) == items(node, supervisor)
+    assert G22 in items(node, supervisor, **empty)
+
+
 def test_a_clerk_sees_only_her_agency_s_row(
     node: TestClient, clock: MovableClock, credentials: dict[str, Any]
 ) -> None:
