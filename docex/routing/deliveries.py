@@ -213,44 +213,43 @@ class DeliveryTransport:
     ) -> int:
         """The deliveries to other nodes, grouped by (document, next hop): one transfer each,
         carrying the document's other deliveries behind that hop too; how many of those."""
+        moving = [(rows[job.ref], homes[rows[job.ref].recipient_id], job.attempts) for job in away]
+        carried = len(moving)
+        moving += self._along(session, {d.document_id for d, _, _ in moving}, moving, hops, now)
         groups: dict[tuple[str, str], list[Delivery]] = {}
-        for job in away:
-            delivery = rows[job.ref]
-            node = homes[delivery.recipient_id]
-            delivery.attempts = job.attempts
+        for delivery, node, attempts in moving:
+            delivery.attempts = attempts
             delivery.node_id = node
             delivery.updated_at = now
             hop = hops[node]
             if hop is not None:
                 groups.setdefault((delivery.document_id, hop), []).append(delivery)
-        along = 0
-        for (document_id, hop), carried in groups.items():
-            more = self._along(session, document_id, hop, carried, hops, now)
-            along += len(more)
-            queue_document(
-                session, self.signer, documents[document_id], [*carried, *more], peer=hop, now=now
-            )
-        return along
+        for (document_id, hop), group in groups.items():
+            queue_document(session, self.signer, documents[document_id], group, peer=hop, now=now)
+        return len(moving) - carried
 
     def _along(
         self,
         session: Session,
-        document_id: str,
-        hop: str,
-        carried: Sequence[Delivery],
+        document_ids: set[str],
+        moving: Sequence[tuple[Delivery, str, int]],
         hops: dict[str, str | None],
         now: datetime,
-    ) -> list[Delivery]:
-        """The document's other queued deliveries behind the same next hop that no worker holds
-        (a broadcast larger than a batch): they travel in this transfer too, so each next hop
-        gets one transfer per document, not one per batch."""
-        skip = {d.id for d in carried}
+    ) -> list[tuple[Delivery, str, int]]:
+        """The moving documents' other queued deliveries behind a next hop they already go to,
+        that no worker holds (a broadcast larger than a batch), with their node and attempts:
+        they travel in the same transfer, so each next hop gets one transfer per document, not
+        one per batch. One query for the whole batch."""
+        if not document_ids:
+            return []
+        going = {(d.document_id, hops[node]) for d, node, _ in moving}
+        skip = {d.id for d, _, _ in moving}
         found: dict[str, tuple[Delivery, str]] = {}
         for delivery, node in session.execute(
             select(Delivery, Agency.node_id)
             .join(Agency, Agency.id == Delivery.recipient_id)
             .where(
-                Delivery.document_id == document_id,
+                Delivery.document_id.in_(sorted(document_ids)),
                 Delivery.transport == QUEUED,
                 Agency.node_id.is_not(None),
                 Agency.node_id != self.node_id,
@@ -260,17 +259,10 @@ class DeliveryTransport:
                 continue
             if node not in hops:
                 hops[node] = peers.next_hop(session, self.node_id, node)
-            if hops[node] == hop:
+            if (delivery.document_id, hops[node]) in going and hops[node] is not None:
                 found[delivery.id] = (delivery, node)
         taken = jobs.take_along(session, JOB_DELIVERY, sorted(found), now=now)
-        along = []
-        for delivery_id, attempts in sorted(taken.items()):
-            delivery, node = found[delivery_id]
-            delivery.attempts = attempts
-            delivery.node_id = node
-            delivery.updated_at = now
-            along.append(delivery)
-        return along
+        return [(*found[ref], attempts) for ref, attempts in sorted(taken.items())]
 
 
 def record_failure(
