@@ -53,9 +53,9 @@ def get_agency_stats(
         session,
         actor,
         when,
-        group=group or None,  # ?group= (empty, as a form sends it): no filter
-        province=province or None,
-        agency_id=agency or None,
+        group=group,
+        province=province,
+        agency_id=agency,
         here=node.settings.node_id,
     )
     return AgencyStatsPage(items=[AgencyStats.of(row) for row in rows])

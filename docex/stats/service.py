@@ -62,6 +62,8 @@ def agency_stats(
     """The rows ``actor`` may read over ``when``, filtered; an agency's member gets its own
     agency's row only (none when it asks for another agency)."""
     authorize(actor, Action.READ_STATS)
+    # An empty filter, as a form sends it (?group=), is no filter.
+    group, province, agency_id = group or None, province or None, agency_id or None
     own = stats_agency(actor)
     if own is not None:
         if agency_id not in (None, own):
